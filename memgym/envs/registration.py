@@ -1,0 +1,153 @@
+"""Environment factories and the ids registered at `import memgym`.
+
+Each factory loads or generates a task source, then builds the env. Keyword arguments that are
+not the factory's own (chunk_tokens, memory_tokens, tokenizer, scorer, reward_weights, ...) go to
+`LongContextMemoryEnv`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gymnasium.envs.registration import register, registry
+
+from memgym.envs.long_context import LongContextMemoryEnv
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["make_hotpotqa", "make_squad", "make_ruler", "make_synthetic", "register_envs",
+           "ENV_DESCRIPTIONS", "RULER_ENV_NAMES"]
+
+
+def _bundled_notice(dataset: str) -> str:
+    msg = (f"using the bundled {dataset} sample shipped with memgym (offline default); "
+           "pass data_path= for the full dataset")
+    logger.info(msg)
+    return f"bundled {dataset} sample"
+
+
+def make_hotpotqa(data_path: str | None = None, split: str = "validation", num_docs: int = 50,
+                  target_tokens: int | None = None, limit: int | None = None, seed: int = 42,
+                  **env_kwargs: Any) -> LongContextMemoryEnv:
+    """RULER-HQA over HotpotQA: each question's 10 paragraphs plus pool paragraphs to `num_docs`.
+
+    Args:
+        data_path: a HotpotQA JSON/JSONL file, a MemAgent `eval_{N}.json`/training parquet, or a
+            `datasets` hub id; None uses the bundled sample.
+        split: the `datasets` split when data_path is a hub id.
+        num_docs: documents per context (MemAgent evaluates 50 ... 25,600).
+        target_tokens: compose to this many tokens instead of `num_docs`.
+        limit: use only the first `limit` questions.
+        seed: the composer's shuffle seed (fixed: every episode of a task sees the same order).
+    """
+    from memgym.data.ruler_hqa import hotpotqa_tasks
+
+    tasks = hotpotqa_tasks(data_path, split=split, num_docs=num_docs, target_tokens=target_tokens,
+                           limit=limit, seed=seed, tokenizer=env_kwargs.get("tokenizer"))
+    source = data_path or _bundled_notice("HotpotQA")
+    env_kwargs.setdefault("scorer", "sub_em")
+    return LongContextMemoryEnv(tasks, source=source, **env_kwargs)
+
+
+def make_squad(data_path: str | None = None, split: str = "validation", num_docs: int = 50,
+               target_tokens: int | None = None, limit: int | None = None, seed: int = 42,
+               **env_kwargs: Any) -> LongContextMemoryEnv:
+    """SQuAD question answering over distractor paragraphs (RULER qa_1, MemAgent's OOD task).
+
+    Args are as for `make_hotpotqa`; data_path is a SQuAD JSON (v1.1/v2.0), JSONL or hub id.
+    """
+    from memgym.data.squad import squad_tasks
+
+    tasks = squad_tasks(data_path, split=split, num_docs=num_docs, target_tokens=target_tokens,
+                        limit=limit, seed=seed, tokenizer=env_kwargs.get("tokenizer"))
+    source = data_path or _bundled_notice("SQuAD")
+    env_kwargs.setdefault("scorer", "sub_em")
+    return LongContextMemoryEnv(tasks, source=source, **env_kwargs)
+
+
+def make_ruler(task: str, num_tasks: int = 100, target_tokens: int = 8192, seed: int = 0,
+               data_path: str | None = None, **env_kwargs: Any) -> LongContextMemoryEnv:
+    """A RULER synthetic task generated at `target_tokens` (counted with the env's tokenizer).
+
+    Args:
+        task: niah_single_1/2/3, niah_multikey_1/2/3, niah_multivalue, niah_multiquery, vt,
+            cwe, fwe.
+        num_tasks: how many instances; instance t is generated from (seed, t).
+        target_tokens: context length per instance.
+        seed: generation seed.
+        data_path: an optional essay/haystack text file for the niah tasks that use essays.
+    """
+    from memgym.data.ruler import ruler_tasks
+
+    tasks = ruler_tasks(task, num_tasks=num_tasks, target_tokens=target_tokens, seed=seed,
+                        tokenizer=env_kwargs.get("tokenizer"), haystack_path=data_path)
+    env_kwargs.setdefault("answer_format", "plain")
+    return LongContextMemoryEnv(tasks, source=f"RULER {task} @ {target_tokens} tokens",
+                                **env_kwargs)
+
+
+def make_synthetic(num_tasks: int = 1000, seed: int = 0, **kwargs: Any) -> LongContextMemoryEnv:
+    """The offline synthetic memory task: facts (some updated later) scattered through filler.
+
+    Task-generation kwargs (difficulty knobs) go to `memgym.data.synthetic.synthetic_tasks`; the
+    rest go to the env.
+    """
+    import inspect
+
+    from memgym.data.synthetic import synthetic_tasks
+
+    own = set(inspect.signature(synthetic_tasks).parameters)
+    task_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in own}
+    tasks = synthetic_tasks(num_tasks=num_tasks, seed=seed, **task_kwargs)
+    kwargs.setdefault("scorer", "exact_match")
+    kwargs.setdefault("chunk_tokens", 256)
+    kwargs.setdefault("memory_tokens", 128)
+    return LongContextMemoryEnv(tasks, source="synthetic memory task", **kwargs)
+
+
+RULER_ENV_NAMES: dict[str, str] = {
+    "niah_single_1": "NIAH-Single-1", "niah_single_2": "NIAH-Single-2",
+    "niah_single_3": "NIAH-Single-3", "niah_multikey_1": "NIAH-MultiKey-1",
+    "niah_multikey_2": "NIAH-MultiKey-2", "niah_multikey_3": "NIAH-MultiKey-3",
+    "niah_multivalue": "NIAH-MultiValue", "niah_multiquery": "NIAH-MultiQuery",
+    "vt": "VT", "cwe": "CWE", "fwe": "FWE",
+}
+
+_RULER_BLURBS = {
+    "niah_single_1": "one needle (number) in repeated filler noise",
+    "niah_single_2": "one needle (number) in an essay haystack",
+    "niah_single_3": "one needle (UUID) in an essay haystack",
+    "niah_multikey_1": "one needle among distractor needles, essay haystack",
+    "niah_multikey_2": "one needle in a haystack made only of needles",
+    "niah_multikey_3": "UUID key and value in a haystack of UUID needles",
+    "niah_multivalue": "all values of one key, scattered",
+    "niah_multiquery": "values of several keys at once",
+    "vt": "variable tracking: every variable bound to a value through a chain",
+    "cwe": "common-word extraction: the most frequent words in a long list",
+    "fwe": "frequent-word extraction: the most frequent coded words",
+}
+
+ENV_DESCRIPTIONS: dict[str, str] = {
+    "MemAgent-HotpotQA-v0": "RULER-HQA: HotpotQA multi-hop QA over N documents (MemAgent's task)",
+    "MemAgent-SQuAD-v0": "SQuAD QA over N distractor paragraphs (MemAgent's OOD task, RULER qa_1)",
+    "MemAgent-Synthetic-v0": "offline synthetic memory task: updated facts, distractor keys",
+    **{f"MemAgent-RULER-{name}-v0": f"RULER {task}: {_RULER_BLURBS[task]}"
+       for task, name in RULER_ENV_NAMES.items()},
+}
+
+
+def register_envs() -> None:
+    """Register every memgym id with Gymnasium (idempotent)."""
+    entries: dict[str, tuple[str, dict[str, Any]]] = {
+        "MemAgent-HotpotQA-v0": ("memgym.envs.registration:make_hotpotqa", {}),
+        "MemAgent-SQuAD-v0": ("memgym.envs.registration:make_squad", {}),
+        "MemAgent-Synthetic-v0": ("memgym.envs.registration:make_synthetic", {}),
+    }
+    for task, name in RULER_ENV_NAMES.items():
+        entries[f"MemAgent-RULER-{name}-v0"] = ("memgym.envs.registration:make_ruler",
+                                                {"task": task})
+    for env_id, (entry_point, kwargs) in entries.items():
+        if env_id not in registry:
+            register(id=env_id, entry_point=entry_point, kwargs=kwargs,
+                     disable_env_checker=False, order_enforce=True)

@@ -1,0 +1,82 @@
+"""The LLM backend protocol: token in, token out.
+
+Every backend (transformers, vLLM, OpenAI-compatible HTTP, scripted) takes `GenerationRequest`s
+and returns `Completion`s carrying the prompt and completion token ids and the sampler's
+per-token logprobs, so the trainer never re-tokenises text. Agents call `await backend.generate(
+request)` from many concurrent episodes; batching those calls is the backend's job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = ["SamplingParams", "GenerationRequest", "Completion", "LLMBackend", "Message"]
+
+Message = dict[str, str]
+"""A chat message: {"role": "system" | "user" | "assistant", "content": str}."""
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to sample one completion. temperature 0 means greedy."""
+
+    max_new_tokens: int = 1024
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    """0 disables top-k."""
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt to complete: chat `messages` (templated by the backend) or raw `prompt` text.
+
+    `prompt_ids`, when given, is used verbatim (token in) and wins over `messages`/`prompt`.
+    """
+
+    messages: tuple[Message, ...] | None = None
+    prompt: str | None = None
+    prompt_ids: tuple[int, ...] | None = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass
+class Completion:
+    """A backend's answer to one request.
+
+    Attributes:
+        text: the completion text (after optional `<think>` stripping; ids are never stripped).
+        prompt_ids: the exact prompt token ids the model saw (empty for APIs that hide them).
+        completion_ids: the sampled token ids.
+        logprobs: the sampler's log-probability of each sampled token (same length as ids).
+        finish_reason: "stop", "length" or "error".
+        error: what went wrong when finish_reason is "error" (the episode records it and goes on).
+        latency_s: wall time from submission to result.
+    """
+
+    text: str
+    prompt_ids: list[int] = field(default_factory=list)
+    completion_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    finish_reason: str = "stop"
+    error: str | None = None
+    latency_s: float = 0.0
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    """Anything that completes requests: `await generate(request)`, or a batch at once."""
+
+    name: str
+
+    async def generate(self, request: GenerationRequest) -> Completion:
+        """Complete one request; concurrent calls may be batched together."""
+        ...
+
+    def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        """Complete many requests in one go (blocking)."""
+        ...

@@ -1,0 +1,55 @@
+"""Rubrics: named, weighted reward components whose weighted sum is the scalar reward."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from memgym.errors import ConfigError, did_you_mean
+
+__all__ = ["Rubric"]
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """An ordered set of reward components with weights.
+
+    The env computes each component's value in [0, 1] and reports them all in
+    `info["reward_components"]`; `step()` returns `total(values)`, the weighted sum. A component
+    with weight 0 is still measured and logged, it just does not move the scalar reward.
+    """
+
+    weights: tuple[tuple[str, float], ...]
+
+    @classmethod
+    def from_weights(cls, defaults: Mapping[str, float], overrides: Mapping[str, float] | None = None
+                     ) -> "Rubric":
+        """Start from `defaults` and apply `overrides`; unknown component names are errors."""
+        merged = dict(defaults)
+        for name, weight in (overrides or {}).items():
+            if name not in merged:
+                raise ConfigError(
+                    f"reward_weights has unknown component {name!r}.{did_you_mean(name, merged)} "
+                    f"This env's components: {', '.join(merged)}"
+                )
+            merged[name] = float(weight)
+        return cls(tuple(merged.items()))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Component names in order."""
+        return tuple(name for name, _ in self.weights)
+
+    def weighted(self, values: Mapping[str, float]) -> dict[str, float]:
+        """Each component's contribution `weight * value`; these add up to `total(values)`."""
+        return {name: w * float(values[name]) for name, w in self.weights}
+
+    def total(self, values: Mapping[str, float]) -> float:
+        """The scalar reward: the weighted sum of the component values."""
+        return float(sum(self.weighted(values).values()))
+
+    def vector(self, values: Mapping[str, float]) -> np.ndarray:
+        """Component values (unweighted) as a float32 vector in `names` order."""
+        return np.array([float(values[name]) for name in self.names], dtype=np.float32)
