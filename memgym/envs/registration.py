@@ -29,6 +29,7 @@ def _bundled_notice(dataset: str) -> str:
 
 def make_hotpotqa(data_path: str | None = None, split: str = "validation", num_docs: int = 50,
                   target_tokens: int | None = None, limit: int | None = None, seed: int = 42,
+                  pool: Any = None, docs_path: str | None = None,
                   **env_kwargs: Any) -> LongContextMemoryEnv:
     """RULER-HQA over HotpotQA: each question's 10 paragraphs plus pool paragraphs to `num_docs`.
 
@@ -40,11 +41,15 @@ def make_hotpotqa(data_path: str | None = None, split: str = "validation", num_d
         target_tokens: compose to this many tokens instead of `num_docs`.
         limit: use only the first `limit` questions.
         seed: the composer's shuffle seed (fixed: every episode of a task sees the same order).
+        pool: extra distractor Documents (default: the other questions' paragraphs).
+        docs_path: the HotpotQA dev file that MemAgent's index-form eval files (>= 12,800 docs)
+            point into (default: `hotpotqa_dev.json` beside data_path).
     """
     from memgym.data.ruler_hqa import hotpotqa_tasks
 
     tasks = hotpotqa_tasks(data_path, split=split, num_docs=num_docs, target_tokens=target_tokens,
-                           limit=limit, seed=seed, tokenizer=env_kwargs.get("tokenizer"))
+                           limit=limit, seed=seed, tokenizer=env_kwargs.get("tokenizer"),
+                           pool=pool, docs_path=docs_path)
     source = data_path or _bundled_notice("HotpotQA")
     env_kwargs.setdefault("scorer", "sub_em")
     return LongContextMemoryEnv(tasks, source=source, **env_kwargs)
@@ -52,7 +57,7 @@ def make_hotpotqa(data_path: str | None = None, split: str = "validation", num_d
 
 def make_squad(data_path: str | None = None, split: str = "validation", num_docs: int = 50,
                target_tokens: int | None = None, limit: int | None = None, seed: int = 42,
-               **env_kwargs: Any) -> LongContextMemoryEnv:
+               pool: Any = None, **env_kwargs: Any) -> LongContextMemoryEnv:
     """SQuAD question answering over distractor paragraphs (RULER qa_1, MemAgent's OOD task).
 
     Args are as for `make_hotpotqa`; data_path is a SQuAD JSON (v1.1/v2.0), JSONL or hub id.
@@ -60,7 +65,7 @@ def make_squad(data_path: str | None = None, split: str = "validation", num_docs
     from memgym.data.squad import squad_tasks
 
     tasks = squad_tasks(data_path, split=split, num_docs=num_docs, target_tokens=target_tokens,
-                        limit=limit, seed=seed, tokenizer=env_kwargs.get("tokenizer"))
+                        limit=limit, seed=seed, tokenizer=env_kwargs.get("tokenizer"), pool=pool)
     source = data_path or _bundled_notice("SQuAD")
     env_kwargs.setdefault("scorer", "sub_em")
     return LongContextMemoryEnv(tasks, source=source, **env_kwargs)

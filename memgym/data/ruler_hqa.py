@@ -1,0 +1,660 @@
+"""RULER-HQA: each HotpotQA question over N documents, composed lazily (MemAgent's main task).
+
+Construction (MemAgent, Yu et al. 2025, after RULER's qa task): a question keeps its own 10
+paragraphs (2 gold, 8 distractors) and gets random paragraphs from the pool of every other
+question's paragraphs (deduplicated by title, never one of its own titles) until it has
+`num_docs` documents (50 ... 25,600) or, alternatively, `target_tokens` tokens. The documents are
+shuffled with a fixed seed and rendered "Document i:\\n<title>\\n<text>" (1-based).
+
+Memory stays bounded at any length: the pool is stored once, a Task's context is a
+`DocumentContext` holding only an int32 array of pool indices (100 KB for 25,600 documents,
+about 3.5M tokens) and rendering piece i on access, and Tasks are composed on access by
+`ComposedTasks`, so nothing long is ever materialised.
+
+`hotpotqa_tasks` (what `gym.make("MemAgent-HotpotQA-v0")` calls) also reads MemAgent's published,
+pre-composed files; see `read_memagent`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import chain, islice
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+
+from memgym.data.hotpotqa import (
+    BUNDLED_HOTPOTQA,
+    HotpotQARecord,
+    iter_rows,
+    load_hotpotqa,
+    parse_hotpotqa_row,
+)
+from memgym.data.task import PIECE_SEPARATOR, Document, Task, render_document
+from memgym.errors import ConfigError, DataError
+from memgym.tokenizers import TokenCounter, load_token_counter
+
+__all__ = [
+    "ComposedTasks",
+    "DocumentContext",
+    "QuestionPlan",
+    "compose_ruler_hqa",
+    "hotpotqa_pool",
+    "hotpotqa_tasks",
+    "memagent_documents",
+    "read_memagent",
+    "split_documents",
+]
+
+logger = logging.getLogger(__name__)
+
+
+# -- the lazy context -----------------------------------------------------------------------------
+
+class DocumentContext(Sequence[str]):
+    """A context of documents stored as indices into a shared pool, rendered one piece at a time.
+
+    Piece i is `render_document(i + 1, docs[order[i]])`; nothing else is stored, so a
+    25,600-document context costs its 100 KB index array. Pickles with its pool.
+
+    Args:
+        docs: the shared document pool.
+        order: pool indices in stream order.
+    """
+
+    __slots__ = ("docs", "order")
+
+    def __init__(self, docs: Sequence[Document], order: Sequence[int] | np.ndarray):
+        self.docs = docs
+        self.order = np.asarray(order, dtype=np.int32)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self.order)))]
+        n = len(self.order)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"piece {i} out of range for a context of {n} documents")
+        return render_document(i + 1, self.docs[self.order[i]])
+
+    def __iter__(self) -> Iterator[str]:
+        docs = self.docs
+        for i, idx in enumerate(self.order.tolist(), 1):
+            yield render_document(i, docs[idx])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DocumentContext):
+            return NotImplemented
+        return np.array_equal(self.order, other.order) and (
+            self.docs is other.docs or list(self) == list(other))
+
+    __hash__ = None  # mutable-pool container, like list
+
+    def __repr__(self) -> str:
+        return f"DocumentContext({len(self.order)} documents from a pool of {len(self.docs)})"
+
+    def __getstate__(self):
+        return self.docs, self.order
+
+    def __setstate__(self, state):
+        self.docs, self.order = state
+
+
+# -- the composer ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)  # numpy fields: compare plans by identity
+class QuestionPlan:
+    """What one composed task needs: its question, its own documents and what not to draw.
+
+    Attributes:
+        question: the question text.
+        answers: gold answers.
+        gold: store indices of the gold documents; always included, rendered into gold_context.
+        related: store indices of the question's other own documents (HotpotQA's 8 distractors,
+            a SQuAD paragraph's article siblings), used before random pool documents.
+        exclude: pool indices never drawn at random for this question (its own titles).
+        task_type: the task's breakdown label.
+        metadata: facts copied into every Task's metadata (ids, level, source).
+    """
+
+    question: str
+    answers: tuple[str, ...]
+    gold: np.ndarray
+    related: np.ndarray
+    exclude: np.ndarray
+    task_type: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class ComposedTasks(Sequence[Task]):
+    """Tasks composed on access: own documents plus random pool documents, shuffled, lazy.
+
+    Task t is composed from `(seed, t)` alone, so it is the same on every access, in every
+    process, whatever else was accessed before. Picklable (the pool, the plans and the token
+    count caches travel together).
+
+    Args:
+        docs: the document store; indices `0 .. pool_size - 1` form the random-draw pool, later
+            entries are questions' own documents that the pool does not hold verbatim.
+        pool_size: how many leading `docs` can be drawn at random.
+        plans: one QuestionPlan per task, in task order.
+        num_docs: documents per context (None: no count limit).
+        target_tokens: compose up to this many tokens instead (None: no token limit). With both,
+            composition stops at whichever is reached first; with neither, a context is the
+            question's own documents.
+        seed: the composition and shuffle seed.
+        counter: the TokenCounter measuring `target_tokens`.
+        scorer: the scorer name every task carries (None: the env's default).
+        unavailable_fix: what to tell a user whose pool is too small.
+    """
+
+    def __init__(self, docs: Sequence[Document], pool_size: int, plans: Sequence[QuestionPlan], *,
+                 num_docs: int | None = None, target_tokens: int | None = None, seed: int = 42,
+                 counter: TokenCounter | None = None, scorer: str | None = None,
+                 unavailable_fix: str = "pass pool= a larger list of Documents"):
+        for name, value in (("num_docs", num_docs), ("target_tokens", target_tokens)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value <= 0):
+                raise ConfigError(f"{name}={value!r}: expected a positive integer or None")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"seed={seed!r}: expected a non-negative integer")
+        if not 0 <= pool_size <= len(docs):
+            raise ConfigError(f"pool_size={pool_size} must lie in 0..{len(docs)} (len(docs))")
+        self.docs = docs
+        self.pool_size = pool_size
+        self.plans = list(plans)
+        self.num_docs = num_docs
+        self.target_tokens = target_tokens
+        self.seed = int(seed)
+        self.counter = counter if counter is not None else load_token_counter(None)
+        self.scorer = scorer
+        self.unavailable_fix = unavailable_fix
+        self._body_tokens = np.full(len(docs), -1, dtype=np.int32)  # filled on first use
+        self._header_tokens: dict[int, int] = {}
+        self._separator_tokens = self.counter.count(PIECE_SEPARATOR)
+        if num_docs is not None:
+            self._check_supply(num_docs)
+
+    def _check_supply(self, num_docs: int) -> None:
+        for t, plan in enumerate(self.plans):
+            if num_docs < len(plan.gold):
+                raise ConfigError(f"num_docs={num_docs} is fewer than the {len(plan.gold)} gold "
+                                  f"documents of task {t} ({plan.question!r:.60}); raise num_docs")
+            available = self._available(plan)
+            if num_docs > available:
+                raise DataError(
+                    f"num_docs={num_docs} but the pool supplies only {available} documents for "
+                    f"task {t} ({len(plan.gold) + len(plan.related)} of its own + "
+                    f"{self.pool_size - len(plan.exclude)} from a pool of {self.pool_size}). "
+                    f"Use num_docs <= {available}, or {self.unavailable_fix}."
+                )
+
+    def _available(self, plan: QuestionPlan) -> int:
+        return len(plan.gold) + len(plan.related) + self.pool_size - len(plan.exclude)
+
+    def __len__(self) -> int:
+        return len(self.plans)
+
+    @overload
+    def __getitem__(self, t: int) -> Task: ...
+
+    @overload
+    def __getitem__(self, t: slice) -> list[Task]: ...
+
+    def __getitem__(self, t):
+        if isinstance(t, slice):
+            return [self[i] for i in range(*t.indices(len(self.plans)))]
+        n = len(self.plans)
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)):
+            raise TypeError(f"task index must be an int, got {type(t).__name__}")
+        if t < 0:
+            t += n
+        if not 0 <= t < n:
+            raise IndexError(f"task {t} out of range for {n} tasks")
+        return self.compose(int(t))
+
+    def __repr__(self) -> str:
+        size = (f"{self.target_tokens} tokens" if self.target_tokens is not None
+                else f"{self.num_docs} documents" if self.num_docs is not None else "own documents")
+        return (f"ComposedTasks({len(self.plans)} tasks, {size} each, pool of {self.pool_size}, "
+                f"seed={self.seed})")
+
+    # -- composition ------------------------------------------------------------------------------
+    def compose(self, t: int) -> Task:
+        """Compose task `t`: select its documents, shuffle them, wrap them in a DocumentContext."""
+        plan = self.plans[t]
+        rng = np.random.default_rng((self.seed, t))
+        related = rng.permutation(plan.related)
+        if self.target_tokens is None:
+            order, tokens = self._select_count(plan, related, rng), None
+        else:
+            order, tokens = self._select_tokens(plan, related, rng, t)
+        rng.shuffle(order)
+        context = DocumentContext(self.docs, order)
+        gold_positions = np.flatnonzero(np.isin(order, plan.gold))
+        metadata = {**plan.metadata, "num_docs": len(order), "seed": self.seed}
+        if self.target_tokens is not None:
+            metadata.update(target_tokens=self.target_tokens, context_tokens=tokens,
+                            tokenizer=self.counter.name)
+        return Task(task_id=t, question=plan.question, answers=plan.answers, context=context,
+                    gold_context=tuple(context[int(p)] for p in gold_positions),
+                    task_type=plan.task_type, scorer=self.scorer, metadata=metadata)
+
+    def _select_count(self, plan: QuestionPlan, related: np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+        n = self.num_docs if self.num_docs is not None else len(plan.gold) + len(related)
+        own = related[: max(0, n - len(plan.gold))]
+        k = n - len(plan.gold) - len(own)
+        drawn = np.empty(0, dtype=np.int64)
+        if k > 0:
+            # Draw enough that k survive removing this question's own titles.
+            drawn = rng.choice(self.pool_size, size=min(self.pool_size, k + len(plan.exclude)),
+                               replace=False)
+            drawn = drawn[~np.isin(drawn, plan.exclude)][:k]
+        return np.concatenate([plan.gold, own, drawn]).astype(np.int32)
+
+    def _select_tokens(self, plan: QuestionPlan, related: np.ndarray, rng: np.random.Generator,
+                       t: int) -> tuple[np.ndarray, int]:
+        # Rendered pieces are "Document i:\n" + "title\ntext", joined by PIECE_SEPARATOR, and
+        # headers 1..n appear once each whatever the shuffle, so the total is known before it.
+        chosen = [int(i) for i in plan.gold]
+        total = sum(self._cost(j + 1, idx) for j, idx in enumerate(chosen))
+        mask = np.ones(self.pool_size, dtype=bool)
+        mask[plan.exclude] = False
+        permutation = rng.permutation(self.pool_size)
+        candidates = chain(related.tolist(), permutation[mask[permutation]].tolist())
+        cap = self.num_docs if self.num_docs is not None else float("inf")
+        for idx in candidates:
+            if len(chosen) >= cap:
+                break
+            cost = self._cost(len(chosen) + 1, idx)
+            if total + cost > self.target_tokens:
+                break
+            chosen.append(idx)
+            total += cost
+        else:
+            if total < self.target_tokens:
+                raise DataError(
+                    f"target_tokens={self.target_tokens} is out of reach for task {t}: all "
+                    f"{len(chosen)} available documents give {total} tokens "
+                    f"({self.counter.name} tokenizer). Lower target_tokens, or "
+                    f"{self.unavailable_fix}."
+                )
+        return np.asarray(chosen, dtype=np.int32), total
+
+    def _cost(self, position: int, idx: int) -> int:
+        """Tokens that document `idx` adds as piece number `position` (1-based)."""
+        body = self._body_tokens[idx]
+        if body < 0:
+            doc = self.docs[idx]
+            body = self._body_tokens[idx] = self.counter.count(f"{doc.title}\n{doc.text}")
+        header = self._header_tokens.get(position)
+        if header is None:
+            header = self._header_tokens[position] = self.counter.count(
+                f"Document {position}:\n")
+        return int(body) + header + (self._separator_tokens if position > 1 else 0)
+
+
+# -- RULER-HQA from HotpotQA records --------------------------------------------------------------
+
+def hotpotqa_pool(records: Iterable[HotpotQARecord]) -> list[Document]:
+    """Every paragraph of `records`, deduplicated by title (first one wins), in file order."""
+    pool: dict[str, Document] = {}
+    for record in records:
+        for doc in record.paragraphs:
+            pool.setdefault(doc.title, doc)
+    return list(pool.values())
+
+
+def compose_ruler_hqa(records: Sequence[HotpotQARecord | Mapping[str, Any]], *,
+                      num_docs: int | None = None, target_tokens: int | None = None,
+                      seed: int = 42, pool: Sequence[Document] | None = None,
+                      tokenizer: Any = None, source: str = "HotpotQA") -> ComposedTasks:
+    """RULER-HQA tasks: each question's own paragraphs plus random pool paragraphs, shuffled.
+
+    Args:
+        records: HotpotQA records (or raw rows in either HotpotQA schema).
+        num_docs: documents per context (MemAgent: 50 ... 25,600). If it is below a question's
+            own 10, the gold paragraphs are kept and own distractors are dropped at random.
+        target_tokens: compose to at most this many tokens instead (stops before the first
+            document that would cross it, so a context falls short by less than one document).
+        seed: composition and shuffle seed; task t depends only on (seed, t).
+        pool: the documents random distractors are drawn from (default: every paragraph of
+            `records`, deduplicated by title). A question's own titles are never drawn.
+        tokenizer: what measures `target_tokens` (see `load_token_counter`).
+        source: a description stored in every task's metadata.
+
+    Returns:
+        A lazy `Sequence[Task]`; task_type is bridge/comparison, gold_context the rendered
+        supporting-fact paragraphs, metadata holds source, hotpotqa_id, level, num_docs, seed.
+
+    Raises:
+        DataError: `num_docs` exceeds what the pool can supply (says how many are available).
+    """
+    records = [r if isinstance(r, HotpotQARecord) else parse_hotpotqa_row(r, f"records[{i}]")
+               for i, r in enumerate(records)]
+    if not records:
+        raise DataError("compose_ruler_hqa: no records given")
+    pool_docs = hotpotqa_pool(records) if pool is None else _dedupe_by_title(pool)
+    docs = list(pool_docs)
+    pool_index = {doc.title: i for i, doc in enumerate(pool_docs)}
+    extra_index: dict[Document, int] = {}  # own paragraphs whose text differs from the pool's
+    plans = []
+    for record in records:
+        own: dict[str, int] = {}
+        for doc in record.paragraphs:
+            if doc.title in own:
+                continue
+            idx = pool_index.get(doc.title)
+            if idx is None or docs[idx] != doc:
+                idx = extra_index.get(doc)
+                if idx is None:
+                    idx = extra_index[doc] = len(docs)
+                    docs.append(doc)
+            own[doc.title] = idx
+        gold_titles = set(record.supporting_titles)
+        plans.append(QuestionPlan(
+            question=record.question, answers=(record.answer,),
+            gold=np.array([i for title, i in own.items() if title in gold_titles], np.int32),
+            related=np.array([i for title, i in own.items() if title not in gold_titles],
+                             np.int32),
+            exclude=np.array(sorted({pool_index[t] for t in own if t in pool_index}), np.int32),
+            task_type=record.type,
+            metadata={"source": source, "hotpotqa_id": record.id, "level": record.level},
+        ))
+    return ComposedTasks(
+        docs, len(pool_docs), plans, num_docs=num_docs, target_tokens=target_tokens, seed=seed,
+        counter=load_token_counter(tokenizer),
+        unavailable_fix=("use a bigger HotpotQA file (the dev set has 7,405 questions), or pass "
+                         "pool= a larger list of Documents"),
+    )
+
+
+def _dedupe_by_title(pool: Iterable[Document]) -> list[Document]:
+    unique: dict[str, Document] = {}
+    for i, doc in enumerate(pool):
+        if not isinstance(doc, Document):
+            raise ConfigError(f"pool[{i}] is a {type(doc).__name__}; pool= takes "
+                              "memgym.data.task.Document objects")
+        unique.setdefault(doc.title, doc)
+    return list(unique.values())
+
+
+# -- MemAgent's published files -------------------------------------------------------------------
+
+def split_documents(context: str) -> list[Document] | None:
+    """Split a MemAgent context string at its "Document i:" boundaries into Documents.
+
+    MemAgent joins `"Document {i}:\\n{title}\\n{text}"` pieces with "\\n\\n"; the split is
+    sequential (1, 2, 3, ...), so text that merely mentions "Document 7:" is never cut.
+    Returns None when the string does not have that form, so that re-rendering every Document
+    reproduces the input exactly.
+    """
+    head = "Document 1:\n"
+    if not context.startswith(head):
+        return None
+    docs, start, i = [], len(head), 2
+    while True:
+        marker = f"{PIECE_SEPARATOR}Document {i}:\n"
+        end = context.find(marker, start)
+        body = context[start:] if end < 0 else context[start:end]
+        title, newline, text = body.partition("\n")
+        if not newline:
+            return None  # a piece without a title line would not re-render identically
+        docs.append(Document(title, text))
+        if end < 0:
+            return docs
+        start, i = end + len(marker), i + 1
+
+
+def memagent_documents(records: Iterable[HotpotQARecord]) -> list[Document]:
+    """MemAgent's HotpotQA document index: the sorted set of "title\\ntext" over all paragraphs.
+
+    The >1M-token eval files (`eval_12800.json` ... `eval_66635.json`) store contexts as
+    indices into this list, built from the whole HotpotQA dev file
+    (`read_hotpotqa` in MemAgent's `taskutils/memory_data/processing.py`).
+    """
+    bodies = sorted({f"{doc.title}\n{doc.text}" for record in records
+                     for doc in record.paragraphs})
+    return [Document(*body.split("\n", 1)) for body in bodies]
+
+
+def _memagent_kind(row: Any) -> str | None:
+    if isinstance(row, Mapping):
+        if "input" in row and "answers" in row and "context" in row:
+            return "eval"
+        if "prompt" in row and "reward_model" in row and "context" in row:
+            return "train"
+    return None
+
+
+def _answers(value: Any, where: str, field_name: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if (not isinstance(value, Sequence) or not value
+            or not all(isinstance(a, str) for a in value)):
+        raise DataError(f"{where}: field {field_name!r} must be a non-empty list of strings, got "
+                        f"{value!r:.80}")
+    return tuple(value)
+
+
+def _question(row: Mapping[str, Any], kind: str, where: str) -> str:
+    if kind == "eval":
+        question = row.get("input")
+        name = "input"
+    else:
+        extra = row.get("extra_info") or {}
+        question = extra.get("question") if isinstance(extra, Mapping) else None
+        name = "extra_info.question"
+        if question is None:  # fall back to the last user message of the chat prompt
+            prompt, name = row.get("prompt"), "prompt"
+            if isinstance(prompt, Sequence) and prompt and isinstance(prompt[-1], Mapping):
+                question = prompt[-1].get("content")
+    if not isinstance(question, str) or not question:
+        raise DataError(f"{where}: field {name!r} must hold the question as a non-empty string")
+    return question
+
+
+class _DocStore:
+    """Documents parsed out of context strings, interned so repeated paragraphs share memory."""
+
+    def __init__(self):
+        self.docs: list[Document] = []
+        self._index: dict[Document, int] = {}
+
+    def add(self, doc: Document) -> int:
+        idx = self._index.get(doc)
+        if idx is None:
+            idx = self._index[doc] = len(self.docs)
+            self.docs.append(doc)
+        return idx
+
+
+def read_memagent(rows: Iterable[tuple[str, Any]], *, source: str, limit: int | None = None,
+                  docs_records: Sequence[HotpotQARecord] | None = None) -> list[Task]:
+    """Tasks from MemAgent's pre-composed files, used exactly as published.
+
+    Formats (from MemAgent's `taskutils/memory_data` and `taskutils/memory_eval`):
+
+    - eval files `eval_{N}.json` (a JSON list; JSONL is read too): `context`, `input` (the
+      question), `answers` (list), `num_docs`, `index` (the question's position in the HotpotQA
+      dev file). Up to N = 6,400 `context` is the rendered string; for N >= 12,800
+      (12,800 / 25,600 / 51,200 / 66,635, i.e. over 1M tokens) it is a list of indices into
+      `memagent_documents(dev records)`, and MemAgent renders it at load time;
+    - training parquet (`hotpotqa_train_process.parquet`): `prompt` (chat messages whose user
+      content is the question), `context` (string), `reward_model.ground_truth` (answers),
+      `extra_info` (`index`, `question`, `num_docs`).
+
+    Context strings are split at their "Document i:" boundaries into Documents interned across
+    rows (contexts share paragraphs), so memory holds each paragraph once plus index arrays.
+
+    Args:
+        rows: `(where, row)` pairs, as `iter_rows` yields them.
+        source: the file's description for task metadata.
+        limit: read only the first `limit` rows.
+        docs_records: the HotpotQA records the file was built from (the dev set for eval files):
+            required for index contexts; when given, tasks also get task_type, level, the
+            HotpotQA id and gold_context.
+
+    Raises:
+        DataError: a malformed row (naming file, line/index/row and field), an index context
+            without `docs_records`, or a row whose `index` does not match `docs_records`.
+    """
+    store = _DocStore()
+    index_docs: list[Document] | None = None
+    gold_bodies: dict[int, frozenset[str]] = {}
+    tasks: list[Task] = []
+    for t, (where, row) in enumerate(islice(rows, limit)):
+        kind = _memagent_kind(row)
+        if kind is None:
+            raise DataError(f"{where}: not a MemAgent row (eval rows need 'context', 'input', "
+                            "'answers'; training rows 'prompt', 'context', 'reward_model')")
+        question = _question(row, kind, where)
+        if kind == "eval":
+            answers = _answers(row["answers"], where, "answers")
+        else:
+            reward = row["reward_model"]
+            if not isinstance(reward, Mapping) or "ground_truth" not in reward:
+                raise DataError(f"{where}: field 'reward_model.ground_truth' is missing")
+            answers = _answers(reward["ground_truth"], where, "reward_model.ground_truth")
+        extra = row.get("extra_info") if kind == "train" else row
+        index = extra.get("index") if isinstance(extra, Mapping) else None
+
+        record = None
+        if docs_records is not None and index is not None:
+            if isinstance(index, bool) or not isinstance(index, int) or not (
+                    0 <= index < len(docs_records)):
+                raise DataError(f"{where}: field 'index'={index!r} is not a question position "
+                                f"in the {len(docs_records)}-question docs file")
+            record = docs_records[index]
+            if record.question.strip() != question.strip():
+                raise DataError(
+                    f"{where}: 'index'={index} points at HotpotQA question "
+                    f"{record.question!r:.80} but the row asks {question!r:.80}; docs_path is "
+                    "not the HotpotQA file this MemAgent file was built from (eval files: the "
+                    "dev set, hotpot_dev_distractor_v1.json)"
+                )
+
+        context = row["context"]
+        if isinstance(context, str):
+            parsed = split_documents(context)
+            if parsed is None:  # not "Document i:" form: stream it as its blank-line blocks
+                pieces: Sequence[str] = tuple(context.split(PIECE_SEPARATOR))
+            else:
+                pieces = DocumentContext(store.docs, [store.add(doc) for doc in parsed])
+        elif isinstance(context, Sequence) and all(
+                isinstance(i, int) and not isinstance(i, bool) for i in context):
+            if docs_records is None:
+                raise DataError(
+                    f"{where}: field 'context' holds document indices (MemAgent's >1M-token "
+                    "eval files); pass docs_path= the HotpotQA dev file they index "
+                    "(hotpot_dev_distractor_v1.json) or put it beside the eval file as "
+                    "hotpotqa_dev.json"
+                )
+            if index_docs is None:
+                index_docs = memagent_documents(docs_records)
+            order = np.asarray(context, dtype=np.int64)
+            if len(order) and not (0 <= order.min() and order.max() < len(index_docs)):
+                raise DataError(
+                    f"{where}: field 'context' has index {int(order.max())} but the docs file "
+                    f"gives {len(index_docs)} documents; pass the full HotpotQA dev file"
+                )
+            pieces = DocumentContext(index_docs, order)
+        else:
+            raise DataError(f"{where}: field 'context' must be a string or a list of document "
+                            f"indices, got {type(context).__name__}")
+
+        gold_context: tuple[str, ...] = ()
+        metadata: dict[str, Any] = {"source": source, "num_docs": len(pieces)}
+        if index is not None:
+            metadata["memagent_index"] = index
+        if record is not None:
+            if index not in gold_bodies:
+                gold_bodies[index] = frozenset(
+                    f"{d.title}\n{d.text}" for d in record.paragraphs
+                    if d.title in set(record.supporting_titles))
+            if isinstance(pieces, DocumentContext):
+                gold_context = tuple(
+                    pieces[p] for p, idx in enumerate(pieces.order.tolist())
+                    if f"{pieces.docs[idx].title}\n{pieces.docs[idx].text}" in gold_bodies[index])
+            metadata.update(hotpotqa_id=record.id, level=record.level)
+        tasks.append(Task(task_id=t, question=question, answers=answers, context=pieces,
+                          gold_context=gold_context, task_type=record.type if record else "",
+                          metadata=metadata))
+    if not tasks:
+        raise DataError(f"{source}: holds no rows")
+    return tasks
+
+
+# -- the entry point registration calls -----------------------------------------------------------
+
+def hotpotqa_tasks(data_path: Any = None, *, split: str = "validation", num_docs: int = 50,
+                   target_tokens: int | None = None, limit: int | None = None, seed: int = 42,
+                   tokenizer: Any = None, pool: Sequence[Document] | None = None,
+                   docs_path: Any = None) -> Sequence[Task]:
+    """RULER-HQA tasks from any HotpotQA or MemAgent source (what MemAgent-HotpotQA-v0 plays).
+
+    The format is detected from the first row:
+
+    - HotpotQA, original or `datasets` schema (JSON list, JSONL, parquet, a `datasets` object or
+      a hub id read with config "distractor"): composed by `compose_ruler_hqa`, the pool being
+      every paragraph of the file (also with `limit`);
+    - MemAgent eval files `eval_{N}.json` and training parquet: used exactly as published
+      (`read_memagent`); num_docs and seed then do not apply, the file fixes both.
+
+    Args:
+        data_path: a path, hub id or `datasets` object; None uses the bundled 20-question sample.
+        split: the split of a hub id or saved DatasetDict.
+        num_docs: documents per composed context (MemAgent: 50 ... 25,600).
+        target_tokens: compose to this many tokens instead of num_docs (not for MemAgent files).
+        limit: only the first `limit` questions become tasks.
+        seed: composition and shuffle seed.
+        tokenizer: what counts tokens for target_tokens (see `load_token_counter`).
+        pool: distractor Documents to draw from instead of the file's own paragraphs.
+        docs_path: the HotpotQA file a MemAgent file was built from (its dev set for eval files;
+            default: `hotpotqa_dev.json` beside the MemAgent file, if present). Required for
+            index contexts; otherwise it adds task types, levels and gold_context.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+        raise ConfigError(f"limit={limit!r}: expected a positive integer or None")
+    counter = load_token_counter(tokenizer)
+    source = BUNDLED_HOTPOTQA if data_path is None else data_path
+    label = "HotpotQA (bundled sample)" if data_path is None else str(data_path)
+    rows = iter_rows(source, split=split, hub_config="distractor")
+    first = next(rows, None)
+    if first is None:
+        raise DataError(f"{label}: holds no rows")
+    rows = chain([first], rows)
+
+    if _memagent_kind(first[1]) is not None:
+        if target_tokens is not None:
+            raise ConfigError(f"target_tokens={target_tokens}: {label} is a pre-composed MemAgent "
+                              "file; compose from a HotpotQA file to set the length yourself")
+        if docs_path is None and isinstance(data_path, (str, Path)):
+            sibling = Path(data_path).expanduser().parent / "hotpotqa_dev.json"
+            docs_path = sibling if sibling.is_file() else None
+        docs_records = None if docs_path is None else load_hotpotqa(docs_path, split=split)
+        logger.info("%s is a pre-composed MemAgent file: its own document count and order are "
+                    "used (num_docs and seed do not apply); docs file: %s", label, docs_path)
+        return read_memagent(rows, source=f"MemAgent {label}", limit=limit,
+                             docs_records=docs_records)
+
+    records = [parse_hotpotqa_row(row, where) for where, row in rows]
+    if pool is None:
+        pool = hotpotqa_pool(records)
+    return compose_ruler_hqa(records[:limit], num_docs=None if target_tokens else num_docs,
+                             target_tokens=target_tokens, seed=seed, pool=pool,
+                             tokenizer=counter, source=label)
