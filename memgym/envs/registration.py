@@ -106,8 +106,8 @@ def make_synthetic(num_tasks: int = 1000, seed: int = 0, **kwargs: Any) -> LongC
     task_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in own}
     tasks = synthetic_tasks(num_tasks=num_tasks, seed=seed, **task_kwargs)
     kwargs.setdefault("scorer", "exact_match")
-    kwargs.setdefault("chunk_tokens", 256)
-    kwargs.setdefault("memory_tokens", 128)
+    kwargs.setdefault("chunk_tokens", 32)
+    kwargs.setdefault("memory_tokens", 64)
     return LongContextMemoryEnv(tasks, source="synthetic memory task", **kwargs)
 
 

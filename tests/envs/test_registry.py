@@ -12,7 +12,7 @@ ENV_IDS = sorted(ENV_DESCRIPTIONS)
 
 
 def test_every_description_is_registered_and_vice_versa():
-    registered = {k for k, spec in gym.registry.items() if spec.entry_point.startswith("memgym.")}
+    registered = {k for k, spec in gym.registry.items() if str(spec.entry_point).startswith("memgym.")}
     assert registered == set(ENV_IDS)
 
 
