@@ -1,0 +1,96 @@
+"""LLM backends: one small protocol, four implementations.
+
+    >>> from memgym.llm import make_backend, GenerationRequest
+    >>> backend = make_backend("scripted", policy=["42"])
+    >>> backend = make_backend("hf", model="Qwen/Qwen2.5-0.5B-Instruct")      # transformers
+    >>> backend = make_backend("openai", base_url="http://localhost:8000/v1", model="qwen")
+
+The backend classes are imported lazily (on first attribute access), so `import memgym.llm`
+stays light: torch, transformers, httpx and vllm load only when their backend is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from memgym.errors import ConfigError, unknown_name
+from memgym.llm.base import (
+    Completion,
+    GenerationRequest,
+    LLMBackend,
+    Message,
+    SamplingParams,
+    cut_at_stop,
+    strip_think,
+)
+
+if TYPE_CHECKING:
+    from memgym.llm.hf import TransformersBackend
+    from memgym.llm.openai import OpenAIBackend
+    from memgym.llm.scripted import ScriptedBackend
+    from memgym.llm.vllm import VLLMBackend
+
+__all__ = [
+    "BACKENDS",
+    "Completion",
+    "GenerationRequest",
+    "LLMBackend",
+    "Message",
+    "OpenAIBackend",
+    "SamplingParams",
+    "ScriptedBackend",
+    "TransformersBackend",
+    "VLLMBackend",
+    "cut_at_stop",
+    "make_backend",
+    "strip_think",
+]
+
+_LAZY = {
+    "ScriptedBackend": "memgym.llm.scripted",
+    "TransformersBackend": "memgym.llm.hf",
+    "VLLMBackend": "memgym.llm.vllm",
+    "OpenAIBackend": "memgym.llm.openai",
+}
+
+BACKENDS: dict[str, str] = {
+    "transformers": "TransformersBackend",
+    "hf": "TransformersBackend",
+    "vllm": "VLLMBackend",
+    "openai": "OpenAIBackend",
+    "scripted": "ScriptedBackend",
+}
+"""Backend names accepted by `make_backend` (and recipes), mapped to their class names."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'memgym.llm' has no attribute {name!r}")
+
+
+def make_backend(name: str, **kwargs: Any) -> LLMBackend:
+    """Build a backend by name: "transformers" (alias "hf"), "vllm", "openai" or "scripted".
+
+    Args:
+        name: the backend name (case-insensitive).
+        **kwargs: the backend class's constructor arguments.
+
+    Raises:
+        UnknownNameError: `name` is not a backend (the message suggests the nearest).
+        ConfigError: the constructor rejected the arguments (the message names them).
+    """
+    key = name.strip().lower() if isinstance(name, str) else name
+    if key not in BACKENDS:
+        raise unknown_name("LLM backend", str(name), BACKENDS)
+    cls = __getattr__(BACKENDS[key])
+    try:  # check the arguments first, so a TypeError inside the constructor is not mislabelled
+        inspect.signature(cls).bind(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(
+            f"make_backend({name!r}, {', '.join(f'{k}=...' for k in kwargs)}): {exc}. "
+            f"See help(memgym.llm.{cls.__name__}) for its arguments."
+        ) from exc
+    return cls(**kwargs)

@@ -8,11 +8,20 @@ request)` from many concurrent episodes; batching those calls is the backend's j
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["SamplingParams", "GenerationRequest", "Completion", "LLMBackend", "Message"]
+__all__ = [
+    "Completion",
+    "GenerationRequest",
+    "LLMBackend",
+    "Message",
+    "SamplingParams",
+    "cut_at_stop",
+    "strip_think",
+]
 
 Message = dict[str, str]
 """A chat message: {"role": "system" | "user" | "assistant", "content": str}."""
@@ -56,6 +65,8 @@ class Completion:
         finish_reason: "stop", "length" or "error".
         error: what went wrong when finish_reason is "error" (the episode records it and goes on).
         latency_s: wall time from submission to result.
+        prompt_text: the prompt as the model saw it (chat template applied), for traces; empty
+            when the backend cannot know it (a hosted chat API).
     """
 
     text: str
@@ -65,6 +76,7 @@ class Completion:
     finish_reason: str = "stop"
     error: str | None = None
     latency_s: float = 0.0
+    prompt_text: str = ""
 
 
 @runtime_checkable
@@ -80,3 +92,29 @@ class LLMBackend(Protocol):
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         """Complete many requests in one go (blocking)."""
         ...
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Cut `text` before the earliest occurrence of any stop string; returns (text, whether cut)."""
+    cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    if not cuts:
+        return text, False
+    return text[: min(cuts)], True
+
+
+_THINK = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
+
+
+def strip_think(text: str) -> str:
+    """Remove `<think>...</think>` reasoning from a completion's text.
+
+    A completion that starts inside a thinking block (the chat template already emitted
+    `<think>`) has only the closing tag: everything up to it is dropped. An unclosed block at
+    the end (generation cut by the length limit) is dropped too.
+    """
+    head, sep, tail = text.partition("</think>")
+    if sep and "<think>" not in head:
+        text = tail.lstrip()
+    text = _THINK.sub("", text)
+    start = text.find("<think>")
+    return text[:start] if start >= 0 else text

@@ -1,0 +1,169 @@
+"""Rollout-style throughput of the transformers backend: N concurrent requests vs one at a time.
+
+Builds memgym's tiny tokenizer and a random-weight Qwen2 model of the requested size (no
+download), then completes the same N chat requests (seeded sampling, so every mode generates the
+same tokens) three ways:
+
+- sequential: `await backend.generate(r)` one request after another (batch of one);
+- concurrent: N coroutines `await backend.generate(r)` at once (the backend batches them);
+- hf-generate: plain `model.generate` on the N prompts as one left-padded batch, for reference.
+
+and prints wall time, new tokens/s and the speed-up over sequential:
+
+    python bench/bench_backend.py --n 32 --max-new-tokens 32                   # CPU, tiny
+    python bench/bench_backend.py --device cuda --hidden-size 896 --layers 24 --heads 14 \\
+        --n 64 --max-new-tokens 256 --dtype bfloat16                            # ~Qwen2.5-0.5B
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+
+import torch
+
+from memgym.llm import GenerationRequest, SamplingParams, TransformersBackend
+from memgym.testing.tiny_lm import build_tiny_model, build_tiny_tokenizer
+
+_VOCABULARY = (
+    "the memory question answer document city river author book film year company office "
+    "user assistant update keep facts new information final boxed summary session travel"
+)
+WORDS = _VOCABULARY.split()
+
+
+def make_requests(n: int, max_new_tokens: int, vary: bool, seed: int) -> list[GenerationRequest]:
+    """N chat requests with prompts of 8-200 words and seeded sampling."""
+    rng = random.Random(seed)
+    requests = []
+    for i in range(n):
+        prompt = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 200)))
+        new = rng.randint(max(1, max_new_tokens // 4), max_new_tokens) if vary else max_new_tokens
+        sampling = SamplingParams(max_new_tokens=new, temperature=1.0, seed=seed + i)
+        requests.append(
+            GenerationRequest(messages=({"role": "user", "content": prompt},), sampling=sampling)
+        )
+    return requests
+
+
+def run_backend(backend: TransformersBackend, requests: list[GenerationRequest], concurrent: bool):
+    """Complete the requests; returns (seconds, new tokens, completions)."""
+
+    async def go():
+        if concurrent:
+            return await asyncio.gather(*(backend.generate(r) for r in requests))
+        return [await backend.generate(r) for r in requests]
+
+    start = time.perf_counter()
+    out = asyncio.run(go())
+    seconds = time.perf_counter() - start
+    errors = [c.error for c in out if c.finish_reason == "error"]
+    if errors:
+        raise RuntimeError(f"{len(errors)} requests failed, e.g. {errors[0]}")
+    return seconds, sum(len(c.completion_ids) for c in out), out
+
+
+def run_hf_generate(model, tokenizer, requests, device):
+    """Plain `model.generate` on all prompts as one left-padded batch (static batching)."""
+    texts = [
+        tokenizer.apply_chat_template(list(r.messages), add_generation_prompt=True, tokenize=False)
+        for r in requests
+    ]
+    tokenizer.padding_side = "left"
+    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        out = model.generate(
+            **batch,
+            max_new_tokens=max(r.sampling.max_new_tokens for r in requests),
+            do_sample=True,
+            temperature=1.0,
+            top_k=0,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    new = out[:, batch["input_ids"].shape[1] :]
+    eos = set(model.generation_config.eos_token_id)
+    tokens = 0  # useful tokens: up to the request's own limit or its first EOS, as the backend
+    for row, request in zip(new.tolist(), requests):
+        for tok in row[: request.sampling.max_new_tokens]:
+            tokens += 1
+            if tok in eos:
+                break
+    return seconds, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=32, help="concurrent requests")
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument(
+        "--vary-lengths", action="store_true", help="max_new_tokens in [max/4, max]"
+    )
+    parser.add_argument("--hidden-size", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--arch", default="qwen2", choices=["qwen2", "llama"])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--skip-sequential", action="store_true")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tokenizer = build_tiny_tokenizer()
+    model = build_tiny_model(
+        tokenizer,
+        hidden_size=args.hidden_size,
+        num_layers=args.layers,
+        num_heads=args.heads,
+        arch=args.arch,
+    )
+    model.to(device=args.device, dtype=getattr(torch, args.dtype))
+    params = sum(p.numel() for p in model.parameters())
+    requests = make_requests(args.n, args.max_new_tokens, args.vary_lengths, args.seed)
+    backend = TransformersBackend(model, tokenizer, max_batch_size=max(args.n, 1))
+    run_backend(backend, requests[:2], concurrent=True)  # warm-up (allocator, kernels)
+
+    rows = []
+    if not args.skip_sequential:
+        seconds, tokens, _ = run_backend(backend, requests, concurrent=False)
+        rows.append(("sequential (backend, batch of 1)", seconds, tokens))
+    seconds, tokens, _ = run_backend(backend, requests, concurrent=True)
+    rows.append((f"concurrent (backend, {args.n} coroutines)", seconds, tokens))
+    seconds, tokens = run_hf_generate(model, tokenizer, requests, args.device)
+    rows.append(("hf model.generate (one padded batch)", seconds, tokens))  # static batch
+    backend.close()
+
+    print(
+        f"model: {args.arch} hidden={args.hidden_size} layers={args.layers} heads={args.heads} "
+        f"({params / 1e6:.2f}M params, {args.dtype}) on {args.device}; torch threads "
+        f"{torch.get_num_threads()}; {args.n} requests, max_new_tokens={args.max_new_tokens}"
+        f"{' (varied)' if args.vary_lengths else ''}"
+    )
+    base = rows[0][2] / rows[0][1]
+    print(f"{'mode':42s} {'seconds':>8s} {'new tokens':>10s} {'tokens/s':>10s} {'vs first':>8s}")
+    results = []
+    for name, seconds, tokens in rows:
+        rate = tokens / seconds
+        print(f"{name:42s} {seconds:8.2f} {tokens:10d} {rate:10.1f} {rate / base:7.1f}x")
+        results.append(
+            {"mode": name, "seconds": seconds, "new_tokens": tokens, "tokens_per_s": rate}
+        )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "params": params, "results": results}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""OpenAIBackend against a real local HTTP server (stdlib, in a thread): chat and completions
+bodies, logprobs and vLLM token ids, retries on 500/429, fatal statuses, a closed port,
+malformed responses, a server without logprobs, and the concurrency bound."""
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from memgym.errors import BackendError, ConfigError
+from memgym.llm import GenerationRequest, OpenAIBackend, SamplingParams
+
+
+class _Server:
+    """A tiny OpenAI-compatible server whose misbehaviour each test scripts."""
+
+    def __init__(self):
+        self.bodies, self.headers = [], []
+        self.fail = []  # statuses to answer before succeeding, consumed in order
+        self.mode = "ok"
+        self.delay_s = 0.0
+        self.in_flight = self.max_in_flight = 0
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    server.bodies.append(body)
+                    server.headers.append(dict(self.headers))
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                    status = server.fail.pop(0) if server.fail else 200
+                try:
+                    time.sleep(server.delay_s)
+                    if status == 200:
+                        status, payload = server.answer(self.path, body)
+                    else:
+                        payload = {"error": {"message": "scripted failure"}}
+                    data = json.dumps(payload).encode()
+                    self.send_response(status)
+                    if status == 429:
+                        self.send_header("Retry-After", "0")
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+    def answer(self, path, body):
+        if self.mode == "malformed":
+            return 200, {"choices": [{"finish_reason": "stop"}]}
+        if self.mode == "no_logprobs" and body.get("logprobs") is not None:
+            return 400, {"error": {"message": "logprobs is not supported by this model"}}
+        as_ids = body.get("return_tokens_as_token_ids", False)
+        if path == "/v1/chat/completions":
+            reply = "echo: " + body["messages"][-1]["content"]
+        elif path == "/v1/completions":
+            reply = "ok " + (
+                str(len(body["prompt"])) if isinstance(body["prompt"], list) else body["prompt"]
+            )
+        else:
+            return 404, {"error": "no such path"}
+        finish = "stop"
+        if len(reply) > body["max_tokens"]:
+            reply, finish = reply[: body["max_tokens"]], "length"
+        tokens = [f"token_id:{ord(ch)}" if as_ids else ch for ch in reply]
+        if path == "/v1/chat/completions":
+            choice = {"message": {"role": "assistant", "content": reply}, "finish_reason": finish}
+            if body.get("logprobs"):
+                choice["logprobs"] = {
+                    "content": [{"token": t, "logprob": -0.5, "top_logprobs": []} for t in tokens]
+                }
+        else:
+            choice = {"text": reply, "finish_reason": finish}
+            if body.get("logprobs") is not None:
+                choice["logprobs"] = {"tokens": tokens, "token_logprobs": [-0.25] * len(tokens)}
+        payload = {"id": "x", "object": "chat.completion", "choices": [choice]}
+        if body.get("return_token_ids"):
+            payload["prompt_token_ids"] = [1, 2, 3]
+        return 200, payload
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = _Server()
+    yield s
+    s.close()
+
+
+def _chat(text="hi", **sampling):
+    return GenerationRequest(
+        messages=({"role": "user", "content": text},), sampling=SamplingParams(**sampling)
+    )
+
+
+def test_chat_completion_with_logprobs(server):
+    backend = OpenAIBackend(server.url, "tiny", api_key="sk-test")
+    c = backend.generate_batch([_chat("hello", temperature=0.5, top_k=4, stop=("\n",), seed=1)])[0]
+    assert c.text == "echo: hello" and c.finish_reason == "stop"
+    assert c.logprobs == [-0.5] * len(c.text) and c.completion_ids == []
+    body = server.bodies[0]
+    assert body["model"] == "tiny" and body["messages"] == [{"role": "user", "content": "hello"}]
+    assert (body["logprobs"], body["top_logprobs"], body["temperature"], body["top_k"]) == (
+        True,
+        0,
+        0.5,
+        4,
+    )
+    assert body["stop"] == ["\n"] and body["seed"] == 1 and body["max_tokens"] == 1024
+    assert server.headers[0]["Authorization"] == "Bearer sk-test"
+
+
+def test_raw_prompt_and_prompt_ids_use_completions(server):
+    backend = OpenAIBackend(server.url.removesuffix("/v1"), "tiny")  # "/v1" is added
+    text, ids = backend.generate_batch(
+        [GenerationRequest(prompt="abc"), GenerationRequest(prompt_ids=(5, 6, 7, 8))]
+    )
+    assert text.text == "ok abc" and text.logprobs == [-0.25] * 6
+    assert ids.text == "ok 4" and ids.prompt_ids == [5, 6, 7, 8]
+    by_ids = next(b for b in server.bodies if isinstance(b["prompt"], list))  # sent concurrently
+    assert by_ids["prompt"] == [5, 6, 7, 8] and by_ids["logprobs"] == 0
+
+
+def test_length_finish_and_stop_cut(server):
+    backend = OpenAIBackend(server.url, "tiny")
+    short, stopped = backend.generate_batch(
+        [_chat("hello", max_new_tokens=4), _chat("a:b", stop=(":",))]
+    )
+    assert (short.text, short.finish_reason) == ("echo", "length")
+    assert (stopped.text, stopped.finish_reason) == ("echo", "stop")
+
+
+def test_vllm_token_ids(server):
+    backend = OpenAIBackend(server.url, "tiny", vllm_token_ids=True)
+    c = backend.generate_batch([_chat("hé")])[0]
+    assert c.completion_ids == [ord(ch) for ch in "echo: hé"] and c.prompt_ids == [1, 2, 3]
+    assert server.bodies[0]["return_token_ids"] is True
+
+
+def test_500_then_200_is_retried(server):
+    server.fail = [500, 429]
+    backend = OpenAIBackend(server.url, "tiny", backoff_s=0.01)
+    c = backend.generate_batch([_chat("again")])[0]
+    assert c.text == "echo: again" and len(server.bodies) == 3
+
+
+def test_persistent_503_becomes_an_error_completion(server):
+    server.fail = [503] * 10
+    backend = OpenAIBackend(server.url, "tiny", max_retries=2, backoff_s=0.01)
+    c = backend.generate_batch([_chat()])[0]
+    assert c.finish_reason == "error" and "3 attempts" in c.error and "HTTP 503" in c.error
+    assert len(server.bodies) == 3
+
+
+def test_other_4xx_fails_only_that_request(server):
+    server.fail = [422]
+    backend = OpenAIBackend(server.url, "tiny", max_concurrency=1)
+    bad, good = backend.generate_batch([_chat("first"), _chat("second")])
+    assert bad.finish_reason == "error" and "HTTP 422" in bad.error
+    assert good.text == "echo: second"
+
+
+def test_fatal_status_raises(server):
+    server.fail = [401]
+    with pytest.raises(BackendError, match="HTTP 401.*api_key"):
+        OpenAIBackend(server.url, "tiny").generate_batch([_chat()])
+
+
+def test_down_server_fails_fast_naming_the_url():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    backend = OpenAIBackend(f"http://127.0.0.1:{port}/v1", "tiny", max_retries=5, backoff_s=1.0)
+    start = time.perf_counter()
+    with pytest.raises(BackendError, match=f"127.0.0.1:{port}/v1/chat/completions"):
+        backend.generate_batch([_chat()])
+    assert time.perf_counter() - start < 2.0
+
+
+def test_malformed_response_names_the_field(server):
+    server.mode = "malformed"
+    with pytest.raises(BackendError, match=r"missing field choices\[0\]\.message"):
+        OpenAIBackend(server.url, "tiny").generate_batch([_chat()])
+
+
+def test_server_without_logprobs_is_asked_without_them(server):
+    server.mode = "no_logprobs"
+    backend = OpenAIBackend(server.url, "tiny")
+    first, second = (backend.generate_batch([_chat(t)])[0] for t in ("a", "b"))
+    assert first.text == "echo: a" and second.text == "echo: b" and first.logprobs == []
+    assert [("logprobs" in b) for b in server.bodies] == [True, False, False]
+
+
+def test_concurrency_is_bounded(server):
+    server.delay_s = 0.05
+    backend = OpenAIBackend(server.url, "tiny", max_concurrency=2)
+    out = backend.generate_batch([_chat(str(i)) for i in range(6)])
+    assert [c.text for c in out] == [f"echo: {i}" for i in range(6)]
+    assert server.max_in_flight == 2
+
+
+def test_generate_batch_works_inside_a_running_loop(server):
+    backend = OpenAIBackend(server.url, "tiny")
+
+    async def notebook_cell():
+        direct = await backend.generate(_chat("x"))
+        return direct, backend.generate_batch([_chat("y")])[0]
+
+    direct, nested = asyncio.run(notebook_cell())
+    assert (direct.text, nested.text) == ("echo: x", "echo: y")
+
+
+def test_bad_configuration():
+    with pytest.raises(ConfigError, match="not an http"):
+        OpenAIBackend("localhost:8000", "m")
+    with pytest.raises(ConfigError, match="max_concurrency"):
+        OpenAIBackend("http://localhost:8000/v1", "m", max_concurrency=0)
+    c = OpenAIBackend("http://localhost:8000/v1", "m").generate_batch([GenerationRequest()])[0]
+    assert c.finish_reason == "error" and "no messages" in c.error
