@@ -47,13 +47,17 @@ class EpisodeContext:
     """Per-episode state handed to `Agent.act`: the turns made so far and private scratch space.
 
     `task` is set only for agents that declare `needs_task = True` (the oracle upper bound);
-    every other agent sees the task solely through observations.
+    every other agent sees the task solely through observations. `sampling_seed`, when set,
+    seeds every LLM call of the episode (each call derives its own seed from it, its step and
+    its component), so an episode's samples are reproducible while G episodes of a group,
+    given different sampling seeds, still differ.
     """
 
     step: int = 0
     turns: list[Turn] = field(default_factory=list)
     scratch: dict[str, Any] = field(default_factory=dict)
     task: Task | None = None
+    sampling_seed: int | None = None
 
 
 @runtime_checkable

@@ -1,0 +1,380 @@
+"""Agent recipes: YAML files (or dicts) validated into a kind's config and built into an Agent.
+
+    >>> agent = load_agent("agents/memagent.yaml", backend, overrides=["temperature=0"])
+
+A recipe names its `kind` and sets that kind's fields; nothing else is allowed:
+
+    kind: memagent
+    memory_max_new_tokens: 1024
+    temperature: 0.7
+
+Each kind is a strict dataclass (every field documented below it) plus a builder that turns it
+into components; the config objects stop here and never reach the components. Unknown keys and
+unknown kinds are ConfigErrors naming the file, the key and the closest valid name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from memgym.agents.base import Agent
+from memgym.agents.baselines import ContextAnswerer, FullContextAgent, OracleAgent, RetrievalAgent
+from memgym.agents.overwrite import ANSWER_FIELDS, UPDATE_FIELDS, make_mem1, make_memagent
+from memgym.agents.policy import ScriptedPolicyAgent, import_callable
+from memgym.agents.prompts import get_template
+from memgym.agents.retrieval import BM25Retriever
+from memgym.config import from_dict, load_yaml, merge, parse_overrides
+from memgym.errors import ConfigError, unknown_name
+from memgym.llm.base import LLMBackend, SamplingParams
+from memgym.tokenizers import HFTokenCounter, TokenCounter, load_token_counter
+
+__all__ = [
+    "AGENT_KINDS",
+    "AgentKind",
+    "AgentRecipe",
+    "FullContextConfig",
+    "Mem1Config",
+    "MemAgentConfig",
+    "OracleConfig",
+    "RagBM25Config",
+    "ScriptedPolicyConfig",
+    "build_agent",
+    "load_agent",
+    "load_recipe",
+    "register_agent_kind",
+]
+
+
+# -- configs -------------------------------------------------------------------------------------
+@dataclass
+class MemAgentConfig:
+    """MemAgent: overwrite the memory after every chunk, answer from it in \\boxed{}."""
+
+    name: str = "memagent"
+    """The agent's name in results."""
+    update_template: str = "memagent_update"
+    """Template of the per-chunk memory update (slots question, memory, chunk)."""
+    final_template: str = "memagent_final"
+    """Template of the final answer (slots question, memory)."""
+    memory_max_new_tokens: int = 1024
+    """Cap of each memory update, in tokens (MemAgent: 1024)."""
+    answer_max_new_tokens: int = 1024
+    """Cap of the final answer, in tokens (MemAgent's evaluation: 1024)."""
+    temperature: float = 0.7
+    """Sampling temperature (MemAgent's evaluation: 0.7); 0 is greedy."""
+    top_p: float = 0.95
+    """Nucleus sampling (MemAgent's evaluation: 0.95)."""
+    top_k: int = 0
+    """Top-k sampling; 0 disables it."""
+    chat: bool = True
+    """Send prompts as chat messages, templated by the backend's tokenizer."""
+    trainable: bool = True
+    """Whether the trainer optimises these calls (MemAgent trains the updates and the answer)."""
+
+
+@dataclass
+class Mem1Config:
+    """MEM1-style: rewrite one internal state <IS> per chunk, everything else pruned."""
+
+    name: str = "mem1"
+    """The agent's name in results."""
+    update_template: str = "mem1_update"
+    """Template of a state rewrite (slots question, memory, chunk)."""
+    answer_template: str = "mem1_answer"
+    """Template of the final turn (slots question, memory)."""
+    state_max_new_tokens: int = 1024
+    """Cap of each state rewrite, in tokens."""
+    answer_max_new_tokens: int = 1024
+    """Cap of the final turn (state plus answer), in tokens."""
+    state_tag: str = "IS"
+    """The tag that holds the state."""
+    lenient: bool = True
+    """Use the whole completion as the state when the tag is missing."""
+    temperature: float = 0.01
+    """Sampling temperature (MEM1's inference client: 0.01)."""
+    top_p: float = 1.0
+    """Nucleus sampling."""
+    top_k: int = 0
+    """Top-k sampling; 0 disables it."""
+    chat: bool = True
+    """Send prompts as chat messages."""
+    trainable: bool = True
+    """Whether the trainer optimises these calls."""
+
+
+@dataclass
+class FullContextConfig:
+    """Full-context baseline: answer once from every chunk, middle-truncated to the window."""
+
+    name: str = "full_context"
+    """The agent's name in results."""
+    template: str = "context_answer"
+    """Template of the answer call (slots question, context)."""
+    max_context_tokens: int = 120000
+    """The prompt's token limit (the model's window minus room to answer)."""
+    answer_max_new_tokens: int = 1024
+    """Cap of the answer, in tokens."""
+    tokenizer: str | None = None
+    """Tokenizer for truncation: None uses the backend's when it has one, else 'words'."""
+    temperature: float = 0.7
+    """Sampling temperature."""
+    top_p: float = 0.95
+    """Nucleus sampling."""
+    top_k: int = 0
+    """Top-k sampling; 0 disables it."""
+    chat: bool = True
+    """Send the prompt as a chat message."""
+    trainable: bool = True
+    """Whether the trainer optimises the call."""
+
+
+@dataclass
+class RagBM25Config:
+    """BM25 retrieval baseline: split the chunks into passages, answer from the top-k."""
+
+    name: str = "rag_bm25"
+    """The agent's name in results."""
+    template: str = "context_answer"
+    """Template of the answer call (slots question, context)."""
+    passage_tokens: int = 512
+    """Passage size in tokens (the retrieval unit)."""
+    top_k: int = 8
+    """Passages retrieved for the answer."""
+    k1: float = 1.5
+    """BM25 k1."""
+    b: float = 0.75
+    """BM25 b."""
+    method: str = "lucene"
+    """bm25s scoring variant: lucene, robertson, atire, bm25l, bm25+."""
+    stopwords: str | None = "en"
+    """Stopword list for BM25 tokenisation (None keeps every word)."""
+    max_context_tokens: int = 120000
+    """The prompt's token limit (a guard; top_k * passage_tokens is usually far below it)."""
+    answer_max_new_tokens: int = 1024
+    """Cap of the answer, in tokens."""
+    tokenizer: str | None = None
+    """Tokenizer for passages and truncation: None uses the backend's, else 'words'."""
+    temperature: float = 0.7
+    """Sampling temperature."""
+    top_p: float = 0.95
+    """Nucleus sampling."""
+    sampling_top_k: int = 0
+    """Top-k sampling of the answer call; 0 disables it."""
+    chat: bool = True
+    """Send the prompt as a chat message."""
+    trainable: bool = True
+    """Whether the trainer optimises the call."""
+
+
+@dataclass
+class OracleConfig:
+    """Oracle upper bound: answer from the task's gold context only."""
+
+    name: str = "oracle"
+    """The agent's name in results."""
+    template: str = "context_answer"
+    """Template of the answer call (slots question, context)."""
+    max_context_tokens: int = 120000
+    """The prompt's token limit."""
+    answer_max_new_tokens: int = 1024
+    """Cap of the answer, in tokens."""
+    tokenizer: str | None = None
+    """Tokenizer for truncation: None uses the backend's, else 'words'."""
+    temperature: float = 0.7
+    """Sampling temperature."""
+    top_p: float = 0.95
+    """Nucleus sampling."""
+    top_k: int = 0
+    """Top-k sampling; 0 disables it."""
+    chat: bool = True
+    """Send the prompt as a chat message."""
+    trainable: bool = False
+    """Whether the trainer optimises the call (an upper bound is not a policy to train)."""
+
+
+@dataclass
+class ScriptedPolicyConfig:
+    """Plain-function policies, no LLM: memory_fn(question, memory, chunk), answer_fn(question, memory)."""
+
+    memory_fn: str
+    """Import path 'package.module:function' of the memory policy."""
+    answer_fn: str
+    """Import path 'package.module:function' of the answer policy."""
+    name: str = "scripted_policy"
+    """The agent's name in results."""
+    box_answer: bool = True
+    """Wrap the answer in \\boxed{} unless it holds one."""
+
+
+# -- builders ------------------------------------------------------------------------------------
+def _counter(spec: str | None, backend: LLMBackend | None) -> TokenCounter:
+    if spec is None and backend is not None and getattr(backend, "tokenizer", None) is not None:
+        return HFTokenCounter(backend.tokenizer)
+    return load_token_counter(spec)
+
+
+def _answerer(c: Any, backend: LLMBackend, top_k: int) -> ContextAnswerer:
+    return ContextAnswerer(
+        backend, counter=_counter(c.tokenizer, backend), max_context_tokens=c.max_context_tokens,
+        template=get_template(c.template, ("question", "context")), chat=c.chat,
+        trainable=c.trainable,
+        sampling=SamplingParams(max_new_tokens=c.answer_max_new_tokens,
+                                temperature=c.temperature, top_p=c.top_p, top_k=top_k))
+
+
+def _build_memagent(c: MemAgentConfig, backend: LLMBackend) -> Agent:
+    return make_memagent(
+        backend, memory_max_new_tokens=c.memory_max_new_tokens,
+        answer_max_new_tokens=c.answer_max_new_tokens, temperature=c.temperature, top_p=c.top_p,
+        top_k=c.top_k, update_template=get_template(c.update_template, UPDATE_FIELDS),
+        answer_template=get_template(c.final_template, ANSWER_FIELDS), chat=c.chat,
+        trainable=c.trainable, name=c.name)
+
+
+def _build_mem1(c: Mem1Config, backend: LLMBackend) -> Agent:
+    return make_mem1(
+        backend, state_max_new_tokens=c.state_max_new_tokens,
+        answer_max_new_tokens=c.answer_max_new_tokens, temperature=c.temperature, top_p=c.top_p,
+        top_k=c.top_k, state_tag=c.state_tag, lenient=c.lenient,
+        update_template=get_template(c.update_template, UPDATE_FIELDS),
+        answer_template=get_template(c.answer_template, ANSWER_FIELDS), chat=c.chat,
+        trainable=c.trainable, name=c.name)
+
+
+def _build_full_context(c: FullContextConfig, backend: LLMBackend) -> Agent:
+    return FullContextAgent(_answerer(c, backend, c.top_k), name=c.name)
+
+
+def _build_rag_bm25(c: RagBM25Config, backend: LLMBackend) -> Agent:
+    if c.top_k < 1 or c.passage_tokens < 1:
+        raise ConfigError(f"rag_bm25: top_k={c.top_k} and passage_tokens={c.passage_tokens} "
+                          "must both be at least 1")
+    return RetrievalAgent(_answerer(c, backend, c.sampling_top_k),
+                          BM25Retriever(k1=c.k1, b=c.b, method=c.method, stopwords=c.stopwords),
+                          counter=_counter(c.tokenizer, backend),
+                          passage_tokens=c.passage_tokens, top_k=c.top_k, name=c.name)
+
+
+def _build_oracle(c: OracleConfig, backend: LLMBackend) -> Agent:
+    return OracleAgent(_answerer(c, backend, c.top_k), name=c.name)
+
+
+def _build_scripted(c: ScriptedPolicyConfig, backend: LLMBackend | None) -> Agent:
+    return ScriptedPolicyAgent(import_callable(c.memory_fn, key="memory_fn"),
+                               import_callable(c.answer_fn, key="answer_fn"),
+                               box_answer=c.box_answer, name=c.name)
+
+
+# -- registry ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AgentKind:
+    """A recipe kind: its config dataclass, its builder and whether it needs an LLM backend."""
+
+    config: type
+    build: Callable[[Any, LLMBackend | None], Agent]
+    needs_backend: bool = True
+    description: str = ""
+
+
+AGENT_KINDS: dict[str, AgentKind] = {
+    "memagent": AgentKind(MemAgentConfig, _build_memagent, True, MemAgentConfig.__doc__),
+    "mem1": AgentKind(Mem1Config, _build_mem1, True, Mem1Config.__doc__),
+    "full_context": AgentKind(FullContextConfig, _build_full_context, True,
+                              FullContextConfig.__doc__),
+    "rag_bm25": AgentKind(RagBM25Config, _build_rag_bm25, True, RagBM25Config.__doc__),
+    "oracle": AgentKind(OracleConfig, _build_oracle, True, OracleConfig.__doc__),
+    "scripted_policy": AgentKind(ScriptedPolicyConfig, _build_scripted, False,
+                                 ScriptedPolicyConfig.__doc__),
+}
+"""Recipe kinds by name."""
+
+
+def register_agent_kind(name: str, kind: AgentKind) -> None:
+    """Make a new agent kind available to recipes (`kind: name`)."""
+    if name in AGENT_KINDS:
+        raise ConfigError(f"agent kind {name!r} is already registered")
+    if not dataclasses.is_dataclass(kind.config):
+        raise ConfigError(f"agent kind {name!r}: config must be a dataclass")
+    AGENT_KINDS[name] = kind
+
+
+# -- loading -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AgentRecipe:
+    """A validated recipe: its kind, its config and where it came from.
+
+    Attributes:
+        kind: a key of AGENT_KINDS.
+        config: the kind's config dataclass, defaults filled in and overrides applied.
+        source: the recipe file, or "<dict>".
+        text: the recipe file's text as read ("" for a dict), kept with results.
+    """
+
+    kind: str
+    config: Any
+    source: str = "<dict>"
+    text: str = ""
+
+    @property
+    def needs_backend(self) -> bool:
+        """Whether building this agent needs an LLM backend."""
+        return AGENT_KINDS[self.kind].needs_backend
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe as a plain dict (kind first), as written next to results."""
+        return {"kind": self.kind, **dataclasses.asdict(self.config)}
+
+
+def load_recipe(recipe: str | Path | Mapping[str, Any],
+                overrides: Sequence[str] | Mapping[str, Any] = ()) -> AgentRecipe:
+    """Read and validate a recipe file or dict, applying `key=value` overrides.
+
+    Raises:
+        ConfigError: a missing or unknown `kind`, an unknown key, or a value of the wrong type;
+            the message names the file, the key and the closest valid name.
+    """
+    if isinstance(recipe, Mapping):
+        data, source, text = dict(recipe), "<dict>", ""
+    else:
+        path = Path(recipe)
+        data, source = load_yaml(path), str(path)
+        text = path.read_text(encoding="utf-8")
+    extra = parse_overrides(overrides) if not isinstance(overrides, Mapping) else dict(overrides)
+    data = merge(data, extra)
+    kind = data.pop("kind", None)
+    if kind is None:
+        raise ConfigError(f"{source}: the recipe has no 'kind'; set one of "
+                          f"{', '.join(sorted(AGENT_KINDS))}")
+    if kind not in AGENT_KINDS:
+        err = unknown_name("agent kind", str(kind), AGENT_KINDS)
+        raise ConfigError(f"{source}: kind: {err}") from err
+    try:
+        config = from_dict(AGENT_KINDS[kind].config, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{source} (kind {kind}): {exc}") from exc
+    return AgentRecipe(kind, config, source, text)
+
+
+def build_agent(recipe: AgentRecipe, backend: LLMBackend | None) -> Agent:
+    """Build the agent a validated recipe describes, on `backend`."""
+    kind = AGENT_KINDS[recipe.kind]
+    if kind.needs_backend and backend is None:
+        raise ConfigError(f"{recipe.source}: agent kind {recipe.kind!r} calls an LLM; "
+                          "pass a backend (memgym eval: --backend and --model)")
+    return kind.build(recipe.config, backend)
+
+
+def load_agent(recipe: str | Path | Mapping[str, Any], backend: LLMBackend | None,
+               overrides: Sequence[str] | Mapping[str, Any] = ()) -> Agent:
+    """Build an agent from a recipe file or dict, with `key=value` overrides.
+
+    Args:
+        recipe: a YAML recipe path (e.g. "agents/memagent.yaml") or the recipe as a dict.
+        backend: the LLM backend the agent calls (None for kinds that make no LLM calls).
+        overrides: ["temperature=0", ...] or a dict, applied over the recipe.
+    """
+    return build_agent(load_recipe(recipe, overrides), backend)

@@ -1,0 +1,189 @@
+"""Metrics of an evaluation, computed from its prediction rows alone.
+
+`summarize(rows)` is the only place evaluation metrics are computed: the runner writes its result
+into summary.json, and anyone can recompute it from predictions.jsonl (the leaderboard does).
+
+Confidence intervals: 95%, normal approximation, over per-task means. With K attempts per task
+(avg@K) each task's K scores are averaged first, and the tasks are the independent samples, so
+the interval reflects the uncertainty from the choice of tasks and is not narrowed by repeating
+attempts; with K = 1 it is the usual interval over episodes. With fewer than two tasks the
+interval is null.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["MEASURED_LENGTH_KEYS", "Z_95", "dataset_hash", "mean_ci", "summarize"]
+
+Z_95 = 1.959963984540054
+"""The standard normal quantile of a two-sided 95% interval."""
+
+MEASURED_LENGTH_KEYS = ("context_tokens", "tokens")
+"""Task metadata keys holding a measured context length (bucketed by powers of two)."""
+
+
+def mean_ci(values: Sequence[float]) -> dict[str, Any]:
+    """Mean, sample std, n and the 95% normal-approximation interval of `values`."""
+    x = np.asarray(values, dtype=np.float64)
+    n = int(x.size)
+    if n == 0:
+        return {"mean": None, "ci95": None, "std": None, "n": 0}
+    mean = float(x.mean())
+    if n < 2:
+        return {"mean": mean, "ci95": None, "std": None, "n": n}
+    std = float(x.std(ddof=1))
+    half = Z_95 * std / math.sqrt(n)
+    return {"mean": mean, "ci95": [mean - half, mean + half], "std": std, "n": n}
+
+
+def _task_means(rows: Sequence[Mapping[str, Any]], value) -> list[float]:
+    by_task: dict[Any, list[float]] = defaultdict(list)
+    for row in rows:
+        by_task[row["task_id"]].append(float(value(row)))
+    return [float(np.mean(v)) for _, v in sorted(by_task.items(), key=lambda kv: str(kv[0]))]
+
+
+def _metric_names(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    names = ["reward"]
+    for row in rows:
+        for name in row.get("reward_components", {}):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Every metric's mean and CI over per-task means, for one group of rows."""
+    out = {}
+    for name in _metric_names(rows):
+        if name == "reward":
+            out[name] = mean_ci(_task_means(rows, lambda r: r["reward"]))
+        else:
+            out[name] = mean_ci(_task_means(
+                rows, lambda r, n=name: r["reward_components"].get(n, 0.0)))
+    return out
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, Any]:
+    if not values:
+        return {"mean": None, "p50": None, "p95": None, "max": None}
+    x = np.asarray(values, dtype=np.float64)
+    return {"mean": float(x.mean()), "p50": float(np.percentile(x, 50)),
+            "p95": float(np.percentile(x, 95)), "max": float(x.max())}
+
+
+def _efficiency(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    tokens = [row["tokens"] for row in rows]
+    calls = [t for row in rows for t in row["turns"]]
+    return {
+        "llm_calls_per_episode": _percentiles([t["llm_calls"] for t in tokens]),
+        "prompt_tokens_total": int(sum(t["prompt"] for t in tokens)),
+        "completion_tokens_total": int(sum(t["completion"] for t in tokens)),
+        "prompt_tokens_per_episode": _percentiles([t["prompt"] for t in tokens]),
+        "completion_tokens_per_episode": _percentiles([t["completion"] for t in tokens]),
+        "peak_prompt_tokens": _percentiles([t["max_prompt"] for t in tokens]),
+        "peak_context_tokens": _percentiles([t["peak_context"] for t in tokens
+                                             if t.get("peak_context") is not None]),
+        "final_memory_tokens": _percentiles([t["memory"] for t in tokens
+                                             if t.get("memory") is not None]),
+        "episode_latency_s": _percentiles([row["latency_s"] for row in rows]),
+        "call_latency_s": _percentiles([t["latency_s"] for t in calls]),
+        "tokens_estimated": any(t.get("estimated", False) for t in tokens),
+    }
+
+
+def _breakdown(rows: Sequence[Mapping[str, Any]], key) -> dict[str, Any]:
+    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        value = key(row)
+        if value is not None and value != "":
+            groups[str(value)].append(row)
+
+    def order(item):  # numbers sort numerically, then names
+        k = item[0]
+        try:
+            return (0, float(k), "")
+        except ValueError:
+            return (1, 0.0, k)
+
+    return {k: {"episodes": len(v), "tasks": len({r["task_id"] for r in v}), **_metrics(v)}
+            for k, v in sorted(groups.items(), key=order)}
+
+
+def _length(row: Mapping[str, Any]) -> Any:
+    """A task's length bucket: its `target_tokens`, else the power of two above its measured length.
+
+    Composed-to-length tasks share a target; tasks of N documents each measure differently, so
+    their measured lengths are grouped into octaves named by their upper bound.
+    """
+    meta = row.get("metadata") or {}
+    if meta.get("target_tokens") is not None:
+        return meta["target_tokens"]
+    measured = next((meta[k] for k in MEASURED_LENGTH_KEYS
+                     if isinstance(meta.get(k), (int, float))), None)
+    if measured is None or measured <= 0:
+        return None
+    return 2 ** math.ceil(math.log2(measured))
+
+
+def dataset_hash(rows: Iterable[Mapping[str, Any]]) -> str:
+    """SHA-256 of the evaluated tasks' (task id, question, gold answers), in task id order."""
+    tasks = {}
+    for row in rows:
+        tasks[row["task_id"]] = [row["task_id"], row.get("question", ""), list(row["golds"])]
+    ordered = sorted(tasks, key=lambda k: (0, k, "") if isinstance(k, int) else (1, 0, str(k)))
+    payload = json.dumps([tasks[k] for k in ordered], ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def summarize(predictions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """All metrics of an evaluation from its prediction rows (as written to predictions.jsonl).
+
+    A row repeated for the same (task_id, attempt) counts once (the last one), so a resumed run
+    that re-ran an episode is not double counted.
+
+    Returns:
+        episodes, tasks, attempts per task (avg@K's K), each metric (reward and every reward
+        component) as mean / ci95 / std / n over per-task means, best_of_k accuracy, breakdowns
+        by task_type, num_docs, length and number of chunks, efficiency (tokens, calls,
+        latency percentiles), error counts and the dataset hash.
+    """
+    latest: dict[tuple[Any, Any], Mapping[str, Any]] = {}
+    for row in predictions:
+        latest[(row["task_id"], row.get("attempt", 0))] = row
+    rows = list(latest.values())
+    attempts: dict[Any, int] = defaultdict(int)
+    for row in rows:
+        attempts[row["task_id"]] += 1
+    by_task: dict[Any, list[float]] = defaultdict(list)
+    for row in rows:  # best of K: a task counts as solved if any attempt solved it
+        components = row["reward_components"]
+        by_task[row["task_id"]].append(float(components.get("accuracy", row["reward"])))
+    best = [max(v) for _, v in sorted(by_task.items(), key=lambda kv: str(kv[0]))]
+    return {
+        "episodes": len(rows),
+        "tasks": len(attempts),
+        "attempts_per_task": {"min": min(attempts.values(), default=0),
+                              "max": max(attempts.values(), default=0)},
+        "metrics": _metrics(rows),
+        "best_of_k_accuracy": mean_ci(best),
+        "by_task_type": _breakdown(rows, lambda r: r.get("task_type")),
+        "by_num_docs": _breakdown(rows, lambda r: (r.get("metadata") or {}).get("num_docs")),
+        "by_length": _breakdown(rows, _length),
+        "by_num_chunks": _breakdown(rows, lambda r: r.get("num_chunks")),
+        "efficiency": _efficiency(rows),
+        "errors": {
+            "episodes_with_failed_calls": sum(1 for r in rows if r.get("failed_calls", 0)),
+            "failed_calls": int(sum(r.get("failed_calls", 0) for r in rows)),
+            "episodes_with_format_errors": sum(1 for r in rows if r.get("format_errors")),
+        },
+        "dataset_hash": dataset_hash(rows),
+    }

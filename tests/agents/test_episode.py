@@ -1,0 +1,128 @@
+"""The episode runner: what an Episode records, the oracle's task hand-off, concurrent episodes on
+pooled envs with a concurrency limit, GRPO-style groups from an identical initial state, and
+failure propagation."""
+
+import asyncio
+
+import pytest
+from agent_helpers import make_env, reader
+
+from memgym.agents import (
+    EpisodeJob,
+    OracleAgent,
+    ScriptedPolicyAgent,
+    make_memagent,
+    run_episode,
+    run_episodes,
+)
+from memgym.agents.baselines import ContextAnswerer
+from memgym.errors import ConfigError
+from memgym.llm import Completion, SamplingParams, ScriptedBackend
+from memgym.tokenizers import WordTokenCounter
+
+
+class InFlight:
+    """A backend that counts how many generate() calls overlap."""
+
+    name = "in_flight"
+
+    def __init__(self):
+        self.now = self.peak = self.calls = 0
+
+    async def generate(self, request):
+        self.now += 1
+        self.calls += 1
+        self.peak = max(self.peak, self.now)
+        await asyncio.sleep(0.002)
+        self.now -= 1
+        return Completion(reader(request), completion_ids=[1, 2], logprobs=[-0.1, -0.2])
+
+    def generate_batch(self, requests):
+        raise NotImplementedError
+
+
+def test_episode_records_actions_trace_rewards_info_turns():
+    env = make_env()
+    episode = asyncio.run(run_episode(env, make_memagent(ScriptedBackend(reader)), seed=3,
+                                      task_id=1, sampling_seed=9))
+    assert (episode.task_id, episode.seed, episode.sampling_seed) == (1, 3, 9)
+    assert len(episode.actions) == len(episode.trace) == len(episode.rewards) == episode.num_steps
+    assert episode.rewards[:-1] == [0.0] * (episode.num_steps - 1)
+    assert episode.reward == episode.rewards[-1] == 1.0
+    assert episode.info["answer"] == "Ann Lee" and episode.info["golds"] == ["Ann Lee"]
+    assert episode.info["peak_context_tokens"] > 0 and "memory_tokens" in episode.info
+    assert episode.reward_weights == {"accuracy": 1.0, "format": 0.0, "memory_budget": 0.0}
+    assert episode.task is env.tasks[1] and episode.wall_time_s > 0
+    assert len(episode.turns) == episode.num_steps
+
+
+def test_only_agents_that_declare_needs_task_see_the_task():
+    seen = {}
+
+    class Peek:
+        name = "peek"
+
+        async def act(self, observation, ctx):
+            seen["task"] = ctx.task
+            return "\\boxed{x}" if observation["phase"] == "answer" else observation["memory"]
+
+    asyncio.run(run_episode(make_env(), Peek(), seed=0, task_id=0))
+    assert seen["task"] is None
+    answerer = ContextAnswerer(ScriptedBackend(reader), sampling=SamplingParams(),
+                               counter=WordTokenCounter(), max_context_tokens=500)
+    episode = asyncio.run(run_episode(make_env(), OracleAgent(answerer), seed=0, task_id=0))
+    assert episode.reward == 1.0
+
+
+def test_concurrent_episodes_share_the_backend_on_pooled_envs():
+    backend, built = InFlight(), []
+
+    def factory():
+        built.append(make_env())
+        return built[-1]
+
+    jobs = [EpisodeJob(task_id=t % 2, seed=0, sampling_seed=t, key=t) for t in range(10)]
+    finished = []
+    episodes = asyncio.run(run_episodes(factory, make_memagent(backend), jobs, concurrency=4,
+                                        on_episode=lambda job, ep: finished.append(job.key)))
+    assert [e.task_id for e in episodes] == [t % 2 for t in range(10)]  # job order
+    assert sorted(finished) == list(range(10))
+    assert all(e.reward == 1.0 for e in episodes)
+    assert backend.peak == 4  # calls from 4 episodes were in flight together
+    assert len(built) == 4  # envs are pooled, not built per episode
+
+
+def test_a_group_starts_from_the_identical_state():
+    chunks = {}
+
+    def memory_fn(question, memory, chunk):
+        chunks.setdefault(question, []).append(chunk)
+        return memory
+
+    agent = ScriptedPolicyAgent(memory_fn, lambda q, m: "x")
+    jobs = [EpisodeJob(task_id=0, seed=5, sampling_seed=g) for g in range(3)]
+    group = asyncio.run(run_episodes(make_env, agent, jobs, concurrency=3))
+    streams = next(iter(chunks.values()))
+    n = len(streams) // 3
+    assert streams[:n] == streams[n:2 * n] == streams[2 * n:]
+    assert len({tuple(e.trace) for e in group}) == 1
+
+
+def test_an_agent_exception_cancels_the_other_episodes_and_propagates():
+    class Broken:
+        name = "broken"
+
+        async def act(self, observation, ctx):
+            await asyncio.sleep(0)
+            if ctx.step == 1:
+                raise ValueError("agent bug")
+            return observation["memory"]
+
+    with pytest.raises(ValueError, match="agent bug"):
+        asyncio.run(run_episodes(make_env, Broken(), [EpisodeJob(0, 0)] * 4, concurrency=2))
+    with pytest.raises(ConfigError, match="concurrency"):
+        asyncio.run(run_episodes(make_env, Broken(), [], concurrency=0))
+    with pytest.raises(ConfigError, match="max_steps"):
+        asyncio.run(run_episode(make_env(), ScriptedPolicyAgent(lambda q, m, c: m,
+                                                                lambda q, m: ""),
+                                seed=0, task_id=0, max_steps=2))

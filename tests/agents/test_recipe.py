@@ -1,0 +1,95 @@
+"""Agent recipes: every shipped recipe loads with its documented defaults; overrides apply; bad
+keys, kinds, types and templates are ConfigErrors naming the file, the key and the nearest name."""
+
+from pathlib import Path
+
+import pytest
+from agent_helpers import reader_backend
+
+from memgym.agents import AGENT_KINDS, Agent, load_agent, load_recipe
+from memgym.agents.baselines import FullContextAgent, OracleAgent, RetrievalAgent
+from memgym.agents.overwrite import OverwriteMemoryAgent
+from memgym.agents.policy import ScriptedPolicyAgent
+from memgym.agents.recipe import AgentKind, MemAgentConfig, register_agent_kind
+from memgym.errors import ConfigError, UnknownNameError
+
+AGENTS = Path(__file__).parents[2] / "agents"
+
+
+def test_shipped_recipes_build_the_right_agents():
+    backend = reader_backend()
+    expected = {"memagent": OverwriteMemoryAgent, "mem1": OverwriteMemoryAgent,
+                "full_context": FullContextAgent, "rag_bm25": RetrievalAgent,
+                "oracle": OracleAgent, "scripted_oracle": ScriptedPolicyAgent}
+    assert {p.stem for p in AGENTS.glob("*.yaml")} == set(expected)
+    for stem, cls in expected.items():
+        agent = load_agent(AGENTS / f"{stem}.yaml", backend)
+        assert isinstance(agent, cls) and isinstance(agent, Agent) and agent.name == stem
+        text = (AGENTS / f"{stem}.yaml").read_text()
+        assert text.startswith("#")  # every recipe names its source and defaults
+
+
+def test_memagent_recipe_has_memagents_evaluation_settings():
+    recipe = load_recipe(AGENTS / "memagent.yaml")
+    assert recipe.to_dict() == {"kind": "memagent", **vars(MemAgentConfig())}
+    agent = load_agent(AGENTS / "memagent.yaml", reader_backend())
+    assert agent.update_sampling.max_new_tokens == 1024
+    assert agent.answer_sampling.max_new_tokens == 1024
+    assert (agent.update_sampling.temperature, agent.update_sampling.top_p) == (0.7, 0.95)
+    assert recipe.source.endswith("memagent.yaml") and "kind: memagent" in recipe.text
+
+
+def test_overrides_apply_and_are_type_checked():
+    agent = load_agent(AGENTS / "memagent.yaml", reader_backend(),
+                       overrides=["temperature=0", "memory_max_new_tokens=256"])
+    assert agent.update_sampling.temperature == 0.0
+    assert agent.update_sampling.max_new_tokens == 256
+    assert agent.answer_sampling.max_new_tokens == 1024
+    with pytest.raises(ConfigError, match="temperature='hot'"):
+        load_recipe(AGENTS / "memagent.yaml", ["temperature=hot"])
+
+
+def test_unknown_key_names_the_file_and_the_closest_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("kind: memagent\nmemory_max_new_token: 512\n")
+    with pytest.raises(ConfigError) as info:
+        load_recipe(path)
+    message = str(info.value)
+    assert str(path) in message and "memory_max_new_token: unknown key" in message
+    assert "Did you mean 'memory_max_new_tokens'?" in message
+    with pytest.raises(ConfigError, match="Did you mean 'top_k'"):
+        load_recipe({"kind": "rag_bm25", "topk": 3})
+
+
+def test_unknown_or_missing_kind(tmp_path):
+    with pytest.raises(ConfigError, match="Did you mean 'memagent'"):
+        load_recipe({"kind": "memagnet"})
+    path = tmp_path / "nokind.yaml"
+    path.write_text("temperature: 0.5\n")
+    with pytest.raises(ConfigError, match="no 'kind'"):
+        load_recipe(path)
+
+
+def test_bad_template_and_scripted_paths():
+    with pytest.raises(UnknownNameError, match="memagent_update"):
+        load_agent({"kind": "memagent", "update_template": "memagent_updte"}, reader_backend())
+    with pytest.raises(ConfigError, match="slots"):
+        load_agent({"kind": "memagent", "update_template": "memagent_final"}, reader_backend())
+    with pytest.raises(ConfigError, match="memory_fn"):
+        load_agent({"kind": "scripted_policy", "memory_fn": "os.path:nope",
+                    "answer_fn": "os.path:join"}, None)
+    with pytest.raises(ConfigError, match="memory_fn"):
+        load_agent({"kind": "scripted_policy", "answer_fn": "os.path:join"}, None)
+
+
+def test_llm_kinds_need_a_backend_and_new_kinds_register():
+    with pytest.raises(ConfigError, match="needs? .*backend|pass a backend"):
+        load_agent({"kind": "memagent"}, None)
+    assert AGENT_KINDS["scripted_policy"].needs_backend is False
+    register_agent_kind("test_echo_kind", AgentKind(MemAgentConfig, lambda c, b: c, True))
+    try:
+        assert load_agent({"kind": "test_echo_kind", "top_k": 3}, object()).top_k == 3
+        with pytest.raises(ConfigError, match="already registered"):
+            register_agent_kind("test_echo_kind", AGENT_KINDS["memagent"])
+    finally:
+        del AGENT_KINDS["test_echo_kind"]

@@ -1,0 +1,124 @@
+"""`memgym eval` through memgym.cli.main: the scripted backend, an LLM-free recipe, the tiny
+transformers model saved to disk, resume, and clear errors for a dead server or missing flags."""
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from memgym.cli import main
+from memgym.eval import read_jsonl, summarize
+
+AGENTS = Path(__file__).parents[2] / "agents"
+FILES = ("predictions.jsonl", "traces.jsonl", "summary.json", "run.json")
+
+POLICY = '''
+def gold_reader(request):
+    """Answers every bundled HotpotQA question with 'beer and whisky' (right for task 0 only)."""
+    text = request.messages[-1]["content"]
+    if "Updated memory:" in text:
+        return "notes on " + str(text.count("Document")) + " documents"
+    return "The answer is \\\\boxed{beer and whisky}."
+'''
+
+
+@pytest.fixture
+def policy_module(tmp_path, monkeypatch):
+    (tmp_path / "cli_policy.py").write_text(POLICY)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "cli_policy:gold_reader"
+
+
+def eval_args(out, *extra):
+    return ["eval", "--env", "MemAgent-HotpotQA-v0", "--out", str(out), "--no-progress", *extra]
+
+
+def test_scripted_backend_run_writes_every_file_and_resumes(tmp_path, policy_module):
+    out = tmp_path / "run"
+    args = eval_args(out, "--agent", str(AGENTS / "memagent.yaml"), "--env-kwargs",
+                     "chunk_tokens=3000", "--backend", "scripted", "--model", policy_module,
+                     "--episodes", "2", "--avg-k", "2", "--seed", "3", "--concurrency", "2")
+    assert main(args) == 0
+    assert all((out / name).is_file() for name in FILES)
+    rows = read_jsonl(out / "predictions.jsonl")
+    assert len(rows) == 4 and {r["task_id"] for r in rows} == {0, 1}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"] == summarize(rows)
+    assert summary["metrics"]["metrics"]["accuracy"]["mean"] == 0.5
+    assert summary["run"]["env_kwargs"] == {"chunk_tokens": 3000}
+    assert summary["run"]["recipe"]["kind"] == "memagent"
+    assert "kind: memagent" in summary["run"]["agent_recipe_text"]
+    assert len(read_jsonl(out / "traces.jsonl")) == 4
+    assert main(args) == 2  # an existing run needs --resume
+    resumed = eval_args(out, "--agent", str(AGENTS / "memagent.yaml"), "--env-kwargs",
+                        "chunk_tokens=3000", "--backend", "scripted", "--model", policy_module,
+                        "--episodes", "3", "--avg-k", "2", "--seed", "3", "--resume")
+    assert main(resumed) == 0
+    rows = read_jsonl(out / "predictions.jsonl")
+    assert sorted((r["task_id"], r["attempt"]) for r in rows) == \
+        [(t, a) for t in range(3) for a in range(2)]
+
+
+def test_a_recipe_without_llm_needs_no_backend(tmp_path):
+    out = tmp_path / "oracle"
+    args = ["eval", "--env", "MemAgent-Synthetic-v0", "--env-kwargs", "num_tasks=5",
+            "--agent", str(AGENTS / "scripted_oracle.yaml"), "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"]["episodes"] == 5
+    assert summary["metrics"]["metrics"]["accuracy"]["mean"] == 1.0
+
+
+def test_tiny_transformers_model_from_disk(tmp_path):
+    from memgym.testing.tiny_lm import build_tiny_model, build_tiny_tokenizer
+
+    model_dir = tmp_path / "tiny"
+    tokenizer = build_tiny_tokenizer(model_dir)
+    build_tiny_model(tokenizer).save_pretrained(model_dir)
+    out = tmp_path / "hf"
+    args = eval_args(out, "--agent", str(AGENTS / "memagent.yaml"),
+                     "--env-kwargs", "num_docs=10", "chunk_tokens=1024", "memory_tokens=64",
+                     "--agent-overrides", "temperature=0", "memory_max_new_tokens=4",
+                     "answer_max_new_tokens=4",
+                     "--backend", "transformers", "--model", str(model_dir), "--episodes", "1")
+    assert main(args) == 0
+    (row,) = read_jsonl(out / "predictions.jsonl")
+    assert row["turns"] and all(t["finish_reason"] in ("stop", "length") for t in row["turns"])
+    assert all(0 < t["completion_tokens"] <= 4 for t in row["turns"])
+    assert not row["tokens"]["estimated"]  # real token ids from the model
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["env_kwargs"]["tokenizer"] == str(model_dir)  # chunks in model tokens
+    assert summary["metrics"] == summarize(read_jsonl(out / "predictions.jsonl"))
+
+
+def test_a_server_that_is_down_fails_fast_naming_the_url(tmp_path, capsys):
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    start = time.perf_counter()
+    code = main(eval_args(tmp_path / "down", "--agent", str(AGENTS / "rag_bm25.yaml"),
+                          "--backend", "openai", "--base-url", url, "--model", "qwen",
+                          "--episodes", "4"))
+    assert code == 2 and time.perf_counter() - start < 30
+    err = capsys.readouterr().err
+    assert url in err and "first LLM call" in err
+    assert read_jsonl(tmp_path / "down" / "predictions.jsonl") == []
+
+
+def test_missing_flags_are_clear_errors(tmp_path, capsys):
+    assert main(eval_args(tmp_path / "a", "--agent", str(AGENTS / "memagent.yaml"))) == 2
+    assert "--backend" in capsys.readouterr().err
+    assert main(eval_args(tmp_path / "b", "--agent", str(AGENTS / "memagent.yaml"),
+                          "--backend", "openai", "--model", "m")) == 2
+    assert "--base-url" in capsys.readouterr().err
+    assert main(eval_args(tmp_path / "c", "--agent", str(tmp_path / "nope.yaml"))) == 2
+    assert "recipe file not found" in capsys.readouterr().err
+    oracle = str(AGENTS / "scripted_oracle.yaml")
+    assert main(["eval", "--env", "MemAgent-HotpotQA-v9", "--agent", oracle,
+                 "--out", str(tmp_path / "d")]) == 2
+    assert "Did you mean 'MemAgent-HotpotQA-v0'" in capsys.readouterr().err
+    assert main(eval_args(tmp_path / "e", "--agent", oracle, "--env-kwargs", "num_doc=8")) == 2
+    assert "num_doc" in capsys.readouterr().err and not (tmp_path / "e").exists()
