@@ -1,0 +1,218 @@
+"""Training-step throughput and peak memory: memgym's GRPO trainer vs TRL's GRPOTrainer.
+
+Both train the same model (memgym's tiny Qwen2 architecture, built from a config with the same
+seed; `--hidden-size/--layers` scale it to a few hundred million parameters on a GPU) on the
+same single-turn env (synthetic questions answered closed-book, one LLM call per episode; TRL
+reads it through `memgym.trainer.trl_adapter`), with the same batch (`--tasks` prompts x
+`--generations` completions per step, one optimizer step per batch), the same completion
+length, the same loss (TRL's default: loss_type dapo, beta 0, epsilon 0.2, no importance
+correction) and sampling at temperature 1. A step is everything between two optimizer steps:
+generation, rewards, advantages, forward, backward, optimizer.
+
+    python bench/bench_trainer.py                       # CPU, tiny settings
+    python bench/bench_trainer.py --hidden-size 1024 --layers 16 --tasks 8 --generations 8 \
+        --max-new-tokens 256                            # GPU, ~250M parameters
+
+Each trainer runs in its own subprocess (so peak memory is its own); the parent prints both and
+the ratios, and `--json` writes them. tokens/s counts prompt + completion tokens of the step's
+episodes per second of step time; peak memory is torch.cuda.max_memory_allocated on a GPU and
+the growth of the process's peak RSS during training on CPU. The first `--warmup` steps are not
+timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ENV_ID = "Bench-ClosedBook-v0"
+
+
+def make_closed_book(num_tasks: int = 256):
+    """The single-turn env: synthetic-task questions without their context."""
+    from memgym.data.synthetic import synthetic_tasks
+    from memgym.envs.long_context import LongContextMemoryEnv
+
+    tasks = [dataclasses.replace(t, context=()) for t in
+             synthetic_tasks(num_tasks=num_tasks, seed=0, difficulty=1)]
+    return LongContextMemoryEnv(tasks, scorer="exact_match", source="closed-book synthetic")
+
+
+def _register() -> None:
+    import gymnasium as gym
+    if ENV_ID not in gym.registry:
+        gym.register(ENV_ID, entry_point=make_closed_book)
+
+
+def _model(args):
+    import torch
+
+    from memgym.testing.tiny_lm import build_tiny_model, build_tiny_tokenizer
+    tok = build_tiny_tokenizer()
+    model = build_tiny_model(tok, hidden_size=args.hidden_size, num_layers=args.layers,
+                             num_heads=args.heads, seed=0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    return model.to(device=device, dtype=dtype), tok, device
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _memory_start(device: str) -> float:
+    import torch
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        return 0.0
+    return _rss_mb()
+
+
+def _memory_peak(device: str, start: float) -> float:
+    import torch
+    if device == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return _peak_rss_mb() - start
+
+
+def run_memgym(args) -> dict:
+    """Time memgym's GRPOTrainer on the closed-book env."""
+    from memgym.trainer.config import load_config
+    from memgym.trainer.grpo import GRPOTrainer
+
+    _register()
+    model, tok, device = _model(args)
+    steps = args.warmup + args.steps
+    config = load_config({
+        "env_id": ENV_ID, "model": "tiny", "use_lora": False,
+        "agent": {"kind": "memagent", "answer_max_new_tokens": args.max_new_tokens,
+                  "memory_max_new_tokens": args.max_new_tokens},
+        "tasks_per_step": args.tasks, "num_generations": args.generations, "max_steps": steps,
+        "max_completion_length": args.max_new_tokens, "learning_rate": 1e-6,
+        "loss_type": "dapo", "beta": 0.0, "epsilon": 0.2, "tis_cap": None,
+        "scale_rewards": "group", "drop_zero_std_groups": False, "temperature": 1.0,
+        "top_p": 1.0, "max_tokens_per_microbatch": 1 << 30, "save_steps": 0,
+        "output_dir": tempfile.mkdtemp(prefix="bench-memgym-"), "seed": 0,
+        "gradient_checkpointing": False, "logging_steps": 1000})
+    trainer = GRPOTrainer(config, policy=model, tokenizer=tok)
+    trainer.save = lambda: None  # the benchmark measures steps, not the final checkpoint
+    start = _memory_start(device)
+    try:
+        rows = trainer.train()
+    finally:
+        trainer.close()
+    timed = [r for r in rows if r["step"] > args.warmup]
+    secs = [r["time/rollout_s"] + r["time/train_s"] for r in timed]
+    tokens = [r["tokens/rollout"] for r in timed]
+    return {"trainer": "memgym", "device": device, "step_s": statistics.median(secs),
+            "tokens_per_step": statistics.mean(tokens),
+            "tokens_per_s": sum(tokens) / sum(secs),
+            "peak_memory_mb": _memory_peak(device, start)}
+
+
+def run_trl(args) -> dict:
+    """Time TRL's GRPOTrainer on the same env through the adapter."""
+    import trl
+    from transformers import TrainerCallback
+
+    from memgym.trainer.trl_adapter import TRLEnvAdapter
+
+    _register()
+    model, tok, device = _model(args)
+    adapter = TRLEnvAdapter(ENV_ID)
+    batch = args.tasks * args.generations
+    times: list[float] = []
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            times.append(time.perf_counter() - self.t0)
+
+    cfg = trl.GRPOConfig(
+        output_dir=tempfile.mkdtemp(prefix="bench-trl-"), use_cpu=device == "cpu",
+        bf16=device == "cuda", max_steps=args.warmup + args.steps,
+        per_device_train_batch_size=batch, num_generations=args.generations,
+        gradient_accumulation_steps=1, steps_per_generation=1,
+        max_completion_length=args.max_new_tokens, learning_rate=1e-6, loss_type="dapo",
+        beta=0.0, epsilon=0.2, temperature=1.0, top_p=1.0, scale_rewards="group",
+        reward_weights=adapter.reward_weights, report_to=[], logging_steps=1,
+        save_strategy="no", activation_checkpointing=False, seed=0, shuffle_dataset=False)
+    trainer = trl.GRPOTrainer(model=model, processing_class=tok,
+                              reward_funcs=adapter.reward_funcs,
+                              train_dataset=adapter.dataset(), args=cfg,
+                              callbacks=[StepTimer()])
+    start = _memory_start(device)
+    trainer.train()
+    peak = _memory_peak(device, start)
+    cumulative = [h["num_tokens"] for h in trainer.state.log_history if "num_tokens" in h]
+    per_step = [b - a for a, b in zip([0.0, *cumulative], cumulative)]
+    timed_t, timed_s = per_step[args.warmup:], times[args.warmup:]
+    return {"trainer": "trl", "device": device, "step_s": statistics.median(timed_s),
+            "tokens_per_step": statistics.mean(timed_t),
+            "tokens_per_s": sum(timed_t) / sum(timed_s), "peak_memory_mb": peak}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both trainers in subprocesses and print the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--which", choices=("both", "memgym", "trl"), default="both")
+    parser.add_argument("--tasks", type=int, default=4, help="prompts per step")
+    parser.add_argument("--generations", type=int, default=8, help="completions per prompt")
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--hidden-size", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed first steps")
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = parser.parse_args(argv)
+
+    if args.which != "both":
+        result = run_memgym(args) if args.which == "memgym" else run_trl(args)
+        print("RESULT " + json.dumps(result))
+        return 0
+    results = {}
+    for which in ("memgym", "trl"):
+        settings = {k: v for k, v in vars(args).items() if k not in ("which", "json")}
+        cmd = [sys.executable, __file__, "--which", which,
+               *[f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if line is None:
+            print(out.stdout[-3000:], out.stderr[-3000:], file=sys.stderr)
+            return 1
+        results[which] = json.loads(line[len("RESULT "):])
+    m, t = results["memgym"], results["trl"]
+    results["ratio"] = {"tokens_per_s": m["tokens_per_s"] / t["tokens_per_s"],
+                        "peak_memory": m["peak_memory_mb"] / max(t["peak_memory_mb"], 1e-9)}
+    results["settings"] = vars(args) | {"json": None}
+    print(f"{'':8} {'step s':>8} {'tokens/step':>12} {'tokens/s':>10} {'peak MB':>9}")
+    for name in ("memgym", "trl"):
+        r = results[name]
+        print(f"{name:8} {r['step_s']:8.3f} {r['tokens_per_step']:12.0f} "
+              f"{r['tokens_per_s']:10.0f} {r['peak_memory_mb']:9.1f}")
+    print(f"memgym / TRL: tokens/s x{results['ratio']['tokens_per_s']:.2f}, "
+          f"peak memory x{results['ratio']['peak_memory']:.2f} ({m['device']})")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Group-relative advantages from multi-component rewards, and their credit to training rows.
+
+Pure functions on tensors and lists. The shapes, with N tasks per batch, G episodes per task
+(`num_generations`), C reward components and R training rows (one per trainable Turn):
+
+    components [N*G, C] --group_advantages--> advantages [N*G]  (episode level)
+    advantages [N*G]    --broadcast_credit--> per-row advantage and weight  [R]
+    step rewards        --per_step_credit---> per-row advantage and weight  [R]
+
+Episodes of one group are consecutive (rows g*G .. g*G+G-1 belong to task g). Standard
+deviations are Bessel-corrected and the epsilon is 1e-4, as in TRL, so memgym's advantages equal
+TRL's for the same rewards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+__all__ = [
+    "STD_EPS",
+    "RowCredit",
+    "broadcast_credit",
+    "discounted_returns",
+    "group_advantages",
+    "per_step_credit",
+    "zero_std_groups",
+]
+
+STD_EPS = 1e-4
+"""Added to the std before dividing (TRL's value), so zero-variance groups give 0, not NaN."""
+
+
+def _std(x: torch.Tensor, dim: int | None = None, keepdim: bool = False) -> torch.Tensor:
+    # Bessel-corrected like TRL's nanstd; a single value has std 0 (not NaN) here because a
+    # group of one carries no baseline information and must not poison the batch.
+    n = x.numel() if dim is None else x.shape[dim]
+    if n < 2:
+        return torch.zeros_like(x.mean() if dim is None else x.mean(dim=dim, keepdim=keepdim))
+    return x.std() if dim is None else x.std(dim=dim, keepdim=keepdim)
+
+
+def zero_std_groups(rewards: torch.Tensor, num_generations: int) -> torch.Tensor:
+    """Which groups have all-equal rewards (no learning signal): bool [N] from rewards [N*G]."""
+    grouped = rewards.view(-1, num_generations)                   # [N, G]
+    return torch.isclose(_std(grouped, dim=1), torch.zeros(()), atol=1e-8)   # [N]
+
+
+def group_advantages(components: torch.Tensor, weights: torch.Tensor, num_generations: int, *,
+                     aggregation: str = "sum_then_normalize", scale_rewards: str = "group",
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Episode advantages from reward components, normalised within each task's group.
+
+    Args:
+        components: [N*G, C] each episode's reward components (unweighted values).
+        weights: [C] component weights.
+        num_generations: G; consecutive blocks of G rows form a group.
+        aggregation: "sum_then_normalize" (weighted sum, centred on the group mean, divided by
+            the group or batch std per `scale_rewards`) or "normalize_then_sum" (each component
+            centred and scaled within its group, weighted sum, then batch-normalised; TRL's
+            definition, where `scale_rewards` does not apply).
+        scale_rewards: "group", "batch" or "none" (sum_then_normalize only).
+
+    Returns:
+        (advantages [N*G], rewards [N*G]) where rewards is the weighted sum of components.
+    """
+    if components.dim() != 2 or components.shape[0] % num_generations:
+        raise ValueError(f"components must be [N*G, C] with N*G divisible by G="
+                         f"{num_generations}, got shape {tuple(components.shape)}")
+    components = components.float()
+    weights = weights.float().to(components.device)
+    rewards = components @ weights                                     # [N*G]
+    grouped = rewards.view(-1, num_generations)                        # [N, G]
+    if aggregation == "sum_then_normalize":
+        centred = (grouped - grouped.mean(dim=1, keepdim=True)).reshape(-1)   # [N*G]
+        if scale_rewards == "group":
+            std = _std(grouped, dim=1, keepdim=True).expand_as(grouped).reshape(-1)
+        elif scale_rewards == "batch":
+            std = _std(rewards).expand_as(rewards)
+        elif scale_rewards == "none":
+            return centred, rewards
+        else:
+            raise ValueError(f"scale_rewards={scale_rewards!r}; choose group, batch or none")
+        return centred / (std + STD_EPS), rewards
+    if aggregation == "normalize_then_sum":
+        per_comp = components.view(-1, num_generations, components.shape[1])   # [N, G, C]
+        mean_k = per_comp.mean(dim=1, keepdim=True)                            # [N, 1, C]
+        std_k = _std(per_comp, dim=1, keepdim=True)                            # [N, 1, C]
+        normed = ((per_comp - mean_k) / (std_k + STD_EPS)).reshape(-1, components.shape[1])
+        summed = normed @ weights                                              # [N*G]
+        return (summed - summed.mean()) / (_std(summed) + STD_EPS), rewards
+    raise ValueError(f"aggregation={aggregation!r}; choose sum_then_normalize or "
+                     "normalize_then_sum")
+
+
+@dataclass(frozen=True)
+class RowCredit:
+    """What each training row (one trainable Turn) is credited with.
+
+    Attributes:
+        advantages: [R] the advantage on every completion token of the row.
+        weights: [R] the row's weight in the loss (1/T for an episode with T trainable Turns
+            under per-episode normalisation, else 1).
+        episode_index: [R] which episode (row of the [N*G] batch) the row came from.
+        turn_index: [R] which Turn of that episode.
+    """
+
+    advantages: list[float]
+    weights: list[float]
+    episode_index: list[int]
+    turn_index: list[int]
+
+    def __len__(self) -> int:
+        return len(self.advantages)
+
+
+def broadcast_credit(advantages: Sequence[float], trainable: Sequence[Sequence[bool]], *,
+                     normalize_per_episode: bool = True) -> RowCredit:
+    """Give every trainable Turn its episode's advantage (MemAgent's credit assignment).
+
+    Args:
+        advantages: [E] one advantage per episode.
+        trainable: per episode, per Turn, whether the Turn is trained.
+        normalize_per_episode: weight each of an episode's T trainable Turns by 1/T before the
+            Turns become rows, so every episode carries the same total weight however many
+            chunks its document had.
+
+    Returns:
+        RowCredit with one entry per trainable Turn, episodes in order, Turns in order.
+    """
+    if len(advantages) != len(trainable):
+        raise ValueError(f"{len(advantages)} advantages for {len(trainable)} episodes")
+    adv, wts, eps, turns = [], [], [], []
+    for e, (a, flags) in enumerate(zip(advantages, trainable)):
+        idx = [t for t, f in enumerate(flags) if f]
+        w = 1.0 / len(idx) if (normalize_per_episode and idx) else 1.0
+        for t in idx:
+            adv.append(float(a))
+            wts.append(w)
+            eps.append(e)
+            turns.append(t)
+    return RowCredit(adv, wts, eps, turns)
+
+
+def discounted_returns(step_rewards: Sequence[float], gamma: float) -> list[float]:
+    """Return-to-go at every step: G_t = r_t + gamma * G_{t+1}; [S] -> [S]."""
+    out = [0.0] * len(step_rewards)
+    running = 0.0
+    for t in range(len(step_rewards) - 1, -1, -1):
+        running = float(step_rewards[t]) + gamma * running
+        out[t] = running
+    return out
+
+
+def per_step_credit(step_rewards: Sequence[Sequence[float]],
+                    turn_steps: Sequence[Sequence[int]],
+                    trainable: Sequence[Sequence[bool]], num_generations: int, *,
+                    gamma: float = 1.0, scale_rewards: str = "group",
+                    normalize_per_episode: bool = True) -> RowCredit:
+    """Credit each Turn with the group-relative discounted return from its env step on.
+
+    For every group and env step t, the returns G_t of the group's episodes that reached step t
+    are centred on their mean and scaled like `group_advantages` (group std of that step,
+    batch std of every (episode, step) return, or none). A Turn made at step t gets its
+    episode's normalised G_t. With gamma = 1 and a reward only at the last step this equals
+    `broadcast_credit` of `group_advantages` (tested).
+
+    Args:
+        step_rewards: [E][S_e] the weighted reward of each env step of each episode.
+        turn_steps: [E][T_e] the env step each Turn belongs to (`Turn.step`).
+        trainable: [E][T_e] whether each Turn is trained.
+        num_generations: G; consecutive blocks of G episodes form a group.
+        gamma: the discount.
+        scale_rewards: "group", "batch" or "none".
+        normalize_per_episode: weight each of an episode's T trainable Turns by 1/T.
+    """
+    n_eps = len(step_rewards)
+    if n_eps % num_generations or not (n_eps == len(turn_steps) == len(trainable)):
+        raise ValueError("step_rewards, turn_steps and trainable must list the same N*G "
+                         "episodes, N*G divisible by num_generations")
+    returns = [discounted_returns(r, gamma) for r in step_rewards]           # [E][S_e]
+    normed: list[list[float]] = [[0.0] * len(r) for r in returns]
+    all_returns = torch.tensor([g for r in returns for g in r], dtype=torch.float32)
+    batch_std = float(_std(all_returns)) if all_returns.numel() else 0.0
+    for start in range(0, n_eps, num_generations):
+        group = range(start, start + num_generations)
+        depth = max((len(returns[e]) for e in group), default=0)
+        for t in range(depth):
+            members = [e for e in group if t < len(returns[e])]
+            vals = torch.tensor([returns[e][t] for e in members], dtype=torch.float32)  # [g_t]
+            centred = vals - vals.mean()
+            if scale_rewards == "group":
+                centred = centred / (_std(vals) + STD_EPS)
+            elif scale_rewards == "batch":
+                centred = centred / (batch_std + STD_EPS)
+            elif scale_rewards != "none":
+                raise ValueError(f"scale_rewards={scale_rewards!r}; choose group, batch or none")
+            for e, v in zip(members, centred.tolist()):
+                normed[e][t] = v
+    adv, wts, eps, turns = [], [], [], []
+    for e in range(n_eps):
+        idx = [i for i, f in enumerate(trainable[e]) if f]
+        w = 1.0 / len(idx) if (normalize_per_episode and idx) else 1.0
+        for i in idx:
+            step = turn_steps[e][i]
+            if not 0 <= step < len(normed[e]):
+                raise ValueError(f"episode {e} Turn {i} has step {step}, but the episode has "
+                                 f"{len(normed[e])} env steps")
+            adv.append(normed[e][step])
+            wts.append(w)
+            eps.append(e)
+            turns.append(i)
+    return RowCredit(adv, wts, eps, turns)

@@ -1,0 +1,353 @@
+"""The GRPO trainer's hyperparameters: one flat dataclass, validated once.
+
+Names follow TRL's `GRPOConfig` wherever the concept is the same (`learning_rate`,
+`num_generations`, `beta`, `epsilon`, `epsilon_high`, `loss_type`, `scale_rewards`,
+`num_iterations`, `steps_per_generation`, ...), so a TRL user can read a memgym recipe at sight.
+memgym's own knobs (environment, agent recipe, LoRA, credit assignment over the many LLM calls of
+one episode) sit beside them. Only the CLI and `load_config` read YAML; the trainer's building
+blocks take plain arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from memgym.config import from_dict, load_yaml, merge, parse_overrides
+from memgym.errors import ConfigError
+
+__all__ = ["GRPOConfig", "load_config"]
+
+
+@dataclass
+class GRPOConfig:
+    """Every hyperparameter of a memgym GRPO run (a recipe in `train/` fills it)."""
+
+    # -- what to train ------------------------------------------------------------------------
+    env_id: str = "MemAgent-Synthetic-v0"
+    """The registered memgym environment to train on (`memgym envs` lists them)."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for `gym.make(env_id, **env_kwargs)` (chunk_tokens, data_path, ...)."""
+    agent: str | dict[str, Any] = "agents/memagent.yaml"
+    """The agent recipe: a YAML path (see `agents/`) or the recipe itself as a mapping."""
+    model: str = "tiny"
+    """A transformers model id or local path, or "tiny" for memgym's offline test model."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights dtype: "auto" is bfloat16 on a CUDA GPU that supports it, float32 otherwise."""
+    device: str = "auto"
+    """"auto" (cuda when available, else cpu), or an explicit torch device string."""
+
+    # -- LoRA ----------------------------------------------------------------------------------
+    use_lora: bool = True
+    """Train a peft LoRA adapter (the reference policy is the base model with the adapter
+    disabled, so no second copy). False trains every weight (a frozen copy only if beta > 0)."""
+    lora_r: int = 16
+    """LoRA rank."""
+    lora_alpha: int = 32
+    """LoRA scaling numerator (the update is scaled by lora_alpha / lora_r)."""
+    lora_dropout: float = 0.0
+    """LoRA dropout. 0 by default: dropout makes the trainer's log-probs differ from the
+    sampler's, which the importance ratio would then read as policy drift."""
+    lora_target_modules: str | list[str] = "all-linear"
+    """Modules that get adapters: peft's "all-linear" or a list of module names."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory (slower)."""
+
+    # -- the GRPO batch ------------------------------------------------------------------------
+    tasks_per_step: int = 4
+    """Distinct tasks (prompts) sampled per rollout; each gets `num_generations` episodes."""
+    num_generations: int = 8
+    """Episodes per task (the group size G). Every episode of a group starts from the same
+    state: `reset(seed, options={"task_id": t})` with the same seed and task."""
+    max_steps: int = 100
+    """Optimizer steps to train for (the schedule's horizon)."""
+    steps_per_generation: int = 1
+    """Optimizer steps each rollout batch is split into (by whole groups); `tasks_per_step` must
+    be divisible by it. verl's `ppo_mini_batch_size` is tasks_per_step / steps_per_generation."""
+    num_iterations: int = 1
+    """Passes over each rollout batch (TRL's mu). Above 1, old log-probs are computed once
+    before the first pass and the clipped ratio does its job."""
+    max_tokens_per_microbatch: int = 8192
+    """Token budget of one forward/backward micro-batch (rows x padded length); rows are packed
+    by length to fill it. memgym's counterpart of `per_device_train_batch_size`."""
+    seed: int = 42
+    """Seeds python, numpy, torch, the task order and each group's environment reset."""
+
+    # -- sampling ------------------------------------------------------------------------------
+    temperature: float = 1.0
+    """Sampling temperature for rollouts; the trainer divides logits by it too, so its
+    log-probs are those of the distribution that was sampled."""
+    top_p: float = 1.0
+    """Nucleus sampling for rollouts (1.0 disables)."""
+    max_completion_length: int = 1024
+    """Longest completion of one LLM call, in tokens (the backend's cap, and dr_grpo's
+    constant normaliser)."""
+
+    # -- rewards and advantages ----------------------------------------------------------------
+    reward_weights: dict[str, float] | None = None
+    """Weights of the rubric's components for the advantage; None uses the env's own
+    (`info["reward_weights"]`). Components are logged separately either way."""
+    multi_objective_aggregation: Literal["sum_then_normalize", "normalize_then_sum"] = (
+        "sum_then_normalize")
+    """sum_then_normalize: weighted sum of components, then group normalisation (GRPO).
+    normalize_then_sum: normalise each component within its group, then the weighted sum,
+    then batch normalisation (TRL's GDPO-style option)."""
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    """Divide centred rewards by the group's std, the batch's std, or not at all (Dr. GRPO;
+    MemAgent's `grpo_use_adv=False`)."""
+    drop_zero_std_groups: bool = True
+    """Drop groups whose rewards are all equal before training: their advantage is zero, so
+    they would only cost compute (and dilute per-row losses). Logged as frac_reward_zero_std."""
+    credit_assignment: Literal["broadcast", "per_step"] = "broadcast"
+    """broadcast: every trainable Turn of an episode gets the episode's advantage (MemAgent).
+    per_step: each Turn gets the group-normalised discounted return from its env step on."""
+    gamma: float = 1.0
+    """Discount for per_step credit assignment."""
+    normalize_turns_per_episode: bool = True
+    """Weight each of an episode's T trainable Turns by 1/T, so an episode over a long document
+    (many chunks, many Turns) counts as much as a short one."""
+
+    # -- loss ----------------------------------------------------------------------------------
+    loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"
+    """How per-token losses are averaged (TRL's definitions): grpo = mean of per-row means;
+    bnpo = mean over the micro-batch's tokens; dr_grpo = sum / (rows x max_completion_length);
+    dapo = mean over every token of the optimizer step."""
+    epsilon: float = 0.2
+    """Lower clip range: ratios below 1 - epsilon stop moving a negative-advantage token."""
+    epsilon_high: float | None = None
+    """Upper clip range (DAPO's clip-higher); None means equal to `epsilon`."""
+    beta: float = 0.0
+    """Weight of the k3 ("low-variance") KL penalty against the reference policy; 0 skips the
+    reference forward entirely."""
+    tis_cap: float | None = 2.0
+    """Truncated importance sampling: per-token weight exp(old - sampler logprob), capped at
+    this value, corrects for the sampler's numerics differing from the trainer's. None
+    disables it."""
+
+    # -- optimiser -----------------------------------------------------------------------------
+    learning_rate: float = 1e-6
+    """AdamW peak learning rate."""
+    weight_decay: float = 0.0
+    """AdamW decoupled weight decay."""
+    adam_beta1: float = 0.9
+    """AdamW beta1."""
+    adam_beta2: float = 0.999
+    """AdamW beta2."""
+    adam_epsilon: float = 1e-8
+    """AdamW epsilon."""
+    lr_scheduler_type: Literal["constant", "linear", "cosine"] = "constant"
+    """Learning rate after warmup: constant, linear decay to 0, or cosine decay to 0."""
+    warmup_ratio: float = 0.0
+    """Fraction of the optimizer steps spent warming the learning rate up linearly from 0."""
+    warmup_steps: int | None = None
+    """Warmup length in optimizer steps; overrides warmup_ratio when set."""
+    max_grad_norm: float = 1.0
+    """Clip the global gradient norm to this value (0 disables clipping)."""
+
+    # -- evaluation ----------------------------------------------------------------------------
+    eval_steps: int = 0
+    """Evaluate on the held-out split every this many steps (0: never)."""
+    eval_tasks: int = 0
+    """Hold out the last `eval_tasks` task ids of the source for evaluation; training samples
+    only the others."""
+    eval_temperature: float = 0.0
+    """Sampling temperature for evaluation episodes (0 = greedy)."""
+
+    # -- output, logging, checkpoints ---------------------------------------------------------
+    output_dir: str = "runs/grpo"
+    """The run folder: metrics.jsonl, the learning curve, the resolved recipe, checkpoints."""
+    run_name: str | None = None
+    """A name for the run (wandb); defaults to the output folder's name."""
+    logging_steps: int = 1
+    """Print a progress line every this many steps (metrics.jsonl gets every step)."""
+    report_to: str | list[str] = "none"
+    """Extra loggers: "wandb" or "none" (the JSONL file and plot are always written). wandb
+    runs offline when WANDB_API_KEY is unset and never fails the run."""
+    wandb_project: str = "memgym"
+    """The wandb project."""
+    num_sample_episodes: int = 2
+    """Episodes per logged step shown in the wandb sample table (memory after each step)."""
+    save_steps: int = 50
+    """Write `checkpoint-<step>` every this many steps (0: only at the end)."""
+    save_total_limit: int | None = 2
+    """Keep at most this many checkpoints (oldest deleted first); None keeps all."""
+    max_concurrent_episodes: int | None = None
+    """Episodes run concurrently in one rollout (None: all of the batch at once)."""
+    rollout_batch_size: int = 64
+    """Most LLM calls the backend decodes together (bounds the KV cache); calls of further
+    concurrent episodes queue and join as rows finish."""
+
+    # -- derived (computed in __post_init__, not set from recipes) ----------------------------
+    episodes_per_step: int = field(init=False)
+    """tasks_per_step x num_generations."""
+    tasks_per_optimizer_step: int = field(init=False)
+    """tasks_per_step / steps_per_generation."""
+    epsilon_high_resolved: float = field(init=False)
+    """epsilon_high, or epsilon when unset."""
+
+    def __post_init__(self) -> None:
+        """Validate values that the types cannot, and compute the derived fields."""
+        positive = ("tasks_per_step", "num_generations", "max_steps", "steps_per_generation",
+                    "num_iterations", "max_tokens_per_microbatch", "max_completion_length",
+                    "lora_r", "lora_alpha", "logging_steps", "rollout_batch_size")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive integer")
+        non_negative = ("save_steps", "eval_steps", "eval_tasks", "beta", "weight_decay",
+                        "max_grad_norm", "eval_temperature", "learning_rate")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
+        if self.num_generations < 2:
+            raise ConfigError(
+                f"num_generations={self.num_generations}: GRPO needs at least 2 episodes per "
+                "task to have a group baseline; set num_generations >= 2")
+        if self.tasks_per_step % self.steps_per_generation:
+            raise ConfigError(
+                f"tasks_per_step={self.tasks_per_step} is not divisible by steps_per_generation="
+                f"{self.steps_per_generation}; each optimizer step takes whole groups, so pick "
+                "tasks_per_step as a multiple of steps_per_generation")
+        if not 0 < self.temperature:
+            raise ConfigError(f"temperature={self.temperature} must be > 0 for training (the "
+                              "trainer divides logits by it); use eval_temperature=0 for greedy "
+                              "evaluation")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p={self.top_p} must be in (0, 1]")
+        if not 0 <= self.epsilon < 1:
+            raise ConfigError(f"epsilon={self.epsilon} must be in [0, 1)")
+        if self.epsilon_high is not None and self.epsilon_high < 0:
+            raise ConfigError(f"epsilon_high={self.epsilon_high} must be >= 0 (or null)")
+        if self.tis_cap is not None and self.tis_cap < 1:
+            raise ConfigError(f"tis_cap={self.tis_cap} must be >= 1 (or null to disable "
+                              "truncated importance sampling)")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1)")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise ConfigError(f"warmup_steps={self.warmup_steps} must be >= 0")
+        if not 0 < self.gamma <= 1:
+            raise ConfigError(f"gamma={self.gamma} must be in (0, 1]")
+        if not 0 <= self.lora_dropout < 1:
+            raise ConfigError(f"lora_dropout={self.lora_dropout} must be in [0, 1)")
+        if (self.credit_assignment == "per_step"
+                and self.multi_objective_aggregation != "sum_then_normalize"):
+            raise ConfigError(
+                "credit_assignment='per_step' works on the weighted step reward; set "
+                "multi_objective_aggregation='sum_then_normalize' (or use credit_assignment="
+                "'broadcast' with normalize_then_sum)")
+        if self.save_total_limit is not None and self.save_total_limit < 1:
+            raise ConfigError(f"save_total_limit={self.save_total_limit} must be >= 1 or null")
+        if self.max_concurrent_episodes is not None and self.max_concurrent_episodes < 1:
+            raise ConfigError(
+                f"max_concurrent_episodes={self.max_concurrent_episodes} must be >= 1 or null")
+        reporters = [self.report_to] if isinstance(self.report_to, str) else list(self.report_to)
+        for name in reporters:
+            if name not in ("none", "wandb"):
+                raise ConfigError(f"report_to={name!r}; choose 'wandb' or 'none'")
+        per_rollout = self.steps_per_generation * self.num_iterations
+        if self.save_steps % per_rollout:
+            raise ConfigError(
+                f"save_steps={self.save_steps} must be a multiple of steps_per_generation x "
+                f"num_iterations = {per_rollout}: a checkpoint is taken between rollouts, so a "
+                "resumed run never needs the episodes of a half-used rollout")
+        if self.eval_steps and not self.eval_tasks:
+            raise ConfigError(f"eval_steps={self.eval_steps} needs a held-out split: set "
+                              "eval_tasks to the number of task ids to hold out")
+        if not isinstance(self.agent, (str, dict)) or not self.agent:
+            raise ConfigError("agent must be a recipe path or a recipe mapping")
+
+        self.episodes_per_step = self.tasks_per_step * self.num_generations
+        self.tasks_per_optimizer_step = self.tasks_per_step // self.steps_per_generation
+        self.epsilon_high_resolved = (self.epsilon if self.epsilon_high is None
+                                      else self.epsilon_high)
+
+    @property
+    def reporters(self) -> list[str]:
+        """report_to as a list without "none"."""
+        names = [self.report_to] if isinstance(self.report_to, str) else list(self.report_to)
+        return [n for n in names if n != "none"]
+
+    @property
+    def num_warmup_steps(self) -> int:
+        """Warmup length in optimizer steps (warmup_steps, else warmup_ratio x max_steps)."""
+        if self.warmup_steps is not None:
+            return self.warmup_steps
+        return round(self.warmup_ratio * self.max_steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe fields (not the derived ones) as a plain dict, for run folders and wandb."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+
+# A recipe may group the trainer keys under `trainer:` (the issue's `trainer.num_generations=8`
+# spelling); they are flattened into the one config, so both spellings mean the same thing.
+_SECTION = "trainer"
+
+
+def _flatten_section(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    data = dict(data)
+    section = data.pop(_SECTION, None)
+    if section is None:
+        return data
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{where}: `{_SECTION}` must be a mapping of trainer keys")
+    for key, value in section.items():
+        if key in data and data[key] != value:
+            raise ConfigError(f"{where}: {key!r} is set both at the top level and under "
+                              f"`{_SECTION}:`; keep one")
+        data[key] = value
+    return data
+
+
+_FLOAT_FIELDS = {f.name for f in dataclasses.fields(GRPOConfig)
+                 if f.init and "float" in str(f.type)}
+
+
+def _yaml11_floats(data: dict[str, Any]) -> dict[str, Any]:
+    # PyYAML follows YAML 1.1, where `1e-6` (no dot) is a string, while every ML config writes
+    # learning rates that way; read such strings as floats for float fields.
+    out = dict(data)
+    for key in _FLOAT_FIELDS & set(out):
+        value = out[key]
+        if isinstance(value, str):
+            try:
+                out[key] = float(value)
+            except ValueError:
+                pass  # from_dict reports it with the field name
+    return out
+
+
+def load_config(recipe: str | Path | Mapping[str, Any] | None = None,
+                overrides: Sequence[str] | Mapping[str, Any] = ()) -> GRPOConfig:
+    """Build a validated GRPOConfig from a YAML recipe (or mapping) plus `key=value` overrides.
+
+    Args:
+        recipe: a path to a recipe in `train/`, a mapping, or None for the defaults.
+        overrides: `["num_generations=8", "env_kwargs.chunk_tokens=64"]` or a mapping; they win
+            over the recipe. `trainer.<key>` is accepted as a spelling of `<key>`.
+
+    Raises:
+        ConfigError: naming every unknown key (with the nearest valid one) or bad value.
+    """
+    if recipe is None:
+        data: dict[str, Any] = {}
+        where = "config"
+    elif isinstance(recipe, Mapping):
+        data, where = dict(recipe), "config"
+    else:
+        data, where = load_yaml(recipe), str(recipe)
+    extra = parse_overrides(list(overrides)) if not isinstance(overrides, Mapping) else dict(
+        overrides)
+    data = _flatten_section(data, where)
+    extra = _flatten_section(extra, "overrides")
+    # A recipe path for `agent` replaced by a mapping override would silently drop the file;
+    # merge() handles mapping-over-mapping, and a path stays a path unless overridden whole.
+    data = _yaml11_floats(merge(data, extra))
+    try:
+        return from_dict(GRPOConfig, data, where=where)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc

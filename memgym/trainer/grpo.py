@@ -1,0 +1,550 @@
+"""GRPO for memory agents, written out top to bottom.
+
+One step: sample `tasks_per_step` tasks -> run `num_generations` episodes of each from an
+identical initial state, all concurrently through the batched transformers backend that shares
+the trained weights (the backend switches the model to eval mode and no_grad while it decodes)
+-> read every episode's reward components -> group-relative advantages -> one training row per
+trainable LLM call (Turn) -> micro-batches packed by a token budget -> clipped surrogate (+ k3
+KL) -> AdamW step with warmup, schedule and gradient clipping -> metrics -> checkpoint.
+
+How this departs from GRPO as published (Shao et al., 2024, DeepSeekMath):
+  - An episode is many independent conversations (MemAgent: one LLM call per chunk plus the
+    answer), not one completion. Every trainable call becomes a row carrying its episode's
+    advantage; with `normalize_turns_per_episode` the rows of an episode with T calls weigh 1/T
+    each, so long documents do not dominate (MemAgent's multi-conversation GRPO).
+  - Rewards are vectors (the env's rubric components); they are combined into the advantage
+    by `multi_objective_aggregation` and logged separately.
+  - The default loss averages over every token of the step (`loss_type="dapo"`, DAPO/TRL's
+    default) rather than per-sequence means; `epsilon_high` allows DAPO's clip-higher; `beta`
+    defaults to 0 (no reference model), and the KL is the k3 estimator when used.
+  - `scale_rewards="none"` (Dr. GRPO, MemAgent) is available; groups whose rewards are all
+    equal are dropped before training (`drop_zero_std_groups`, DAPO's dynamic-sampling filter
+    without the resampling).
+  - The sampler's log-probs come from the backend; a truncated importance weight
+    min(exp(trainer - sampler), tis_cap) corrects for the two computing them differently.
+  - The reference policy is the base model with the LoRA adapter disabled, not a second copy.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import random
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from memgym.agents.episode import Episode
+from memgym.errors import ConfigError
+from memgym.trainer.advantages import (
+    broadcast_credit,
+    group_advantages,
+    per_step_credit,
+    zero_std_groups,
+)
+from memgym.trainer.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
+from memgym.trainer.config import GRPOConfig
+from memgym.trainer.logging import MetricsLogger
+from memgym.trainer.loss import LossNorm, completion_logprobs, grpo_loss, tis_weights
+from memgym.trainer.rollout import (
+    EnvPool,
+    MicroBatch,
+    TaskSampler,
+    TrainingRow,
+    collate,
+    collect_episodes,
+    episodes_to_rows,
+    group_jobs,
+    pack_rows,
+)
+
+__all__ = ["GRPOTrainer", "build_policy", "build_scheduler"]
+
+logger = logging.getLogger(__name__)
+
+
+# ==============================================================================================
+# Setup: the policy (model, tokenizer, LoRA), the reference, the optimizer and its schedule
+# ==============================================================================================
+def _device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(spec)
+
+
+def _dtype(spec: str, device: torch.device) -> torch.dtype:
+    if spec == "auto":
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if cuda_bf16 else torch.float32
+    return getattr(torch, spec)
+
+
+def build_policy(model: str | Any, *, tokenizer: Any = None, device: torch.device,
+                 dtype: torch.dtype, seed: int = 0) -> tuple[Any, Any]:
+    """Load (or adopt) the causal LM and its tokenizer, on `device` in `dtype`.
+
+    Args:
+        model: "tiny" (memgym's offline test model), a hub id or local path, or a model object.
+        tokenizer: the tokenizer (object or path); defaults to the model's.
+        device, dtype: where and how to hold the weights.
+        seed: the tiny model's weight seed.
+    """
+    if isinstance(model, str) and model == "tiny":
+        from memgym.testing.tiny_lm import build_tiny_model, build_tiny_tokenizer
+
+        tokenizer = tokenizer or build_tiny_tokenizer()
+        model = build_tiny_model(tokenizer, seed=seed)
+    elif isinstance(model, str):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            tokenizer = tokenizer or AutoTokenizer.from_pretrained(model)
+            model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"model={model!r} could not be loaded ({exc}); give a local path, "
+                              "a reachable hub id, or 'tiny'") from exc
+    elif tokenizer is None:
+        path = getattr(model, "name_or_path", None)
+        if not path:
+            raise ConfigError("GRPOTrainer(policy=<model object>) needs tokenizer=: the model "
+                              "has no name_or_path to load one from")
+        from transformers import AutoTokenizer
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    elif isinstance(tokenizer, str):
+        from transformers import AutoTokenizer
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device=device, dtype=dtype), tokenizer
+
+
+def _add_lora(model: Any, cfg: GRPOConfig) -> Any:
+    if hasattr(model, "peft_config"):  # the caller already wrapped it
+        return model
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as exc:
+        raise ConfigError("use_lora=true needs peft: pip install 'memgym[train]' (or set "
+                          "use_lora=false for full fine-tuning)") from exc
+    target = cfg.lora_target_modules
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=target if isinstance(target, str) else list(target),
+                      task_type="CAUSAL_LM")
+    with warnings.catch_warnings():  # peft calls a transformers API deprecated in v5
+        warnings.simplefilter("ignore", FutureWarning)
+        return get_peft_model(model, lora)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, *, kind: str, warmup_steps: int,
+                    total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warmup from 0, then constant, linear decay to 0, or cosine decay to 0."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        if kind == "constant":
+            return 1.0
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        if kind == "linear":
+            return max(0.0, 1.0 - progress)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _sampling_overrides(recipe: Any, temperature: float, top_p: float) -> dict[str, float]:
+    # The trainer's temperature is the one its log-probs assume, so it wins over the recipe's;
+    # only keys the recipe's kind has are overridden (a scripted agent has none).
+    from memgym.agents.recipe import AGENT_KINDS, load_recipe
+    fields = set(getattr(AGENT_KINDS[load_recipe(recipe).kind].config,
+                         "__dataclass_fields__", {}))
+    wanted = {"temperature": temperature, "top_p": top_p}
+    return {k: v for k, v in wanted.items() if k in fields}
+
+
+def _set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# ==============================================================================================
+# The trainer
+# ==============================================================================================
+class GRPOTrainer:
+    """Trains a memory agent's LLM with GRPO on a registered memgym environment.
+
+    Args:
+        config: the hyperparameters (`load_config("train/quickstart.yaml")`).
+        policy: a transformers causal LM to train (default: load `config.model`).
+        env_id: the environment (default: `config.env_id`).
+        tokenizer: the policy's tokenizer (default: the model's).
+        env_kwargs: keyword arguments for `gym.make` (default: `config.env_kwargs`).
+        agent: the agent recipe, path or mapping (default: `config.agent`).
+        resume_from: a run folder or checkpoint folder to continue from.
+
+    `train()` runs to `config.max_steps` and returns the logged metric rows.
+    """
+
+    def __init__(self, config: GRPOConfig, policy: Any = None, env_id: str | None = None, *,
+                 tokenizer: Any = None, env_kwargs: Mapping[str, Any] | None = None,
+                 agent: str | Mapping[str, Any] | None = None,
+                 resume_from: str | Path | None = None):
+        self.config = cfg = config
+        self.env_id = env_id or cfg.env_id
+        self.env_kwargs = dict(cfg.env_kwargs if env_kwargs is None else env_kwargs)
+        self.agent_recipe = cfg.agent if agent is None else agent
+        self.out = Path(cfg.output_dir)
+        _set_seed(cfg.seed)
+        self.device = _device(cfg.device)
+        dtype = _dtype(cfg.dtype, self.device)
+
+        # -- model, reference, backend, agents --------------------------------------------
+        model, self.tokenizer = build_policy(cfg.model if policy is None else policy,
+                                             tokenizer=tokenizer, device=self.device,
+                                             dtype=dtype, seed=cfg.seed)
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={
+                "use_reentrant": False})
+            if cfg.use_lora:
+                model.enable_input_require_grads()
+        self.model = _add_lora(model, cfg) if cfg.use_lora else model
+        # Full fine-tuning needs a frozen copy for the KL; LoRA disables its adapter instead.
+        self.ref_model = (copy.deepcopy(self.model).eval().requires_grad_(False)
+                          if (cfg.beta > 0 and not cfg.use_lora) else None)
+        from memgym.agents.recipe import load_agent
+        from memgym.llm.hf import TransformersBackend
+        self.backend = TransformersBackend(self.model, self.tokenizer,
+                                           max_batch_size=cfg.rollout_batch_size)
+        self.agent = load_agent(self.agent_recipe, self.backend, overrides=_sampling_overrides(
+            self.agent_recipe, cfg.temperature, cfg.top_p))
+        self.eval_agent = load_agent(self.agent_recipe, self.backend, overrides=(
+            _sampling_overrides(self.agent_recipe, cfg.eval_temperature, 1.0)))
+
+        # -- environments and the task split ------------------------------------------------
+        self.concurrency = cfg.max_concurrent_episodes or cfg.episodes_per_step
+        self.pool = EnvPool(self._make_env, self.concurrency)
+        num_tasks = getattr(self.pool.first().unwrapped, "num_tasks", None)
+        if num_tasks is None:
+            raise ConfigError(f"env {self.env_id!r} has no num_tasks: the trainer samples task "
+                              "ids 0..num_tasks-1 and needs the env to say how many there are")
+        if cfg.eval_tasks >= num_tasks:
+            raise ConfigError(f"eval_tasks={cfg.eval_tasks} holds out every one of the "
+                              f"{num_tasks} tasks of {self.env_id}; lower it")
+        self.train_ids = list(range(num_tasks - cfg.eval_tasks))
+        self.eval_ids = list(range(num_tasks - cfg.eval_tasks, num_tasks))
+        self.sampler = TaskSampler(self.train_ids, cfg.seed)
+
+        # -- optimizer, schedule, resume ----------------------------------------------------
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ConfigError("the policy has no trainable parameters")
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.learning_rate,
+                                           betas=(cfg.adam_beta1, cfg.adam_beta2),
+                                           eps=cfg.adam_epsilon, weight_decay=cfg.weight_decay)
+        self.scheduler = build_scheduler(self.optimizer, kind=cfg.lr_scheduler_type,
+                                         warmup_steps=cfg.num_warmup_steps,
+                                         total_steps=cfg.max_steps)
+        self.step = 0
+        self.rollouts = 0
+        if resume_from is not None:
+            folder = resolve_resume(resume_from)
+            state = load_checkpoint(folder, model=self.model, optimizer=self.optimizer,
+                                    scheduler=self.scheduler)
+            self.step, self.rollouts = int(state["step"]), int(state["rollouts"])
+            self.sampler.load_state_dict(state["sampler"])
+            logger.info("resumed from %s at step %d", folder, self.step)
+
+    def _make_env(self) -> gym.Env:
+        try:
+            return gym.make(self.env_id, **self.env_kwargs)
+        except gym.error.Error as exc:
+            raise ConfigError(f"env_id={self.env_id!r}: {exc}") from exc
+
+    # ==========================================================================================
+    # The loop
+    # ==========================================================================================
+    def train(self) -> list[dict[str, Any]]:
+        """Run to `max_steps` optimizer steps; returns every logged metric row of the run."""
+        cfg = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
+        log = MetricsLogger(self.out, config=cfg.to_dict(), report_to=cfg.reporters,
+                            run_name=cfg.run_name, project=cfg.wandb_project,
+                            max_steps=cfg.max_steps, logging_steps=cfg.logging_steps,
+                            resume_step=self.step)
+        try:
+            if cfg.eval_steps and self.step == 0:  # the baseline the curve starts from
+                log.log({"step": 0, **self.evaluate()})
+            while self.step < cfg.max_steps:
+                # 1. rollout: G episodes of each sampled task, all at once
+                t0 = time.perf_counter()
+                task_ids = self.sampler.take(cfg.tasks_per_step)
+                jobs = group_jobs(task_ids, cfg.num_generations, seed=cfg.seed,
+                                  rollout=self.rollouts)
+                episodes = collect_episodes(self.pool, self.agent, jobs,
+                                            concurrency=self.concurrency)
+                self.rollouts += 1
+                rollout_s = time.perf_counter() - t0
+
+                # 2. rewards -> advantages -> rows, split into the rollout's optimizer steps
+                rows, groups, roll_metrics = self._rows(episodes)
+                roll_metrics["time/rollout_s"] = rollout_s
+                gen_tokens = sum(len(t.completion_ids) for e in episodes for t in e.turns)
+                roll_metrics["throughput/rollout_tokens_per_s"] = gen_tokens / max(rollout_s, 1e-9)
+                batches = self._prepare_steps(rows, groups)
+
+                # 3. optimise: num_iterations passes x steps_per_generation optimizer steps
+                for _ in range(cfg.num_iterations):
+                    for step_rows, micro in batches:
+                        if self.step >= cfg.max_steps:
+                            break
+                        metrics = self._optimizer_step(step_rows, micro)
+                        self.step += 1
+
+                        # 4. log, evaluate, checkpoint
+                        metrics.update(roll_metrics, step=self.step)
+                        if cfg.eval_steps and self.step % cfg.eval_steps == 0:
+                            metrics.update(self.evaluate())
+                        log.log(metrics)
+                        if self.step % cfg.logging_steps == 0:
+                            log.plot()
+                        if cfg.save_steps and self.step % cfg.save_steps == 0:
+                            self.save()
+                log.log_samples(self.step, _samples(episodes, cfg.num_sample_episodes))
+            if not cfg.save_steps or self.step % cfg.save_steps:
+                self.save()
+            return log.rows
+        finally:
+            log.close()
+
+    # ------------------------------------------------------------------------------------------
+    # 2. rewards -> advantages -> rows
+    # ------------------------------------------------------------------------------------------
+    def _rows(self, episodes: Sequence[Episode]
+              ) -> tuple[list[TrainingRow], list[list[int]], dict[str, float]]:
+        cfg, G = self.config, self.config.num_generations
+        names = list(episodes[0].reward_components)
+        for e in episodes:
+            if list(e.reward_components) != names:
+                raise RuntimeError(f"episodes report different reward components: {names} vs "
+                                   f"{list(e.reward_components)}")
+        weights_map = cfg.reward_weights or episodes[0].reward_weights
+        unknown = set(weights_map) - set(names)
+        if unknown:
+            raise ConfigError(f"reward_weights names {sorted(unknown)}, which the env does not "
+                              f"report; its components are {names}")
+        comps = torch.tensor([[e.reward_components[n] for n in names] for e in episodes],
+                             dtype=torch.float32)                                # [N*G, C]
+        weights = torch.tensor([float(weights_map.get(n, 0.0)) for n in names])  # [C]
+        adv, rewards = group_advantages(comps, weights, G,
+                                        aggregation=cfg.multi_objective_aggregation,
+                                        scale_rewards=cfg.scale_rewards)         # [N*G]
+        zero = zero_std_groups(rewards, G)                                        # [N]
+        keep = [g for g in range(len(zero)) if not (cfg.drop_zero_std_groups and zero[g])]
+        kept_eps = [g * G + i for g in keep for i in range(G)]
+
+        trainable = [[t.trainable for t in episodes[e].turns] for e in kept_eps]
+        if cfg.credit_assignment == "broadcast":
+            credit = broadcast_credit(adv[kept_eps].tolist(), trainable,
+                                      normalize_per_episode=cfg.normalize_turns_per_episode)
+        else:
+            step_rewards = [_weighted_step_rewards(episodes[e], weights_map) for e in kept_eps]
+            credit = per_step_credit(step_rewards,
+                                     [[t.step for t in episodes[e].turns] for e in kept_eps],
+                                     trainable, G, gamma=cfg.gamma,
+                                     scale_rewards=cfg.scale_rewards,
+                                     normalize_per_episode=cfg.normalize_turns_per_episode)
+        rows = episodes_to_rows([episodes[e] for e in kept_eps], credit)
+        # rows of kept group k: those whose (kept-local) episode index is in k*G .. k*G+G-1
+        groups: list[list[int]] = [[] for _ in keep]
+        for i, r in enumerate(rows):
+            groups[r.episode // G].append(i)
+        return rows, groups, _rollout_metrics(episodes, names, rewards, comps, zero)
+
+    def _prepare_steps(self, rows: list[TrainingRow], groups: list[list[int]]
+                       ) -> list[tuple[list[TrainingRow], list[MicroBatch]]]:
+        """Split the rollout's groups into optimizer steps and pack each into micro-batches."""
+        cfg = self.config
+        reuse = cfg.num_iterations > 1 or cfg.steps_per_generation > 1
+        steps = []
+        for chunk in np.array_split(np.arange(len(groups)), cfg.steps_per_generation):
+            step_rows = [rows[i] for g in chunk.tolist() for i in groups[g]]
+            packs = pack_rows([r.length for r in step_rows], cfg.max_tokens_per_microbatch)
+            # Micro-batches wait on the CPU; each moves to the device only for its own pass.
+            micro = [collate(step_rows, idx, pad_id=self.tokenizer.pad_token_id, device="cpu")
+                     for idx in packs]
+            assert sum(len(m.rows) for m in micro) == len(step_rows), "rows lost in packing"
+            self.model.eval()  # old and reference log-probs without dropout noise
+            with torch.no_grad():
+                for mb in micro:
+                    # The batch is used after the policy has moved: keep the rollout policy's
+                    # log-probs. Used once, the current forward's detached log-probs are exact.
+                    on_device = mb.to(self.device)
+                    if reuse:
+                        mb.old_logps = self._logps(self.model, on_device).cpu()
+                    if cfg.beta > 0:
+                        mb.ref_logps = self._ref_logps(on_device).cpu()
+            steps.append((step_rows, micro))
+        return steps
+
+    # ------------------------------------------------------------------------------------------
+    # 3. one optimizer step
+    # ------------------------------------------------------------------------------------------
+    def _logps(self, model: Any, mb: MicroBatch, with_entropy: bool = False):
+        logps, ent = completion_logprobs(model, mb.input_ids, mb.attention_mask, mb.width,
+                                         temperature=self.config.temperature,
+                                         with_entropy=with_entropy)
+        return (logps, ent) if with_entropy else logps
+
+    def _ref_logps(self, mb: MicroBatch) -> torch.Tensor:
+        if self.ref_model is not None:
+            return self._logps(self.ref_model, mb)
+        with self.model.disable_adapter():
+            return self._logps(self.model, mb)
+
+    def _optimizer_step(self, rows: list[TrainingRow], micro: list[MicroBatch]
+                        ) -> dict[str, float]:
+        cfg = self.config
+        t0 = time.perf_counter()
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        norm = LossNorm(total_row_weight=sum(r.weight for r in rows),
+                        total_token_weight=sum(r.weight * len(r.completion_ids) for r in rows),
+                        num_microbatches=max(len(micro), 1),
+                        max_completion_length=cfg.max_completion_length)
+        totals: dict[str, float] = {}
+        loss_sum, tokens_seen, ent_sum, tis_sum = 0.0, 0, 0.0, 0.0
+        for mb in (m.to(self.device) for m in micro):
+            logps, ent = self._logps(self.model, mb, with_entropy=True)          # [B, K]
+            old = mb.old_logps if mb.old_logps is not None else logps.detach()
+            isw = (tis_weights(old, mb.sampler_logps, mb.mask, cfg.tis_cap)
+                   if cfg.tis_cap is not None else None)
+            loss, stats = grpo_loss(logps, old, mb.advantages, mb.mask, mb.weights, norm,
+                                    loss_type=cfg.loss_type, epsilon_low=cfg.epsilon,
+                                    epsilon_high=cfg.epsilon_high_resolved, beta=cfg.beta,
+                                    ref_logps=mb.ref_logps, is_weights=isw)
+            loss.backward()
+            loss_sum += float(loss.detach())
+            tokens_seen += mb.num_tokens
+            ent_sum += float((ent * mb.mask).sum())
+            if isw is not None:
+                tis_sum += float((isw * mb.mask).sum())
+            for k, v in stats.items():
+                totals[k] = totals.get(k, 0.0) + float(v)
+        grad_norm = (torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
+                     if cfg.max_grad_norm > 0 else _grad_norm(self.params)) if micro else 0.0
+        lr = self.scheduler.get_last_lr()[0]
+        if micro:
+            self.optimizer.step()
+        with warnings.catch_warnings():  # a step whose groups were all dropped skips optimizer
+            warnings.simplefilter("ignore", UserWarning)
+            self.scheduler.step()
+        train_s = time.perf_counter() - t0
+        n = max(totals.get("tokens", 0.0), 1.0)
+        metrics = {
+            "loss": loss_sum, "grad_norm": float(grad_norm), "learning_rate": lr,
+            "entropy": ent_sum / n, "clip_ratio/low_mean": totals.get("clip_low", 0.0) / n,
+            "clip_ratio/high_mean": totals.get("clip_high", 0.0) / n,
+            "clip_ratio/region_mean": totals.get("clip_region", 0.0) / n,
+            "rows": len(rows), "tokens/trained": int(totals.get("tokens", 0)),
+            "time/train_s": train_s,
+            "throughput/train_tokens_per_s": tokens_seen / max(train_s, 1e-9),
+        }
+        if cfg.beta > 0:
+            metrics["kl"] = totals.get("kl", 0.0) / n
+        if cfg.tis_cap is not None:
+            metrics["tis/mean"] = tis_sum / n
+        return metrics
+
+    # ------------------------------------------------------------------------------------------
+    # 4. evaluation and checkpoints
+    # ------------------------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, float]:
+        """One episode per held-out task (eval_temperature sampling); "eval/..." metrics."""
+        if not self.eval_ids:
+            return {}
+        jobs = group_jobs(self.eval_ids, 1, seed=self.config.seed + 1, rollout=0)
+        episodes = collect_episodes(self.pool, self.eval_agent, jobs,
+                                    concurrency=self.concurrency)
+        out = {"eval/reward": float(np.mean([e.reward for e in episodes]))}
+        for name in episodes[0].reward_components:
+            out[f"eval/rewards/{name}/mean"] = float(np.mean(
+                [e.reward_components[name] for e in episodes]))
+        return out
+
+    def save(self) -> Path:
+        """Write `checkpoint-<step>` (weights, optimizer, scheduler, RNG, sampler position)."""
+        state = {"rollouts": self.rollouts, "sampler": self.sampler.state_dict(),
+                 "env_id": self.env_id}
+        return save_checkpoint(self.out, self.step, model=self.model, optimizer=self.optimizer,
+                               scheduler=self.scheduler, trainer_state=state,
+                               tokenizer=self.tokenizer,
+                               save_total_limit=self.config.save_total_limit)
+
+    def close(self) -> None:
+        """Stop the backend's engine and close the environments."""
+        self.backend.close()
+        self.pool.close()
+
+
+# ==============================================================================================
+# Metrics of a rollout
+# ==============================================================================================
+def _weighted_step_rewards(episode: Episode, weights: Mapping[str, float]) -> list[float]:
+    # Step rewards are the env's scalar (its own weights); re-weight only the last step, whose
+    # components are known, when the recipe overrides the weights.
+    rewards = list(episode.rewards)
+    if rewards and episode.reward_components:
+        rewards[-1] = sum(float(weights.get(k, 0.0)) * v
+                          for k, v in episode.reward_components.items())
+    return rewards
+
+
+def _grad_norm(params: Sequence[torch.nn.Parameter]) -> float:
+    grads = [p.grad.detach().norm() for p in params if p.grad is not None]
+    return float(torch.stack(grads).norm()) if grads else 0.0
+
+
+def _rollout_metrics(episodes: Sequence[Episode], names: Sequence[str], rewards: torch.Tensor,
+                     comps: torch.Tensor, zero: torch.Tensor) -> dict[str, float]:
+    turns = [t for e in episodes for t in e.turns]
+    lengths = [len(t.completion_ids) for t in turns] or [0]
+    out = {
+        "reward": float(rewards.mean()),
+        "reward_std": float(rewards.std()) if len(rewards) > 1 else 0.0,
+        "frac_reward_zero_std": float(zero.float().mean()),
+        "tokens/rollout": sum(len(t.prompt_ids) + len(t.completion_ids) for t in turns),
+        "completions/mean_length": float(np.mean(lengths)),
+        "completions/max_length": float(max(lengths)),
+        "completions/clipped_ratio": float(np.mean([t.finish_reason == "length"
+                                                    for t in turns])) if turns else 0.0,
+        "episodes/turns_mean": float(np.mean([len(e.turns) for e in episodes])),
+        "episodes/trainable_turns_mean": float(np.mean(
+            [sum(t.trainable for t in e.turns) for e in episodes])),
+    }
+    mem = [e.info["memory_tokens"] for e in episodes if "memory_tokens" in e.info]
+    if mem:
+        out["memory/mean_tokens"] = float(np.mean(mem))
+    for c, name in enumerate(names):
+        col = comps[:, c]
+        out[f"rewards/{name}/mean"] = float(col.mean())
+        out[f"rewards/{name}/std"] = float(col.std()) if len(col) > 1 else 0.0
+    return out
+
+
+def _samples(episodes: Sequence[Episode], n: int) -> list[dict[str, Any]]:
+    out = []
+    for e in episodes[:n]:
+        out.append({"task_id": e.task_id, "reward": e.reward,
+                    "memory_trace": "\n---\n".join(e.trace[:-1]),
+                    "answer": e.info.get("answer", e.actions[-1] if e.actions else ""),
+                    "golds": " | ".join(map(str, e.info.get("golds", []))),
+                    **{f"rewards/{k}": v for k, v in e.reward_components.items()}})
+    return out

@@ -1,0 +1,175 @@
+"""Tests for memgym.trainer.grpo: tiny-model GRPO runs on CPU that change the trained
+parameters, write the run folder (metrics.jsonl, curve, checkpoints), use the disabled LoRA
+adapter or a frozen copy as reference, drop zero-variance groups, reuse a rollout for several
+optimizer steps, and resume after SIGKILL with the same next metrics as an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from memgym.trainer.config import load_config
+from memgym.trainer.grpo import GRPOTrainer
+from memgym.trainer.logging import read_metrics
+
+pytest.importorskip("peft")
+
+
+def _train(recipe, **overrides):
+    trainer = GRPOTrainer(load_config({**recipe, **overrides}))
+    try:
+        before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()
+                  if p.requires_grad}
+        rows = trainer.train()
+        return trainer, before, rows
+    finally:
+        trainer.close()
+
+
+def test_lora_run_changes_adapter_and_writes_run_folder(tiny_recipe):
+    trainer, before, rows = _train(tiny_recipe, save_steps=2)
+    out = Path(tiny_recipe["output_dir"])
+    changed = [n for n, p in trainer.model.named_parameters()
+               if p.requires_grad and not torch.equal(p, before[n])]
+    assert changed and all("lora_" in n for n in changed)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert [r["step"] for r in read_metrics(out / "metrics.jsonl")] == [1, 2]
+    for key in ("reward", "rewards/accuracy/mean", "rewards/memory_budget/std",
+                "frac_reward_zero_std", "entropy", "clip_ratio/region_mean",
+                "completions/mean_length", "memory/mean_tokens", "episodes/turns_mean",
+                "time/rollout_s", "time/train_s", "throughput/train_tokens_per_s"):
+        assert key in rows[-1], key
+    assert (out / "learning_curve.png").stat().st_size > 0
+    assert (out / "checkpoint-2" / "adapter_model.safetensors").is_file()
+    assert json.loads((out / "config.json").read_text())["num_generations"] == 4
+
+
+def test_rows_are_trainable_turns_with_per_episode_weights(tiny_recipe):
+    trainer = GRPOTrainer(load_config({**tiny_recipe, "drop_zero_std_groups": False}))
+    try:
+        from memgym.trainer.rollout import collect_episodes, group_jobs
+        jobs = group_jobs([0, 1], 4, seed=0, rollout=0)
+        episodes = collect_episodes(trainer.pool, trainer.agent, jobs, concurrency=8)
+        rows, groups, metrics = trainer._rows(episodes)
+    finally:
+        trainer.close()
+    assert len(rows) == sum(t.trainable for e in episodes for t in e.turns)
+    assert sorted(i for g in groups for i in g) == list(range(len(rows)))
+    per_episode: dict[int, float] = {}
+    for r in rows:
+        per_episode[r.episode] = per_episode.get(r.episode, 0.0) + r.weight
+    assert per_episode == pytest.approx(dict.fromkeys(range(8), 1.0))
+    # All Turns of an episode share its advantage (broadcast credit).
+    for e in range(8):
+        assert len({r.advantage for r in rows if r.episode == e}) == 1
+    assert metrics["episodes/turns_mean"] == pytest.approx(
+        sum(len(e.turns) for e in episodes) / 8)
+
+
+def test_lora_reference_is_the_base_model(tiny_recipe):
+    from memgym.testing.tiny_lm import build_tiny_model
+    trainer, _, _ = _train(tiny_recipe, beta=0.05)
+    base = build_tiny_model(trainer.tokenizer, seed=tiny_recipe["seed"])
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    with torch.no_grad(), trainer.model.disable_adapter():
+        ref = trainer.model(input_ids=ids).logits
+    with torch.no_grad():
+        torch.testing.assert_close(ref, base(input_ids=ids).logits)
+        assert not torch.allclose(trainer.model(input_ids=ids).logits, ref)
+    assert trainer.ref_model is None                   # no second copy with LoRA
+
+
+def test_full_finetuning_with_beta_keeps_a_frozen_reference(tiny_recipe):
+    trainer, before, rows = _train(tiny_recipe, use_lora=False, beta=0.1, max_steps=2)
+    assert trainer.ref_model is not None
+    for name, p in trainer.ref_model.named_parameters():
+        torch.testing.assert_close(p, before[name])
+    assert any(not torch.equal(p, before[n]) for n, p in trainer.model.named_parameters())
+    assert "kl" in rows[-1] and rows[-1]["kl"] >= 0
+
+
+def test_zero_variance_groups_are_dropped(tiny_recipe):
+    # Reward only accuracy, which the untrained tiny model never earns: every group is flat.
+    env = {**tiny_recipe["env_kwargs"], "reward_weights": {"accuracy": 1.0}}
+    trainer, before, rows = _train(tiny_recipe, env_kwargs=env, max_steps=1)
+    assert rows[-1]["frac_reward_zero_std"] == 1.0 and rows[-1]["rows"] == 0
+    for n, p in trainer.model.named_parameters():
+        if p.requires_grad:
+            assert torch.equal(p, before[n])
+
+
+def test_one_rollout_feeds_several_optimizer_steps(tiny_recipe):
+    trainer, _, rows = _train(tiny_recipe, steps_per_generation=2, num_iterations=2,
+                              max_steps=4, tasks_per_step=2)
+    assert trainer.rollouts == 1 and [r["step"] for r in rows] == [1, 2, 3, 4]
+    # All four steps train on the one rollout: its metrics repeat on every row.
+    assert len({r["reward"] for r in rows}) == 1
+    assert sum(r["rows"] for r in rows[:2]) == sum(r["rows"] for r in rows[2:])
+
+
+def test_unknown_reward_weight_is_a_config_error(tiny_recipe):
+    from memgym.errors import ConfigError
+    with pytest.raises(ConfigError, match="accuracyy"):
+        _train(tiny_recipe, reward_weights={"accuracyy": 1.0}, max_steps=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Resume after SIGKILL
+# ---------------------------------------------------------------------------------------------
+_VOLATILE = ("time/", "throughput/")
+
+
+def _cli(recipe_path: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "memgym.cli", "train", str(recipe_path),
+            f"output_dir={out}", *extra]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_reproduces_next_metrics(tmp_path, tiny_recipe):
+    import yaml
+
+    recipe = {**tiny_recipe, "max_steps": 6, "save_steps": 2, "lr_scheduler_type": "linear",
+              "warmup_steps": 2, "save_total_limit": 5}
+    recipe.pop("output_dir")
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+
+    # The uninterrupted reference run.
+    ref_dir = tmp_path / "ref"
+    subprocess.run(_cli(path, ref_dir), check=True, env=env, capture_output=True, timeout=300)
+    reference = {r["step"]: r for r in read_metrics(ref_dir / "metrics.jsonl")}
+    assert sorted(reference) == [1, 2, 3, 4, 5, 6]
+
+    # Kill -9 a second run as soon as its first checkpoint is complete.
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(path, run_dir), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoint-2" / "trainer_state.json").is_file():
+        assert proc.poll() is None, "the run ended before writing checkpoint-2"
+        assert time.time() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    ckpt_step = max(int(p.name.split("-")[1]) for p in run_dir.glob("checkpoint-*"))
+    assert ckpt_step < 6
+
+    subprocess.run(_cli(path, run_dir, "--resume", str(run_dir)), check=True, env=env,
+                   capture_output=True, timeout=300)
+    resumed = {r["step"]: r for r in read_metrics(run_dir / "metrics.jsonl")}
+    assert sorted(resumed) == [1, 2, 3, 4, 5, 6]
+    for step in range(ckpt_step + 1, 7):
+        for key, value in reference[step].items():
+            if key.startswith(_VOLATILE) or not isinstance(value, float):
+                continue
+            assert resumed[step][key] == pytest.approx(value, rel=1e-4, abs=1e-6), (step, key)
