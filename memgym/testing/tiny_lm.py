@@ -15,6 +15,7 @@ weights that saves and loads with the Auto classes like any hub model:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -63,15 +64,20 @@ language, country, population, capital, president, university, museum, season, l
 """
 
 
-def build_tiny_tokenizer(save_dir: str | Path | None = None) -> Any:
+def build_tiny_tokenizer(save_dir: str | Path | None = None, *,
+                         corpus: Iterable[str] | None = None, vocab_size: int = _VOCAB_SIZE
+                         ) -> Any:
     """Build memgym's tiny byte-level BPE tokenizer (deterministic, offline, ~20 ms).
 
     Args:
         save_dir: when given, the tokenizer is also saved there (`save_pretrained`), so
             `AutoTokenizer.from_pretrained(save_dir)` loads it.
+        corpus: text to train the BPE merges on (default: the built-in English corpus); a
+            task-specific corpus makes that task's words single tokens.
+        vocab_size: the BPE vocabulary size before special and added tokens.
 
     Returns:
-        A `PreTrainedTokenizerFast` with a 1024-token vocabulary: eos `<|im_end|>`, pad
+        A `PreTrainedTokenizerFast` (by default a 1024-token BPE vocabulary): eos `<|im_end|>`, pad
         `<|endoftext|>`, the ChatML chat template, and `<think>`/`</think>` as single tokens.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -86,13 +92,14 @@ def build_tiny_tokenizer(save_dir: str | Path | None = None) -> Any:
     )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=_VOCAB_SIZE,
+        vocab_size=vocab_size,
         min_frequency=1,
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_CORPUS.splitlines(keepends=True), trainer=trainer)
+    lines = _CORPUS.splitlines(keepends=True) if corpus is None else list(corpus)
+    tok.train_from_iterator(lines, trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token="<|im_end|>",
