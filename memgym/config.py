@@ -113,6 +113,11 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
         return dict(value)
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):
+        try:  # PyYAML reads "1e-5" (no dot) as a string
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{where}={value!r}: expected a number") from None
     if hint is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(hint, type) and not isinstance(value, hint) or (

@@ -56,3 +56,10 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path):
 def test_malformed_override_is_rejected():
     with pytest.raises(ConfigError, match="key=value"):
         parse_overrides(["no_equals_sign"])
+
+
+def test_float_fields_accept_yaml_exponent_strings():
+    # PyYAML parses "1e-5" (no dot) as a string; a float field still takes it.
+    assert from_dict(Recipe, parse_overrides(["learning_rate=1e-5"])).learning_rate == 1e-5
+    with pytest.raises(ConfigError, match="expected a number"):
+        from_dict(Recipe, {"learning_rate": "fast"})

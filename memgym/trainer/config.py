@@ -301,24 +301,6 @@ def _flatten_section(data: Mapping[str, Any], where: str) -> dict[str, Any]:
     return data
 
 
-_FLOAT_FIELDS = {f.name for f in dataclasses.fields(GRPOConfig)
-                 if f.init and "float" in str(f.type)}
-
-
-def _yaml11_floats(data: dict[str, Any]) -> dict[str, Any]:
-    # PyYAML follows YAML 1.1, where `1e-6` (no dot) is a string, while every ML config writes
-    # learning rates that way; read such strings as floats for float fields.
-    out = dict(data)
-    for key in _FLOAT_FIELDS & set(out):
-        value = out[key]
-        if isinstance(value, str):
-            try:
-                out[key] = float(value)
-            except ValueError:
-                pass  # from_dict reports it with the field name
-    return out
-
-
 def load_config(recipe: str | Path | Mapping[str, Any] | None = None,
                 overrides: Sequence[str] | Mapping[str, Any] = ()) -> GRPOConfig:
     """Build a validated GRPOConfig from a YAML recipe (or mapping) plus `key=value` overrides.
@@ -344,7 +326,7 @@ def load_config(recipe: str | Path | Mapping[str, Any] | None = None,
     extra = _flatten_section(extra, "overrides")
     # A recipe path for `agent` replaced by a mapping override would silently drop the file;
     # merge() handles mapping-over-mapping, and a path stays a path unless overridden whole.
-    data = _yaml11_floats(merge(data, extra))
+    data = merge(data, extra)  # memgym.config reads YAML-1.1 strings like '1e-6' as floats
     try:
         return from_dict(GRPOConfig, data, where=where)
     except ConfigError:
