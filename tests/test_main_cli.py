@@ -1,4 +1,4 @@
-"""The `memgym` command line: `memgym envs` lists every registered id."""
+"""The `memgym` command line (memgym/cli.py): `memgym envs` lists every registered id."""
 
 import subprocess
 import sys
