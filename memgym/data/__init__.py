@@ -4,6 +4,6 @@ Every source yields `Task`s (a question, gold answers and a context streamed in 
 sources are lazy sequences that build each task on access.
 """
 
-from memgym.data.task import PIECE_SEPARATOR, Document, Task, render_document
+from memgym.data.task import PIECE_SEPARATOR, Document, LazyTasks, Task, render_document
 
-__all__ = ["PIECE_SEPARATOR", "Document", "Task", "render_document"]
+__all__ = ["PIECE_SEPARATOR", "Document", "LazyTasks", "Task", "render_document"]

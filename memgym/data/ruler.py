@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
 import random
 import re
 import string
@@ -69,9 +68,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
-from memgym.data.task import PIECE_SEPARATOR, Task
+from memgym.data.task import PIECE_SEPARATOR, LazyTasks, Task
 from memgym.data.words import ADJECTIVES, ENGLISH_WORDS, NOUNS, essay_sentences, pseudo_words
 from memgym.errors import ConfigError, DataError, unknown_name
 from memgym.tokenizers import TokenCounter, load_token_counter
@@ -163,7 +162,7 @@ class _Built:
     extra: dict[str, Any]
 
 
-class RulerTasks(Sequence[Task]):
+class RulerTasks(LazyTasks):
     """A lazy, picklable sequence of RULER task instances; instance t is built on access.
 
     Args:
@@ -205,28 +204,16 @@ class RulerTasks(Sequence[Task]):
     def __len__(self) -> int:
         return self.num_tasks
 
-    @overload
-    def __getitem__(self, index: int) -> Task: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Task]: ...
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self.num_tasks))]
-        i = operator.index(index)
-        if i < 0:
-            i += self.num_tasks
-        if not 0 <= i < self.num_tasks:
-            raise IndexError(f"task index {index} out of range for {self.num_tasks} tasks")
-        task = self._cache.get(i)
+    def build(self, index: int) -> Task:
+        """Task `index`, from a small cache of the latest instances (an env re-reads its task)."""
+        task = self._cache.get(index)
         if task is None:
-            task = self.generate(i)
-            self._cache[i] = task
+            task = self.generate(index)
+            self._cache[index] = task
             if len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
         else:
-            self._cache.move_to_end(i)
+            self._cache.move_to_end(index)
         return task
 
     def __repr__(self) -> str:

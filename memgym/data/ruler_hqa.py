@@ -33,7 +33,7 @@ from memgym.data.hotpotqa import (
     load_hotpotqa,
     parse_hotpotqa_row,
 )
-from memgym.data.task import PIECE_SEPARATOR, Document, Task, render_document
+from memgym.data.task import PIECE_SEPARATOR, Document, LazyTasks, Task, render_document
 from memgym.errors import ConfigError, DataError
 from memgym.tokenizers import TokenCounter, load_token_counter
 
@@ -139,7 +139,7 @@ class QuestionPlan:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-class ComposedTasks(Sequence[Task]):
+class ComposedTasks(LazyTasks):
     """Tasks composed on access: own documents plus random pool documents, shuffled, lazy.
 
     Task t is composed from `(seed, t)` alone, so it is the same on every access, in every
@@ -208,24 +208,6 @@ class ComposedTasks(Sequence[Task]):
     def __len__(self) -> int:
         return len(self.plans)
 
-    @overload
-    def __getitem__(self, t: int) -> Task: ...
-
-    @overload
-    def __getitem__(self, t: slice) -> list[Task]: ...
-
-    def __getitem__(self, t):
-        if isinstance(t, slice):
-            return [self[i] for i in range(*t.indices(len(self.plans)))]
-        n = len(self.plans)
-        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)):
-            raise TypeError(f"task index must be an int, got {type(t).__name__}")
-        if t < 0:
-            t += n
-        if not 0 <= t < n:
-            raise IndexError(f"task {t} out of range for {n} tasks")
-        return self.compose(int(t))
-
     def __repr__(self) -> str:
         size = (f"{self.target_tokens} tokens" if self.target_tokens is not None
                 else f"{self.num_docs} documents" if self.num_docs is not None else "own documents")
@@ -233,7 +215,7 @@ class ComposedTasks(Sequence[Task]):
                 f"seed={self.seed})")
 
     # -- composition ------------------------------------------------------------------------------
-    def compose(self, t: int) -> Task:
+    def build(self, t: int) -> Task:
         """Compose task `t`: select its documents, shuffle them, wrap them in a DocumentContext."""
         plan = self.plans[t]
         rng = np.random.default_rng((self.seed, t))

@@ -34,13 +34,12 @@ policy by rule and score 1.0 on every task.
 
 from __future__ import annotations
 
-import operator
 import random
 import re
 from collections.abc import Sequence
-from typing import Any, overload
+from typing import Any
 
-from memgym.data.task import Task
+from memgym.data.task import LazyTasks, Task
 from memgym.errors import ConfigError, DataError
 
 __all__ = ["SyntheticTasks", "synthetic_tasks", "oracle_memory", "oracle_answer",
@@ -85,7 +84,7 @@ _ASK_TWO_RE = re.compile(rf"What\s+are\s+the\s+codes\s+of\s+({_KEY_RE})\s+and\s+
 _PARTIAL = "partial: "
 
 
-class SyntheticTasks(Sequence[Task]):
+class SyntheticTasks(LazyTasks):
     """A lazy, picklable sequence of synthetic memory tasks; task t is built from (seed, t).
 
     Build it with `synthetic_tasks`, which resolves the difficulty and validates the knobs.
@@ -107,22 +106,6 @@ class SyntheticTasks(Sequence[Task]):
     def __len__(self) -> int:
         return self.num_tasks
 
-    @overload
-    def __getitem__(self, index: int) -> Task: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Task]: ...
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self.num_tasks))]
-        i = operator.index(index)
-        if i < 0:
-            i += self.num_tasks
-        if not 0 <= i < self.num_tasks:
-            raise IndexError(f"task index {index} out of range for {self.num_tasks} tasks")
-        return self.generate(i)
-
     def __repr__(self) -> str:
         return (f"SyntheticTasks(num_tasks={self.num_tasks}, seed={self.seed}, "
                 f"difficulty={self.difficulty}, num_keys={self.num_keys}, "
@@ -130,7 +113,7 @@ class SyntheticTasks(Sequence[Task]):
                 f"{self.num_distractor_facts}, filler_sentences={self.filler_sentences}, "
                 f"combine={self.combine}, similar_keys={self.similar_keys})")
 
-    def generate(self, t: int) -> Task:
+    def build(self, t: int) -> Task:
         """Build task `t` from (seed, t) and the knobs."""
         rng = random.Random(f"memgym-synthetic:{self.seed}:{t}")
         asked = rng.sample(_KEYS, 2 if self.combine else 1)

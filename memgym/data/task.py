@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
-__all__ = ["Task", "Document", "render_document", "PIECE_SEPARATOR"]
+__all__ = ["Task", "Document", "LazyTasks", "render_document", "PIECE_SEPARATOR"]
 
 PIECE_SEPARATOR = "\n\n"
 """Context pieces are joined with this separator when streamed into chunks."""
@@ -49,3 +50,34 @@ class Task:
     task_type: str = ""
     scorer: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class LazyTasks(Sequence[Task]):
+    """A task source that builds task i on access: subclasses define `__len__` and `build(i)`.
+
+    Indexing follows `Sequence`: negative indices count from the end, slices give lists, anything
+    else is a TypeError and out-of-range an IndexError.
+    """
+
+    def build(self, index: int) -> Task:
+        """Build task `index` (0 <= index < len(self)); deterministic."""
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> Task: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Task]: ...
+
+    def __getitem__(self, index):
+        n = len(self)
+        if isinstance(index, slice):
+            return [self.build(i) for i in range(*index.indices(n))]
+        if isinstance(index, bool):
+            raise TypeError("task index must be an int, got bool")
+        i = operator.index(index)  # TypeError for anything that is not an integer
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"task index {index} out of range for {n} tasks")
+        return self.build(i)
