@@ -179,6 +179,13 @@ class GRPOConfig:
     rollout_batch_size: int = 64
     """Most LLM calls the backend decodes together (bounds the KV cache); calls of further
     concurrent episodes queue and join as rows finish."""
+    generation_backend: Literal["transformers", "vllm"] = "transformers"
+    """Who samples the rollouts. transformers: the trained model itself (always in sync). vllm:
+    an offline vLLM engine on the same GPU (`pip install memgym[vllm]`), loaded from `model`
+    (a hub id or path) and given the trained weights after every optimizer step (LoRA folded
+    in). Evaluation episodes use the same engine."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """Fraction of GPU memory vLLM may take (the rest is the trainer's)."""
 
     # -- derived (computed in __post_init__, not set from recipes) ----------------------------
     episodes_per_step: int = field(init=False)
@@ -196,6 +203,9 @@ class GRPOConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive integer")
+        if self.generation_backend == "vllm" and self.model in ("tiny", "embedded"):
+            raise ConfigError(f"generation_backend='vllm' needs model= a hub id or local path "
+                              f"vLLM can load, not {self.model!r}")
         non_negative = ("save_steps", "eval_steps", "eval_tasks", "beta", "weight_decay",
                         "max_grad_norm", "eval_temperature", "learning_rate")
         for name in non_negative:

@@ -92,11 +92,16 @@ def build_policy(model: str | Any, *, tokenizer: Any = None, device: torch.devic
     """Load (or adopt) the causal LM and its tokenizer, on `device` in `dtype`.
 
     Args:
-        model: "tiny" (memgym's offline test model), a hub id or local path, or a model object.
+        model: "tiny" (memgym's random-weight test model), "embedded" (the tiny MemAgent model
+            shipped in memgym/assets), a hub id or local path, or a model object.
         tokenizer: the tokenizer (object or path); defaults to the model's.
         device, dtype: where and how to hold the weights.
         seed: the tiny model's weight seed.
     """
+    if isinstance(model, str) and model == "embedded":
+        from memgym.assets import TINY_MEMAGENT
+
+        model = str(TINY_MEMAGENT)
     if isinstance(model, str) and model == "tiny":
         from memgym.testing.tiny_lm import build_tiny_model, build_tiny_tokenizer
 
@@ -219,9 +224,7 @@ class GRPOTrainer:
         self.ref_model = (copy.deepcopy(self.model).eval().requires_grad_(False)
                           if (cfg.beta > 0 and not cfg.use_lora) else None)
         from memgym.agents.recipe import load_agent
-        from memgym.llm.hf import TransformersBackend
-        self.backend = TransformersBackend(self.model, self.tokenizer,
-                                           max_batch_size=cfg.rollout_batch_size)
+        self.backend = self._generation_backend()
         self.agent = load_agent(self.agent_recipe, self.backend, overrides=_sampling_overrides(
             self.agent_recipe, cfg.temperature, cfg.top_p))
         self.eval_agent = load_agent(self.agent_recipe, self.backend, overrides=(
@@ -260,6 +263,21 @@ class GRPOTrainer:
             self.step, self.rollouts = int(state["step"]), int(state["rollouts"])
             self.sampler.load_state_dict(state["sampler"])
             logger.info("resumed from %s at step %d", folder, self.step)
+
+    def _generation_backend(self) -> Any:
+        """The rollout sampler: the trained model itself, or a vLLM engine kept in sync."""
+        cfg = self.config
+        if cfg.generation_backend == "vllm":
+            from memgym.llm.vllm import VLLMBackend
+
+            backend = VLLMBackend(cfg.model, gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+                                  max_batch_size=cfg.rollout_batch_size, seed=cfg.seed)
+            backend.sync_weights(self.model)  # a resumed run starts from its checkpoint
+            return backend
+        from memgym.llm.hf import TransformersBackend
+
+        return TransformersBackend(self.model, self.tokenizer,
+                                   max_batch_size=cfg.rollout_batch_size)
 
     def _make_env(self) -> gym.Env:
         try:
@@ -307,6 +325,8 @@ class GRPOTrainer:
                             break
                         metrics = self._optimizer_step(step_rows, micro)
                         self.step += 1
+                        if cfg.generation_backend == "vllm":  # the sampler gets the new weights
+                            self.backend.sync_weights(self.model)
 
                         # 4. log, evaluate, checkpoint
                         metrics.update(roll_metrics, step=self.step)

@@ -121,3 +121,10 @@ def test_memagent_recipe_has_the_published_settings():
     assert cfg.beta == 0.001 and cfg.epsilon == 0.2 and cfg.epsilon_high_resolved == 0.2
     assert cfg.scale_rewards == "none"
     assert cfg.env_kwargs["chunk_tokens"] == 5000 and cfg.env_kwargs["memory_tokens"] == 1024
+
+
+def test_vllm_generation_needs_a_loadable_model():
+    with pytest.raises(ConfigError, match="generation_backend='vllm' needs model="):
+        load_config({"model": "tiny", "generation_backend": "vllm"})
+    assert load_config({"model": "Qwen/Qwen2.5-7B-Instruct",
+                        "generation_backend": "vllm"}).generation_backend == "vllm"
