@@ -1,0 +1,12 @@
+"""Files shipped inside the package: the embedded tiny MemAgent model.
+
+`TINY_MEMAGENT` is a standard transformers model folder (config, safetensors weights, tokenizer):
+`AutoModelForCausalLM.from_pretrained(TINY_MEMAGENT)`. It is built by
+`python -m memgym.quickstart.build_model`; BUILD.json inside records how.
+"""
+
+from pathlib import Path
+
+__all__ = ["TINY_MEMAGENT"]
+
+TINY_MEMAGENT = Path(__file__).resolve().parent / "tiny-memagent"
