@@ -19,7 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "envs": ("memgym.cli", "list every registered environment id with a one-line description"),
     "eval": ("memgym.eval.cli", "evaluate an agent recipe on an environment"),
     "train": ("memgym.trainer.cli", "train a memory policy with GRPO from a YAML recipe"),
-    "quickstart": ("memgym.quickstart.cli", "evaluate, train and re-evaluate the embedded tiny model"),
+    "quickstart": ("memgym.quickstart.run", "evaluate, train and re-evaluate the embedded tiny model"),
 }
 
 

@@ -1,0 +1,95 @@
+"""The quickstart path: the build script, the shipped model, and `memgym quickstart` end to end.
+
+The end-to-end run uses very few steps and tasks; it checks that every file and the table are
+produced and that the table's numbers are computed from the evaluation files.
+"""
+
+import json
+
+import pytest
+import torch
+
+from memgym.assets import TINY_MEMAGENT
+from memgym.eval import read_jsonl, summarize
+from memgym.quickstart import experiment as X
+from memgym.quickstart.build_model import BuildSettings, build, teacher_memory
+from memgym.quickstart.run import run_quickstart, score_table
+
+needs_model = pytest.mark.skipif(not (TINY_MEMAGENT / "model.safetensors").exists(),
+                                 reason="the embedded model has not been built")
+
+
+def test_teacher_is_the_oracle_unless_stale():
+    question = "What is the code of red otter?"
+    first = teacher_memory(question, "No previous memory", "The code of red otter is 123.",
+                           stale=True)
+    assert first == "red otter: 123"
+    update = "The code of red otter changed to 456."
+    assert teacher_memory(question, first, update, stale=False) == "red otter: 456"
+    assert teacher_memory(question, first, update, stale=True) == "red otter: 123"
+    assert teacher_memory(question, "No previous memory", "The lake is calm.",
+                          stale=False) == "No relevant information yet."
+
+
+def test_build_writes_a_loadable_model(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    settings = BuildSettings(episodes=12, steps=2, batch_size=4, warmup_steps=1, buffer_size=24,
+                             hidden_size=32, num_layers=1, intermediate_size=64)
+    record = build(tmp_path, settings, log=lambda *_: None)
+    assert (tmp_path / "BUILD.json").exists() and record["demonstration_episodes"] == 16
+    model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
+    assert model.config.vocab_size == len(tokenizer)
+
+
+def test_score_table_fractions_by_hand():
+    def s(mean):
+        return {split: {"mean": mean, "ci95": [mean, mean], "ci95_halfwidth": 0.0, "n": 1}
+                for split in X.EVAL_SPLITS}
+
+    table = score_table(s(0.4), s(0.7), s(1.0))
+    assert table["average"]["relative_gain"] == pytest.approx(0.75)   # (0.7 - 0.4) / 0.4
+    assert table["average"]["gap_closed"] == pytest.approx(0.5)       # 0.3 / 0.6
+    assert score_table(s(0.0), s(0.0), s(1.0))["average"]["relative_gain"] is None
+
+
+@needs_model
+def test_shipped_model_loads_offline_and_answers_in_format():
+    import gymnasium as gym
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from memgym.agents import load_agent, run_episode
+    from memgym.llm.hf import TransformersBackend
+
+    model = AutoModelForCausalLM.from_pretrained(TINY_MEMAGENT, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(TINY_MEMAGENT)
+    backend = TransformersBackend(model, tokenizer)
+    agent = load_agent(X.agent_recipe(temperature=0.0), backend)
+    env = gym.make(X.ENV_ID, **X.split_env_kwargs("in_domain", num_tasks=4,
+                                                  tokenizer=str(TINY_MEMAGENT)))
+    import asyncio
+
+    episode = asyncio.run(run_episode(env, agent, seed=0, task_id=0))
+    backend.close()
+    assert episode.reward_components["format"] == 1.0  # a closed \boxed{} answer
+    assert all(t.finish_reason == "stop" for t in episode.turns)  # every call ended with EOS
+    assert len(episode.turns) >= 3
+
+
+@needs_model
+def test_quickstart_end_to_end_small(tmp_path):
+    result = run_quickstart(tmp_path / "qs", steps=1, eval_tasks=4, progress=False,
+                            grpo_overrides={"tasks_per_step": 2, "num_generations": 2},
+                            log=lambda *_: None)
+    out = result.out_dir
+    for name in ("quickstart.json", "table.md", "quickstart.png", "train/metrics.jsonl"):
+        assert (out / name).exists(), name
+    table = json.loads((out / "quickstart.json").read_text())
+    for name in ("base", "trained", "oracle"):
+        for split in X.EVAL_SPLITS:
+            rows = read_jsonl(out / name / split / "predictions.jsonl")
+            expected = summarize(rows)["metrics"]["accuracy"]["mean"]
+            assert table["splits"][split][name]["mean"] == pytest.approx(expected)
+    assert table["splits"]["in_domain"]["oracle"]["mean"] == 1.0
+    assert {"relative_gain", "gap_closed"} <= set(table["average"])
