@@ -77,6 +77,9 @@ class BuildSettings:
     weight_decay: float = 0.01
     device: str = "auto"
     """"auto" (CUDA when available, else CPU), "cpu" or "cuda"."""
+    init_from: str = ""
+    """Continue from a model folder an earlier build wrote (its tokenizer is kept), instead of
+    a fresh tokenizer and random weights; use another `seed` so the episodes are new."""
     prompt_loss_weight: float = 0.1
     """Weight of the language-modelling loss on prompt tokens (completions weigh 1). Prompts are
     full of copies (keys from the question, facts in memory and chunk), so predicting them
@@ -268,12 +271,18 @@ def build(out: str | Path = DEFAULT_OUT, settings: BuildSettings | None = None,
     start = time.perf_counter()
     random.seed(settings.seed)
     torch.manual_seed(settings.seed)
-    tokenizer = build_tiny_tokenizer(corpus=tokenizer_corpus(settings),
-                                     vocab_size=settings.vocab_size)
-    model = build_tiny_model(tokenizer, hidden_size=settings.hidden_size,
-                             num_layers=settings.num_layers, num_heads=settings.num_heads,
-                             intermediate_size=settings.intermediate_size, seed=settings.seed,
-                             initializer_range=0.02)
+    if settings.init_from:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(settings.init_from)
+        model = AutoModelForCausalLM.from_pretrained(settings.init_from, dtype=torch.float32)
+    else:
+        tokenizer = build_tiny_tokenizer(corpus=tokenizer_corpus(settings),
+                                         vocab_size=settings.vocab_size)
+        model = build_tiny_model(tokenizer, hidden_size=settings.hidden_size,
+                                 num_layers=settings.num_layers, num_heads=settings.num_heads,
+                                 intermediate_size=settings.intermediate_size,
+                                 seed=settings.seed, initializer_range=0.02)
     device = settings.device if settings.device != "auto" else (
         "cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
