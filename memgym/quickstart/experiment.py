@@ -30,11 +30,13 @@ SPLITS: dict[str, dict[str, Any]] = {
     "in_domain": dict(IN_DOMAIN, seed=1001),
     # Longer streams than the model ever trained on (SFT saw 4-16 filler sentences, GRPO 8).
     "ood_longer": dict(IN_DOMAIN, filler_sentences=28, seed=1002),
+    # Values updated twice before the question (SFT and GRPO only ever saw one update).
+    "ood_two_updates": dict(IN_DOMAIN, num_updates=2, seed=1004),
     # Another task family: two keys asked at once; GRPO never trains on it.
     "ood_two_keys": dict(IN_DOMAIN, num_keys=4, combine=True, seed=1003),
 }
 
-EVAL_SPLITS = ("in_domain", "ood_longer", "ood_two_keys")
+EVAL_SPLITS = ("in_domain", "ood_longer", "ood_two_updates", "ood_two_keys")
 
 SFT_SEED = 7
 """The build script's task seed (disjoint from every split above)."""

@@ -2,8 +2,9 @@
 
 1. Load the embedded tiny MemAgent model (`memgym/assets/tiny-memagent`, built by
    `memgym.quickstart.build_model`).
-2. Evaluate it with `memgym.eval` on three held-out splits (`experiment.EVAL_SPLITS`): in-domain,
-   longer streams than it ever trained on, and another task family (two keys per question).
+2. Evaluate it with `memgym.eval` on four held-out splits (`experiment.EVAL_SPLITS`): in-domain,
+   longer streams than it ever trained on, values updated twice (it only ever saw one update),
+   and another task family (two keys per question).
 3. Train its memory policy with memgym's GRPO trainer on the training split (other seeds).
 4. Evaluate the trained model on the same splits with the same sampling; evaluate the scripted
    oracle memory policy as the ceiling.
@@ -32,7 +33,7 @@ __all__ = ["EMBEDDED_MODEL", "QuickstartResult", "run_quickstart", "score_table"
 EMBEDDED_MODEL = TINY_MEMAGENT
 
 SPLIT_TITLES = {"in_domain": "In-domain", "ood_longer": "OOD: longer streams",
-                "ood_two_keys": "OOD: two keys"}
+                "ood_two_updates": "OOD: updated twice", "ood_two_keys": "OOD: two keys"}
 
 
 @dataclass
@@ -121,7 +122,7 @@ def _plot(out: Path, train_dir: Path, table: dict[str, Any]) -> None:
     rows = [json.loads(line) for line in (train_dir / "metrics.jsonl").read_text().splitlines()
             if line.strip()]
     rows = [r for r in rows if "reward" in r]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
     ax1.plot([r["step"] for r in rows], [r["reward"] for r in rows], color="tab:blue")
     ax1.set(xlabel="GRPO step", ylabel="mean episode reward (train split)",
             title="Learning curve")
@@ -134,7 +135,7 @@ def _plot(out: Path, train_dir: Path, table: dict[str, Any]) -> None:
         errs = [table["splits"][s][name]["ci95_halfwidth"] for s in splits]
         ax2.bar([x + 0.27 * (k - 1) for x in xs], means, 0.27, yerr=errs, label=name,
                 color=color, capsize=3)
-    ax2.set_xticks(list(xs), [SPLIT_TITLES[s] for s in splits])
+    ax2.set_xticks(list(xs), [SPLIT_TITLES[s].replace(": ", ":\n") for s in splits])
     ax2.set(ylabel="accuracy", ylim=(0, 1.05), title="Held-out evaluation (95% CI)")
     ax2.legend()
     fig.tight_layout()
