@@ -169,6 +169,9 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart", *, steps: int | None
     from memgym.trainer.config import GRPOConfig
     from memgym.trainer.grpo import GRPOTrainer
 
+    if eval_tasks < 2:
+        raise ConfigError(f"eval_tasks={eval_tasks}: a confidence interval needs at least 2 "
+                          "tasks per split")
     out = Path(out_dir)
     ours = [out / name for name in ("base", "oracle", "train", "trained", "quickstart.json")]
     if any(p.exists() for p in ours):

@@ -93,3 +93,10 @@ def test_quickstart_end_to_end_small(tmp_path):
             assert table["splits"][split][name]["mean"] == pytest.approx(expected)
     assert table["splits"]["in_domain"]["oracle"]["mean"] == 1.0
     assert {"relative_gain", "gap_closed"} <= set(table["average"])
+
+
+def test_quickstart_needs_two_tasks_for_an_interval(tmp_path):
+    from memgym.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="eval_tasks=1"):
+        run_quickstart(tmp_path, eval_tasks=1, log=lambda *_: None)
