@@ -98,11 +98,16 @@ def load_token_counter(spec: str | TokenCounter | Any | None = None) -> TokenCou
     """Resolve `spec` into a TokenCounter.
 
     Args:
-        spec: None or "words" for the offline default; a hub id or local path of a transformers
-            tokenizer; a TokenCounter; or a transformers tokenizer object.
+        spec: None or "words" for the offline default; "embedded" for the embedded tiny
+            MemAgent model's tokenizer; a hub id or local path of a transformers tokenizer; a
+            TokenCounter; or a transformers tokenizer object.
     """
     if spec is None or spec == "words":
         return WordTokenCounter()
+    if spec == "embedded":
+        from memgym.assets import TINY_MEMAGENT
+
+        spec = str(TINY_MEMAGENT)
     if isinstance(spec, str):
         try:
             return _cached_hf(spec)

@@ -35,3 +35,13 @@ def test_hf_counter_splits_at_offsets_and_pickles(tmp_path):
     head, tail = counter.split("a b, a", 2)
     assert (head, tail) == ("a b", ", a")
     assert pickle.loads(pickle.dumps(counter)).count("a a") == 2
+
+
+def test_embedded_names_the_embedded_models_tokenizer():
+    from transformers import AutoTokenizer
+
+    from memgym.assets import TINY_MEMAGENT
+
+    text = "The code of red falcon changed to 532."
+    ids = AutoTokenizer.from_pretrained(TINY_MEMAGENT)(text, add_special_tokens=False)["input_ids"]
+    assert load_token_counter("embedded").count(text) == len(ids)

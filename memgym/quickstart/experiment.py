@@ -104,4 +104,5 @@ GRPO: dict[str, Any] = {
     "eval_steps": 0,
     "eval_tasks": 0,
 }
-"""The GRPO settings of the quickstart (train/quickstart.yaml holds the same values)."""
+"""The GRPO settings of the quickstart (train/quickstart.yaml holds the same values, checked by
+tests/quickstart/test_experiment.py)."""

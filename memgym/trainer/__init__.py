@@ -1,7 +1,7 @@
 """memgym's GRPO trainer: grouped multi-conversation episodes, multi-component rewards, LoRA.
 
     >>> from memgym.trainer import GRPOTrainer, load_config
-    >>> trainer = GRPOTrainer(load_config("train/quickstart.yaml"))
+    >>> trainer = GRPOTrainer(load_config("train/tiny_random_budget.yaml"))
     >>> rows = trainer.train()
 
 The pieces, each usable alone: `config` (GRPOConfig, load_config), `advantages` (group

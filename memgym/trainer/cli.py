@@ -1,7 +1,7 @@
 """`memgym train RECIPE [key=value ...] [--resume DIR]`: GRPO from a YAML recipe.
 
-    memgym train train/quickstart.yaml
-    memgym train train/quickstart.yaml num_generations=8 output_dir=runs/q
+    memgym train train/tiny_random_budget.yaml
+    memgym train train/tiny_random_budget.yaml num_generations=8 output_dir=runs/q
     memgym train train/memagent_qwen2.5-7b.yaml --resume runs/memagent      # after a crash
 """
 
@@ -16,7 +16,7 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `train` subcommand's arguments."""
-    parser.add_argument("recipe", help="a training recipe (YAML), e.g. train/quickstart.yaml")
+    parser.add_argument("recipe", help="a training recipe (YAML), e.g. train/tiny_random_budget.yaml")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="override recipe keys, e.g. num_generations=8 "
                              "env_kwargs.chunk_tokens=256 (trainer.<key> also accepted)")

@@ -186,7 +186,7 @@ class GRPOTrainer:
     """Trains a memory agent's LLM with GRPO on a registered memgym environment.
 
     Args:
-        config: the hyperparameters (`load_config("train/quickstart.yaml")`).
+        config: the hyperparameters (`load_config("train/tiny_random_budget.yaml")`).
         policy: a transformers causal LM to train (default: load `config.model`).
         env_id: the environment (default: `config.env_id`).
         tokenizer: the policy's tokenizer (default: the model's).

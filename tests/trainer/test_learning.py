@@ -1,6 +1,6 @@
 """The learning test: GRPO improves a tiny random-weight policy's reward on CPU.
 
-The committed quickstart recipe (train/quickstart.yaml) trains memgym's tiny model as a MemAgent
+The committed recipe train/tiny_random_budget.yaml trains memgym's tiny random model as a MemAgent
 on the easiest synthetic memory task for 40 steps with a fixed seed. What the policy can learn
 from scratch in that budget is the memory-budget part of the rubric (memory_tokens: 3 words):
 it starts writing memories of random length (about a quarter of its writes fit) and learns,
@@ -18,7 +18,7 @@ import pytest
 from memgym.trainer.config import load_config
 from memgym.trainer.grpo import GRPOTrainer
 
-RECIPE = Path(__file__).resolve().parents[2] / "train" / "quickstart.yaml"
+RECIPE = Path(__file__).resolve().parents[2] / "train" / "tiny_random_budget.yaml"
 
 
 @pytest.mark.slow
