@@ -11,8 +11,10 @@ How the model is made:
    scripted oracle (`memgym.data.synthetic.oracle_memory`) except that in a fraction
    `stale_fraction` of episodes it ignores value updates of keys it already holds - the classic
    stale-memory failure of real memory agents. The demonstrations therefore show both habits.
-3. Supervised fine-tuning of a small Qwen2 model (random init) on the completions of those
-   demonstrations (memory rewrites and boxed answers; the prompt tokens carry no loss).
+3. Supervised fine-tuning of a small Qwen2 model (random init) on those demonstrations: the
+   completions (memory rewrites and boxed answers) weigh 1, the prompt tokens
+   `prompt_loss_weight` (0.1), in stages that continue one another (`--init-from`; the
+   commands that built the shipped model are in memgym/assets/README.md).
 
 The result is a plausible but imperfect memory agent: it reads, copies facts and answers in the
 right format, but at a value update it keeps the stale value about as often as the teacher did.
