@@ -52,6 +52,12 @@ def test_score_table_fractions_by_hand():
     assert table["average"]["relative_gain"] == pytest.approx(0.75)   # (0.7 - 0.4) / 0.4
     assert table["average"]["gap_closed"] == pytest.approx(0.5)       # 0.3 / 0.6
     assert score_table(s(0.0), s(0.0), s(1.0))["average"]["relative_gain"] is None
+    trained = s(0.7) | {"in_domain": {"mean": 0.9, "ci95": [0.9, 0.9], "ci95_halfwidth": 0.0,
+                                      "n": 1}}
+    table = score_table(s(0.4), trained, s(1.0))
+    assert table["ood_average"]["trained"] == pytest.approx(0.7)   # in-domain left out
+    n = len(X.EVAL_SPLITS)
+    assert table["average"]["trained"] == pytest.approx((0.9 + (n - 1) * 0.7) / n)
 
 
 @needs_model
