@@ -104,11 +104,10 @@ def load_token_counter(spec: str | TokenCounter | Any | None = None) -> TokenCou
     """
     if spec is None or spec == "words":
         return WordTokenCounter()
-    if spec == "embedded":
-        from memgym.assets import TINY_MEMAGENT
-
-        spec = str(TINY_MEMAGENT)
     if isinstance(spec, str):
+        from memgym.assets import resolve_model_path
+
+        spec = resolve_model_path(spec)
         try:
             return _cached_hf(spec)
         except OSError as exc:

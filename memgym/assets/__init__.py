@@ -7,6 +7,12 @@
 
 from pathlib import Path
 
-__all__ = ["TINY_MEMAGENT"]
+__all__ = ["TINY_MEMAGENT", "resolve_model_path"]
 
 TINY_MEMAGENT = Path(__file__).resolve().parent / "tiny-memagent"
+
+
+def resolve_model_path(spec: str) -> str:
+    """The folder `spec` names: "embedded" is the embedded tiny MemAgent model; anything else
+    (a path or hub id) is returned unchanged."""
+    return str(TINY_MEMAGENT) if spec == "embedded" else spec

@@ -98,10 +98,10 @@ def build_policy(model: str | Any, *, tokenizer: Any = None, device: torch.devic
         device, dtype: where and how to hold the weights.
         seed: the tiny model's weight seed.
     """
-    if isinstance(model, str) and model == "embedded":
-        from memgym.assets import TINY_MEMAGENT
+    if isinstance(model, str):
+        from memgym.assets import resolve_model_path
 
-        model = str(TINY_MEMAGENT)
+        model = resolve_model_path(model)
     if isinstance(model, str) and model == "tiny":
         from memgym.testing.tiny_lm import build_tiny_model, build_tiny_tokenizer
 

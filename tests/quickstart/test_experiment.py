@@ -24,8 +24,7 @@ def test_evaluation_tasks_are_disjoint_from_training_tasks():
     from memgym.data.synthetic import synthetic_tasks
 
     def streams(split, n):
-        knobs = {k: v for k, v in X.SPLITS[split].items()}
-        return {tuple(task.context) for task in synthetic_tasks(num_tasks=n, **knobs)}
+        return {tuple(task.context) for task in synthetic_tasks(num_tasks=n, **X.SPLITS[split])}
 
     train = streams("train", X.TRAIN_TASKS)
     for split in X.EVAL_SPLITS:
