@@ -3,15 +3,49 @@
 Concurrent `await generate(request)` calls are gathered by a `MicroBatcher` into one
 `llm.generate` call (vLLM then schedules them with continuous batching and prefix caching).
 Prompts are tokenised here with vLLM's own tokenizer and sent as token ids, so `prompt_ids` are
-exactly what the model saw (token in, token out). Logprobs are requested for the sampled token
-(`logprobs=0`) with the engine in `logprobs_mode="processed_logprobs"` where vLLM supports it, so
-they are the log-probabilities under the distribution actually sampled from (after temperature,
-top-k and top-p), as the trainer's importance ratio needs.
+exactly what the model saw (token in, token out).
 
-For RL, `sync_weights(model)` copies a trainer's weights (a transformers model, or a peft model
-whose LoRA is folded into the copied weights) into the running engine; `load_lora(path)` makes
-later requests use a saved LoRA adapter instead. Weight sync needs the engine in this process, so the
-backend sets `VLLM_ENABLE_V1_MULTIPROCESSING=0` unless you set it yourself.
+Supported vLLM: 0.17.0 to 0.25.1, TRL's range (`pip install memgym[vllm]`); an older vLLM is
+refused at construction (its logprobs are not the sampled distribution's), a newer one warns.
+
+Logprobs. The engine runs with `logprobs_mode="processed_logprobs"` (as TRL does) and each request
+asks for the sampled token's logprob (`logprobs=0`). vLLM's V1 sampler computes these as the
+log-softmax of the logits after temperature *and after* top-k/top-p masking
+(`vllm/v1/sample/ops/topk_topp_sampler.py`, `forward_native`): with `top_p == 1` and `top_k` off
+they are the temperature-scaled full softmax (what the trainer recomputes); with `top_p < 1` or
+`top_k > 0` they are renormalised over the kept tokens, and no vLLM mode gives the full softmax
+then ("raw_logprobs" is before temperature). `logprobs_are_truncated(top_p, top_k)` says which
+case a setting is in, so a trainer can refuse it. Greedy requests (temperature 0) get the
+log-softmax of the untempered logits.
+
+Prompt length. A prompt of `max_model_len` tokens or more fails alone (its Completion has
+`finish_reason="error"` and says why; the agent records it on its Turn), checked before the
+engine sees the batch; a prompt that fits gets `max_tokens` capped to the room left (like the
+transformers backend), so it ends with `finish_reason="length"` at the context limit. Should the
+engine still reject a batch, each of its requests is retried alone, so one bad request never
+fails the others.
+
+Weights (RL). `sync_weights(model)` copies a trainer's weights (a transformers model, or a peft
+model whose LoRA is folded in one layer at a time, out of place) into the engine. Call it once per
+rollout (generation), just before sampling, not after every optimizer step: the engine is only
+read during rollouts, and each sync costs a full pass over the weights. Two routes:
+
+- in-process engine with a driver worker (tensor_parallel_size 1 with
+  `VLLM_ENABLE_V1_MULTIPROCESSING=0`, which this backend sets unless you set it; or
+  `distributed_executor_backend="external_launcher"` under torchrun, TRL's colocate mode, where
+  every rank calls `sync_weights` with its own full model): each tensor goes straight to
+  `model_runner.model.load_weights`, no copy;
+- otherwise (tensor parallel > 1 in one process, or the engine in a subprocess): through the
+  worker extension `memgym.llm.vllm_worker.WeightSyncExtension`, called by name with
+  `collective_rpc`, the tensors sent as CPU bytes in buckets of `weight_sync_bucket_mb`. This
+  works on any V1 executor but costs a device-to-host copy and a serialisation per sync.
+
+`load_lora(path)` instead makes later requests use a saved LoRA adapter (needs
+`enable_lora=True`).
+
+Memory. On a GPU shared with training, set `gpu_memory_utilization` low, `max_model_len` to the
+longest prompt plus completion you use (vLLM must fit one sequence of that length at start-up) and
+`max_num_batched_tokens` (TRL uses 4096 in colocate mode) rather than the model's defaults.
 
 Needs `pip install memgym[vllm]` and a CUDA GPU.
 """
@@ -19,23 +53,41 @@ Needs `pip install memgym[vllm]` and a CUDA GPU.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from memgym.errors import BackendError, ConfigError
 from memgym.llm.base import Completion, GenerationRequest, SamplingParams, strip_think
 from memgym.llm.batching import MicroBatcher
+from memgym.llm.vllm_worker import LOAD_METHOD, pack_tensor
 
 __all__ = [
+    "SUPPORTED_VLLM",
     "VLLMBackend",
+    "check_vllm_version",
     "completion_from_vllm",
+    "iter_weights_for_vllm",
+    "logprobs_are_truncated",
     "named_weights_for_vllm",
+    "vllm_engine_kwargs",
     "vllm_sampling_kwargs",
 ]
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_VLLM = ("0.17.0", "0.25.1")
+"""The vLLM versions memgym supports, inclusive: TRL's range (its `pyproject.toml` vllm extra)."""
+
+WORKER_EXTENSION = "memgym.llm.vllm_worker.WeightSyncExtension"
+"""What `VLLMBackend` passes as vLLM's `worker_extension_cls` (see `memgym.llm.vllm_worker`)."""
+
+LOGPROBS_MODE = "processed_logprobs"
+"""After temperature and top-k/top-p: the distribution the tokens were drawn from."""
 
 _INSTALL_HINT = (
     "VLLMBackend needs vLLM and a CUDA GPU: pip install memgym[vllm] (on a machine with an "
@@ -51,21 +103,122 @@ def _import_vllm() -> Any:
     return vllm
 
 
+def check_vllm_version(version: str) -> None:
+    """Refuse a vLLM older than `SUPPORTED_VLLM` (BackendError); warn about a newer one.
+
+    Local build tags ("0.20.1+cu129") are ignored, as TRL does.
+    """
+    from packaging.version import InvalidVersion, Version
+
+    low, high = SUPPORTED_VLLM
+    try:
+        base = Version(Version(version).base_version)
+    except InvalidVersion:
+        raise BackendError(
+            f"vLLM reports version {version!r}, which is not a version number; memgym needs "
+            f"vllm>={low},<={high}"
+        ) from None
+    if base < Version(low):
+        raise BackendError(
+            f"vLLM {version} is installed, but memgym needs vllm>={low},<={high}: older versions "
+            "return logprobs before temperature (no logprobs_mode), so importance weights would "
+            f"be wrong. Upgrade: pip install 'vllm>={low},<={high}' (or memgym[vllm])"
+        )
+    if base > Version(high):
+        logger.warning("vLLM %s is newer than memgym's tested range %s..%s", version, low, high)
+
+
+def logprobs_are_truncated(top_p: float, top_k: int) -> bool:
+    """Whether vLLM's logprobs at these settings are renormalised over a truncated vocabulary.
+
+    True when top-p < 1 or top-k > 0: vLLM's processed logprobs are then the log-softmax over
+    the kept tokens only, not the temperature-scaled full softmax, and vLLM has no mode that
+    gives the latter while sampling from the former.
+    """
+    return top_p < 1.0 or top_k > 0
+
+
 # ----------------------------------------------------------------------------------------------
 # Pure conversions (tested without vLLM)
 # ----------------------------------------------------------------------------------------------
-def vllm_sampling_kwargs(sampling: SamplingParams, *, logprobs: bool = True) -> dict[str, Any]:
-    """Keyword arguments for `vllm.SamplingParams` that match memgym's `SamplingParams`."""
+def vllm_sampling_kwargs(
+    sampling: SamplingParams, *, logprobs: bool = True, max_tokens: int | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for `vllm.SamplingParams` that match memgym's `SamplingParams`.
+
+    `max_tokens` (when given) replaces `sampling.max_new_tokens`: the room a prompt leaves.
+    """
     return {
         "n": 1,
         "temperature": sampling.temperature,
         "top_p": sampling.top_p,
         "top_k": sampling.top_k if sampling.top_k > 0 else -1,  # -1: off in every vLLM version
-        "max_tokens": sampling.max_new_tokens,
+        "max_tokens": sampling.max_new_tokens if max_tokens is None else max_tokens,
         "stop": list(sampling.stop) or None,
         "seed": sampling.seed,
         "logprobs": 0 if logprobs else None,  # 0: only the sampled token's logprob
     }
+
+
+def vllm_engine_kwargs(
+    model: str,
+    *,
+    tokenizer: str | None = None,
+    tensor_parallel_size: int = 1,
+    gpu_memory_utilization: float = 0.5,
+    enable_prefix_caching: bool = True,
+    max_model_len: int | None = None,
+    max_num_batched_tokens: int | None = None,
+    dtype: str = "auto",
+    seed: int = 0,
+    enable_lora: bool = False,
+    max_lora_rank: int = 64,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for `vllm.LLM(...)` (all `EngineArgs` fields); validates the numbers.
+
+    Always sets `logprobs_mode="processed_logprobs"` and memgym's `worker_extension_cls`;
+    `extra` may not override either with something else.
+    """
+    if not 0 < gpu_memory_utilization <= 1:
+        raise ConfigError(f"gpu_memory_utilization={gpu_memory_utilization}: must be in (0, 1]")
+    for name, value in (
+        ("tensor_parallel_size", tensor_parallel_size),
+        ("max_model_len", max_model_len),
+        ("max_num_batched_tokens", max_num_batched_tokens),
+    ):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"VLLMBackend {name}={value!r}: must be a positive integer")
+    extra = dict(extra or {})
+    for key, wanted in (
+        ("logprobs_mode", LOGPROBS_MODE),
+        ("worker_extension_cls", WORKER_EXTENSION),
+    ):
+        given = extra.pop(key, wanted)
+        if given != wanted:
+            raise ConfigError(
+                f"VLLMBackend {key}={given!r}: memgym needs {key}={wanted!r} (see "
+                "memgym.llm.vllm); drop the argument"
+            )
+    kwargs: dict[str, Any] = dict(
+        model=model,
+        tokenizer=tokenizer,
+        tensor_parallel_size=tensor_parallel_size,
+        gpu_memory_utilization=gpu_memory_utilization,
+        enable_prefix_caching=enable_prefix_caching,
+        max_model_len=max_model_len,
+        dtype=dtype,
+        seed=seed,
+        enable_lora=enable_lora,
+        logprobs_mode=LOGPROBS_MODE,
+        worker_extension_cls=WORKER_EXTENSION,
+        **extra,
+    )
+    if max_num_batched_tokens is not None:
+        kwargs["max_num_batched_tokens"] = max_num_batched_tokens
+    if enable_lora:
+        kwargs["max_lora_rank"] = max_lora_rank
+    return kwargs
 
 
 def _sampled_logprob(entry: Any, token: int, position: int) -> float:
@@ -149,47 +302,65 @@ def vllm_weight_name(name: str) -> str | None:
     return name.replace(".base_layer.", ".")
 
 
-def _lora_deltas(model: Any) -> dict[str, Any]:
-    """`{"<module>.base_layer.weight": delta}` for every peft LoRA layer with active adapters."""
-    deltas: dict[str, Any] = {}
+def _lora_layers(model: Any) -> dict[str, Any]:
+    """`{"<module>.base_layer.weight": layer}` for every peft LoRA layer with active adapters."""
+    layers: dict[str, Any] = {}
     for module_name, module in model.named_modules():
         if not (hasattr(module, "get_delta_weight") and hasattr(module, "base_layer")):
             continue
         if getattr(module, "merged", False) or getattr(module, "disable_adapters", False):
             continue  # already in the base weights, or switched off
-        known = set(getattr(module, "lora_A", {})) | set(getattr(module, "lora_embedding_A", {}))
-        delta = None
-        for adapter in getattr(module, "active_adapters", []):
-            if adapter in known:
-                d = module.get_delta_weight(adapter)
-                delta = d if delta is None else delta + d
-        if delta is not None:
-            deltas[f"{module_name}.base_layer.weight"] = delta
-    return deltas
+        active = _active_adapters(module)
+        if any(getattr(module, "use_dora", {}).get(a, False) for a in active):
+            raise BackendError(
+                f"sync_weights: {module_name} is a DoRA layer; its delta cannot be folded out of "
+                "place (DoRA rescales the whole weight). Use plain LoRA, or merge_and_unload() "
+                "and sync the merged model"
+            )
+        if active:
+            layers[f"{module_name}.base_layer.weight"] = module
+    return layers
 
 
-def named_weights_for_vllm(model: Any) -> list[tuple[str, Any]]:
-    """`(vllm_name, tensor)` for every weight of a trainer model, with its LoRA folded in.
+def _active_adapters(module: Any) -> list[str]:
+    """The active adapters of a LoRA layer that have weights on it."""
+    known = set(getattr(module, "lora_A", {})) | set(getattr(module, "lora_embedding_A", {}))
+    return [a for a in getattr(module, "active_adapters", []) if a in known]
 
-    For a peft model, each LoRA layer's weight is returned as `base + B @ A * scale` computed
-    out of place: the trainer's model is not modified (merging and unmerging in place would
-    leave rounding drift in the frozen base weights after every sync). Other tensors are the
+
+def _folded(param: Any, layer: Any) -> Any:
+    """`base + sum of active deltas` for one LoRA layer, out of place (a new tensor)."""
+    tensor = param.data
+    for adapter in _active_adapters(layer):
+        tensor = tensor + layer.get_delta_weight(adapter).to(tensor.dtype)
+    return tensor
+
+
+def iter_weights_for_vllm(model: Any) -> Iterator[tuple[str, Any]]:
+    """Yield `(vllm_name, tensor)` for every weight of a trainer model, LoRA folded in, lazily.
+
+    A LoRA layer's weight is computed as `base + B @ A * scale` only when its turn comes, out
+    of place: the trainer's model is not modified (merging and unmerging in place would leave
+    rounding drift in the frozen base weights after every sync), and at most one folded tensor
+    exists at a time if the caller drops each before taking the next. Other tensors are the
     parameters themselves (no copy).
     """
     import torch
 
-    with torch.no_grad():
-        deltas = _lora_deltas(model)
-        weights = []
-        for name, param in model.named_parameters():
-            target = vllm_weight_name(name)
-            if target is None:
-                continue
-            tensor = param.data
-            if name in deltas:
-                tensor = tensor + deltas[name].to(tensor.dtype)
-            weights.append((target, tensor))
-    return weights
+    layers = _lora_layers(model)
+    for name, param in model.named_parameters():
+        target = vllm_weight_name(name)
+        if target is None:
+            continue
+        with torch.no_grad():
+            tensor = _folded(param, layers[name]) if name in layers else param.data
+        yield target, tensor
+        del tensor
+
+
+def named_weights_for_vllm(model: Any) -> list[tuple[str, Any]]:
+    """All of `iter_weights_for_vllm` as a list (every folded tensor at once: for inspection)."""
+    return list(iter_weights_for_vllm(model))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -204,7 +375,10 @@ class VLLMBackend:
         tensor_parallel_size: GPUs to shard over.
         gpu_memory_utilization: fraction of GPU memory vLLM may take (leave room for training).
         enable_prefix_caching: reuse KV cache across prompts that share a prefix.
-        max_model_len: context length (default: the model's).
+        max_model_len: context length, prompt plus completion (default: the model's). A prompt
+            of this many tokens or more fails alone; completions are capped to the room left.
+        max_num_batched_tokens: most tokens per engine step (default: vLLM's; TRL uses 4096
+            when colocated with training, which keeps vLLM's start-up memory profile small).
         dtype: "auto", "bfloat16", ...
         seed: engine seed.
         enable_lora: allow `load_lora` adapters; `max_lora_rank` bounds their rank.
@@ -212,9 +386,20 @@ class VLLMBackend:
         batch_wait_ms: how long to wait for concurrent requests to join a call.
         strip_think: remove `<think>...</think>` from the returned text.
         chat_template_kwargs: extra chat-template variables (e.g. {"enable_thinking": False}).
-        in_process: run the engine core in this process (needed by `sync_weights`).
-        llm: an already-built `vllm.LLM` to use instead of building one.
-        **llm_kwargs: anything else `vllm.LLM` accepts (e.g. enforce_eager=True).
+        in_process: run the engine core in this process (sets VLLM_ENABLE_V1_MULTIPROCESSING=0
+            unless set), so that `sync_weights` can load weights without copies when
+            tensor_parallel_size is 1.
+        weight_sync_bucket_mb: when weights go through the worker extension, most megabytes of
+            packed (CPU) tensors per `collective_rpc` call.
+        llm: an already-built `vllm.LLM` to use instead of building one (build it with
+            `worker_extension_cls="memgym.llm.vllm_worker.WeightSyncExtension"` and
+            `logprobs_mode="processed_logprobs"` if you train with it).
+        **llm_kwargs: anything else `vllm.LLM` accepts (e.g. enforce_eager=True,
+            distributed_executor_backend="external_launcher" under torchrun).
+
+    Attributes:
+        max_model_len: the engine's context length (None if it could not be read).
+        weight_syncs: how many times `sync_weights` has run (a trainer syncs once per rollout).
     """
 
     name = "vllm"
@@ -228,6 +413,7 @@ class VLLMBackend:
         gpu_memory_utilization: float = 0.5,
         enable_prefix_caching: bool = True,
         max_model_len: int | None = None,
+        max_num_batched_tokens: int | None = None,
         dtype: str = "auto",
         seed: int = 0,
         enable_lora: bool = False,
@@ -237,46 +423,39 @@ class VLLMBackend:
         strip_think: bool = False,
         chat_template_kwargs: dict[str, Any] | None = None,
         in_process: bool = True,
+        weight_sync_bucket_mb: float = 256.0,
         llm: Any | None = None,
         **llm_kwargs: Any,
     ):
-        vllm = _import_vllm()
-        if not 0 < gpu_memory_utilization <= 1:
-            raise ConfigError(f"gpu_memory_utilization={gpu_memory_utilization}: must be in (0, 1]")
-        self._vllm = vllm
+        self._vllm = _import_vllm()
+        check_vllm_version(str(getattr(self._vllm, "__version__", "unknown")))
+        if not weight_sync_bucket_mb > 0:
+            raise ConfigError(f"weight_sync_bucket_mb={weight_sync_bucket_mb}: must be positive")
         self.model_name = model
         self.enable_lora = enable_lora
         self.strip_think = strip_think
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
+        self.weight_sync_bucket_bytes = int(weight_sync_bucket_mb * 2**20)
+        self.weight_syncs = 0
         if llm is None:
-            if in_process:
-                os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-            kwargs: dict[str, Any] = dict(
-                model=model,
+            kwargs = vllm_engine_kwargs(
+                model,
                 tokenizer=tokenizer,
                 tensor_parallel_size=tensor_parallel_size,
                 gpu_memory_utilization=gpu_memory_utilization,
                 enable_prefix_caching=enable_prefix_caching,
                 max_model_len=max_model_len,
+                max_num_batched_tokens=max_num_batched_tokens,
                 dtype=dtype,
                 seed=seed,
                 enable_lora=enable_lora,
-                **llm_kwargs,
+                max_lora_rank=max_lora_rank,
+                extra=llm_kwargs,
             )
-            if enable_lora:
-                kwargs["max_lora_rank"] = max_lora_rank
-            engine_fields = {f.name for f in dataclasses.fields(vllm.EngineArgs)}
-            if "logprobs_mode" in engine_fields and "logprobs_mode" not in kwargs:
-                kwargs["logprobs_mode"] = "processed_logprobs"
-            try:
-                llm = vllm.LLM(**kwargs)
-            except Exception as exc:
-                raise BackendError(
-                    f"vLLM could not start model {model!r}: {type(exc).__name__}: {exc}. "
-                    f"{_INSTALL_HINT}"
-                ) from exc
+            llm = self._start_engine(kwargs, in_process=in_process)
         self.llm = llm
         self.tokenizer = llm.get_tokenizer()
+        self.max_model_len = self._engine_max_model_len(default=max_model_len)
         self._lora: Any = None
         self._lora_ids = 0
         self._batcher: MicroBatcher[GenerationRequest, Completion] = MicroBatcher(
@@ -287,55 +466,135 @@ class VLLMBackend:
         )
         self._engine_lock = threading.Lock()  # generate and weight updates never overlap
 
+    # -- construction -----------------------------------------------------------------------------
+    def _start_engine(self, kwargs: dict[str, Any], *, in_process: bool) -> Any:
+        """Build `vllm.LLM(**kwargs)`, after checking this vLLM has the engine fields memgym sets."""
+        fields = {f.name for f in dataclasses.fields(self._vllm.EngineArgs)}
+        missing = [k for k in ("logprobs_mode", "worker_extension_cls") if k not in fields]
+        if missing:
+            low, high = SUPPORTED_VLLM
+            raise BackendError(
+                f"this vLLM ({getattr(self._vllm, '__version__', 'unknown')}) has no engine "
+                f"argument {', '.join(missing)}; memgym needs vllm>={low},<={high}"
+            )
+        if in_process:
+            os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        try:
+            return self._vllm.LLM(**kwargs)
+        except Exception as exc:
+            raise BackendError(
+                f"vLLM could not start model {kwargs['model']!r}: {type(exc).__name__}: {exc}. "
+                f"{_INSTALL_HINT}"
+            ) from exc
+
+    def _engine_max_model_len(self, default: int | None) -> int | None:
+        """The context length the engine settled on (`model_config.max_model_len`)."""
+        engine = getattr(self.llm, "llm_engine", None)
+        for config in (
+            getattr(engine, "model_config", None),
+            getattr(getattr(engine, "vllm_config", None), "model_config", None),
+        ):
+            value = getattr(config, "max_model_len", None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return default
+
+    def logprobs_are_truncated(self, top_p: float, top_k: int) -> bool:
+        """Whether this backend's logprobs at these settings are over a truncated vocabulary.
+
+        See the module function of the same name; a trainer comparing them with the full
+        softmax should refuse such settings.
+        """
+        return logprobs_are_truncated(top_p, top_k)
+
     # -- generation -------------------------------------------------------------------------------
-    def _run_batch(self, requests: list[GenerationRequest]) -> list[Completion]:
+    def _prepare(self, request: GenerationRequest) -> tuple[list[int], str, Any]:
+        """Token ids, prompt text and vLLM SamplingParams for one request; raises if it cannot run."""
         from memgym.llm.hf import encode_prompt
 
+        ids, text = encode_prompt(self.tokenizer, request, self.chat_template_kwargs)
+        if not ids:
+            raise ConfigError("the prompt is empty (no tokens); give a non-empty prompt")
+        max_tokens = request.sampling.max_new_tokens
+        if self.max_model_len is not None:
+            room = self.max_model_len - len(ids)
+            if room <= 0:
+                raise ConfigError(
+                    f"the prompt has {len(ids)} tokens, at or over max_model_len="
+                    f"{self.max_model_len}; shorten it (smaller chunks or memory) or raise "
+                    "max_model_len"
+                )
+            max_tokens = min(max_tokens, room)
+        kwargs = vllm_sampling_kwargs(request.sampling, max_tokens=max_tokens)
+        return ids, text, self._vllm.SamplingParams(**kwargs)
+
+    def _engine_generate(self, prompts: list[dict[str, Any]], params: list[Any]) -> list[Any]:
+        """One `llm.generate` call under the engine lock; one output per prompt."""
+        with self._engine_lock:
+            outputs = self.llm.generate(
+                prompts, sampling_params=params, lora_request=self._lora, use_tqdm=False
+            )
+        if len(outputs) != len(prompts):
+            raise BackendError(f"vLLM returned {len(outputs)} outputs for {len(prompts)} prompts")
+        return list(outputs)
+
+    def _generate(self, ready: list[tuple[list[int], Any]]) -> list[Any]:
+        """vLLM outputs (or the exception) for `(ids, sampling_params)` pairs, in order.
+
+        If the engine rejects the whole call, each request is retried alone, so that only the
+        request at fault fails (vLLM validates requests before scheduling any).
+        """
+        prompts = [{"prompt_token_ids": ids} for ids, _ in ready]
+        params = [sp for _, sp in ready]
+        try:
+            return self._engine_generate(prompts, params)
+        except Exception as exc:  # noqa: BLE001 - reported per request below
+            if len(ready) == 1:
+                return [exc]
+            logger.warning("vLLM rejected a batch of %d (%s); retrying one by one", len(ready), exc)
+        outcomes: list[Any] = []
+        for prompt, sp in zip(prompts, params):
+            try:
+                outcomes.extend(self._engine_generate([prompt], [sp]))
+            except Exception as exc:  # noqa: BLE001 - this request's own failure
+                outcomes.append(exc)
+        return outcomes
+
+    def _to_completion(self, outcome: Any, ids: list[int], text: str, latency: float) -> Completion:
+        """A vLLM output, or the exception that replaced it, as a Completion."""
+        if isinstance(outcome, Exception):
+            message = f"vLLM generate failed: {type(outcome).__name__}: {outcome}"
+            return Completion("", prompt_ids=ids, finish_reason="error", error=message)
+        try:
+            return completion_from_vllm(
+                outcome,
+                prompt_ids=ids,
+                prompt_text=text,
+                latency_s=latency,
+                strip_think_text=self.strip_think,
+            )
+        except BackendError as exc:
+            return Completion("", prompt_ids=ids, finish_reason="error", error=str(exc))
+
+    def _run_batch(self, requests: list[GenerationRequest]) -> list[Completion]:
+        """Complete a micro-batch: invalid or over-long requests fail alone, the rest run."""
         start = time.perf_counter()
         results: list[Completion | None] = [None] * len(requests)
-        prompts, params, slots = [], [], []
+        slots, ready = [], []
         for i, request in enumerate(requests):
             try:
-                ids, text = encode_prompt(self.tokenizer, request, self.chat_template_kwargs)
-                if not ids:
-                    raise ConfigError("the prompt is empty (no tokens)")
-                sp = self._vllm.SamplingParams(**vllm_sampling_kwargs(request.sampling))
+                ids, text, sp = self._prepare(request)
             except Exception as exc:  # noqa: BLE001 - one bad request must not stop the rest
-                results[i] = Completion(
-                    "", finish_reason="error", error=f"{type(exc).__name__}: {exc}"
-                )
+                error = f"{type(exc).__name__}: {exc}"
+                results[i] = Completion("", finish_reason="error", error=error)
                 continue
-            prompts.append({"prompt_token_ids": ids})
-            params.append(sp)
             slots.append((i, ids, text))
-        if prompts:
-            try:
-                with self._engine_lock:
-                    outputs = self.llm.generate(
-                        prompts, sampling_params=params, lora_request=self._lora, use_tqdm=False
-                    )
-            except Exception as exc:  # noqa: BLE001 - e.g. a prompt longer than max_model_len
-                outputs = None
-                message = f"vLLM generate failed: {type(exc).__name__}: {exc}"
+            ready.append((ids, sp))
+        if ready:
+            outcomes = self._generate(ready)
             latency = time.perf_counter() - start
-            for k, (i, ids, text) in enumerate(slots):
-                if outputs is None:
-                    results[i] = Completion(
-                        "", prompt_ids=ids, finish_reason="error", error=message
-                    )
-                    continue
-                try:
-                    results[i] = completion_from_vllm(
-                        outputs[k],
-                        prompt_ids=ids,
-                        prompt_text=text,
-                        latency_s=latency,
-                        strip_think_text=self.strip_think,
-                    )
-                except BackendError as exc:
-                    results[i] = Completion(
-                        "", prompt_ids=ids, finish_reason="error", error=str(exc)
-                    )
+            for (i, ids, text), outcome in zip(slots, outcomes):
+                results[i] = self._to_completion(outcome, ids, text, latency)
         return [r for r in results if r is not None]
 
     async def generate(self, request: GenerationRequest) -> Completion:
@@ -348,7 +607,7 @@ class VLLMBackend:
 
     # -- weights ----------------------------------------------------------------------------------
     def _engine_model(self) -> Any | None:
-        """The engine's torch model when it lives in this process (V0, or V1 in-process)."""
+        """The engine's torch model when it lives in this process (a driver worker)."""
         executor = getattr(getattr(self.llm, "llm_engine", None), "model_executor", None)
         worker = getattr(executor, "driver_worker", None)
         for candidate in (worker, getattr(worker, "worker", None)):
@@ -360,24 +619,61 @@ class VLLMBackend:
     def sync_weights(self, model: Any) -> int:
         """Copy a trainer model's current weights into the engine; returns how many tensors.
 
-        Works for transformers models and peft models (the LoRA is folded into the copy). The
-        prefix cache is reset, since cached KV came from the old weights.
+        Call once per rollout, before sampling (not after every optimizer step). Works for
+        transformers models and peft models (each LoRA layer folded in on its turn, out of
+        place). The prefix cache is reset, since cached KV came from the old weights.
         """
-        weights = named_weights_for_vllm(model)
         with self._engine_lock:
             target = self._engine_model()
             if target is not None:
-                target.load_weights(weights)
-            elif hasattr(self.llm, "collective_rpc"):
-                self.llm.collective_rpc(_load_weights_on_worker, args=(weights,))
+                count = self._load_in_process(target, model)
             else:
-                raise BackendError(
-                    "VLLMBackend.sync_weights: this vLLM version exposes neither the in-process "
-                    "model runner nor collective_rpc; construct with in_process=True or upgrade "
-                    "vLLM"
-                )
+                count = self._load_through_workers(model)
             self.llm.reset_prefix_cache()
-        return len(weights)
+        self.weight_syncs += 1
+        return count
+
+    @staticmethod
+    def _load_in_process(target: Any, model: Any) -> int:
+        """Push each weight straight into the in-process model, one tensor at a time."""
+        count = 0
+        for name, tensor in iter_weights_for_vllm(model):
+            target.load_weights([(name, tensor)])
+            del tensor  # a folded LoRA weight is freed before the next is computed
+            count += 1
+        return count
+
+    def _load_through_workers(self, model: Any) -> int:
+        """Send the weights to every worker via the extension, in buckets of packed bytes."""
+        if not hasattr(self.llm, "collective_rpc"):
+            raise BackendError(
+                "VLLMBackend.sync_weights: the engine is not in this process and has no "
+                "collective_rpc; use a supported vLLM (see memgym.llm.vllm.SUPPORTED_VLLM)"
+            )
+        bucket: list[Any] = []
+        size = count = 0
+        for name, tensor in iter_weights_for_vllm(model):
+            bucket.append(pack_tensor(name, tensor))
+            del tensor
+            size += len(bucket[-1][3])
+            count += 1
+            if size >= self.weight_sync_bucket_bytes:
+                self._send_bucket(bucket)
+                bucket, size = [], 0
+        if bucket:
+            self._send_bucket(bucket)
+        return count
+
+    def _send_bucket(self, bucket: list[Any]) -> None:
+        """One `collective_rpc` call of the extension's load method (by name, as V1 requires)."""
+        try:
+            self.llm.collective_rpc(LOAD_METHOD, args=(bucket,))
+        except Exception as exc:
+            raise BackendError(
+                f"VLLMBackend.sync_weights: the vLLM workers could not run {LOAD_METHOD!r} "
+                f"({type(exc).__name__}: {exc}); build the engine with "
+                f"worker_extension_cls={WORKER_EXTENSION!r} (VLLMBackend does unless given llm=)"
+            ) from exc
 
     def load_lora(self, path: str | None, name: str | None = None) -> None:
         """Use the LoRA adapter saved at `path` for every later request (None: back to base)."""
@@ -396,8 +692,3 @@ class VLLMBackend:
     def close(self) -> None:
         """Stop the batching thread (the vLLM engine is released with the object)."""
         self._batcher.close()
-
-
-def _load_weights_on_worker(worker: Any, weights: list[tuple[str, Any]]) -> None:
-    """collective_rpc target: runs on each vLLM worker."""
-    worker.model_runner.model.load_weights(weights)
