@@ -29,7 +29,7 @@ def _bundled_notice(dataset: str) -> str:
 
 def make_hotpotqa(data_path: str | None = None, split: str = "validation", num_docs: int = 50,
                   target_tokens: int | None = None, limit: int | None = None, seed: int = 42,
-                  pool: Any = None, docs_path: str | None = None,
+                  pool: Any = None, docs_path: str | None = None, composition: str = "memagent",
                   **env_kwargs: Any) -> LongContextMemoryEnv:
     """RULER-HQA over HotpotQA: each question's 10 paragraphs plus pool paragraphs to `num_docs`.
 
@@ -40,16 +40,20 @@ def make_hotpotqa(data_path: str | None = None, split: str = "validation", num_d
         num_docs: documents per context (MemAgent evaluates 50 ... 25,600).
         target_tokens: compose to this many tokens instead of `num_docs`.
         limit: use only the first `limit` questions.
-        seed: the composer's shuffle seed (fixed: every episode of a task sees the same order).
+        seed: the composer's draw seed (fixed: every episode of a task sees the same context).
         pool: extra distractor Documents (default: the other questions' paragraphs).
         docs_path: the HotpotQA dev file that MemAgent's index-form eval files (>= 12,800 docs)
             point into (default: `hotpotqa_dev.json` beside data_path).
+        composition: "memagent" (default: MemAgent's procedure, the same document depths for
+            every question at a given num_docs) or "per_task_shuffle" (memgym's earlier
+            default: a fresh shuffle per task, uniform gold depth); see
+            `memgym.data.ruler_hqa`.
     """
     from memgym.data.ruler_hqa import hotpotqa_tasks
 
     tasks = hotpotqa_tasks(data_path, split=split, num_docs=num_docs, target_tokens=target_tokens,
                            limit=limit, seed=seed, tokenizer=env_kwargs.get("tokenizer"),
-                           pool=pool, docs_path=docs_path)
+                           pool=pool, docs_path=docs_path, composition=composition)
     source = data_path or _bundled_notice("HotpotQA")
     env_kwargs.setdefault("scorer", "sub_em")
     return LongContextMemoryEnv(tasks, source=source, **env_kwargs)
