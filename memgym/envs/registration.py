@@ -61,22 +61,28 @@ def make_hotpotqa(data_path: str | None = None, split: str = "validation", num_d
 
 def make_squad(data_path: str | None = None, split: str = "validation", num_docs: int = 50,
                target_tokens: int | None = None, limit: int | None = None, seed: int = 42,
-               pool: Any = None, **env_kwargs: Any) -> LongContextMemoryEnv:
+               pool: Any = None, template_variant: str = "memagent",
+               **env_kwargs: Any) -> LongContextMemoryEnv:
     """SQuAD question answering over distractor paragraphs (RULER qa_1, MemAgent's OOD task).
 
     Args are as for `make_hotpotqa`; data_path is a SQuAD JSON (v1.1/v2.0), JSONL or hub id.
+    template_variant: the question's wording, "memagent" (default: MemAgent's qa template,
+    "Answer the question based on the given documents. {question}"), "ruler" (RULER's qa
+    template) or "plain" (the bare question).
     """
     from memgym.data.squad import squad_tasks
 
     tasks = squad_tasks(data_path, split=split, num_docs=num_docs, target_tokens=target_tokens,
-                        limit=limit, seed=seed, tokenizer=env_kwargs.get("tokenizer"), pool=pool)
+                        limit=limit, seed=seed, tokenizer=env_kwargs.get("tokenizer"), pool=pool,
+                        template_variant=template_variant)
     source = data_path or _bundled_notice("SQuAD")
     env_kwargs.setdefault("scorer", "sub_em")
     return LongContextMemoryEnv(tasks, source=source, **env_kwargs)
 
 
 def make_ruler(task: str, num_tasks: int = 100, target_tokens: int = 8192, seed: int = 0,
-               data_path: str | None = None, **env_kwargs: Any) -> LongContextMemoryEnv:
+               data_path: str | None = None, template_variant: str = "ruler",
+               **env_kwargs: Any) -> LongContextMemoryEnv:
     """A RULER synthetic task generated at `target_tokens` (counted with the env's tokenizer).
 
     Args:
@@ -86,11 +92,14 @@ def make_ruler(task: str, num_tasks: int = 100, target_tokens: int = 8192, seed:
         target_tokens: context length per instance.
         seed: generation seed.
         data_path: an optional essay/haystack text file for the niah tasks that use essays.
+        template_variant: the prompt wording, "ruler" (default: NVIDIA/RULER's templates) or
+            "memagent" (MemAgent's copy for its RULER table).
     """
     from memgym.data.ruler import ruler_tasks
 
     tasks = ruler_tasks(task, num_tasks=num_tasks, target_tokens=target_tokens, seed=seed,
-                        tokenizer=env_kwargs.get("tokenizer"), haystack_path=data_path)
+                        tokenizer=env_kwargs.get("tokenizer"), haystack_path=data_path,
+                        template_variant=template_variant)
     env_kwargs.setdefault("answer_format", "plain")
     return LongContextMemoryEnv(tasks, source=f"RULER {task} @ {target_tokens} tokens",
                                 **env_kwargs)
