@@ -129,33 +129,33 @@ TEMPLATE_VARIANTS: tuple[str, ...] = ("ruler", "memagent")
 RULER_TEMPLATES: dict[str, tuple[str, str]] = {
     # (template, answer_prefix), byte for byte RULER's scripts/data/synthetic/constants.py.
     "niah": (
-        "Some special magic {type_needle_v} are hidden within the following text. Make sure to "
-        "memorize it. I will quiz you about the {type_needle_v} afterwards.\n{context}\nWhat "
-        "are all the special magic {type_needle_v} for {query} mentioned in the provided text?",
+        ("Some special magic {type_needle_v} are hidden within the following text. Make sure to "
+         "memorize it. I will quiz you about the {type_needle_v} afterwards.\n{context}\nWhat "
+         "are all the special magic {type_needle_v} for {query} mentioned in the provided text?"),
         " The special magic {type_needle_v} for {query} mentioned in the provided text are"),
     "variable_tracking": (
-        "Memorize and track the chain(s) of variable assignment hidden in the following text."
-        "\n\n{context}\nQuestion: Find all variables that are assigned the value {query} in "
-        "the text above.",
-        " Answer: According to the chain(s) of variable assignment in the text above, {num_v} "
-        "variables are assigned the value {query}, they are: "),
+        ("Memorize and track the chain(s) of variable assignment hidden in the following text."
+         "\n\n{context}\nQuestion: Find all variables that are assigned the value {query} in "
+         "the text above."),
+        (" Answer: According to the chain(s) of variable assignment in the text above, {num_v} "
+         "variables are assigned the value {query}, they are: ")),
     "common_words_extraction": (
-        "Below is a numbered list of words. In these words, some appear more often than "
-        "others. Memorize the ones that appear most often.\n{context}\nQuestion: What are the "
-        "10 most common words in the above list?",
+        ("Below is a numbered list of words. In these words, some appear more often than "
+         "others. Memorize the ones that appear most often.\n{context}\nQuestion: What are the "
+         "10 most common words in the above list?"),
         " Answer: The top 10 words that appear most often in the list are:"),
     "freq_words_extraction": (
-        "Read the following coded text and track the frequency of each coded word. Find the "
-        "three most frequently appeared coded words. {context}\nQuestion: Do not provide any "
-        "explanation. Please ignore the dots '....'. What are the three most frequently "
-        "appeared words in the above coded text?",
-        " Answer: According to the coded text above, the three most frequently appeared words "
-        "are:"),
+        ("Read the following coded text and track the frequency of each coded word. Find the "
+         "three most frequently appeared coded words. {context}\nQuestion: Do not provide any "
+         "explanation. Please ignore the dots '....'. What are the three most frequently "
+         "appeared words in the above coded text?"),
+        (" Answer: According to the coded text above, the three most frequently appeared words "
+         "are:")),
     "qa": (
-        "Answer the question based on the given documents. Only give me the answer and do not "
-        "output any other words.\n\nThe following are given documents.\n\n{context}\n\nAnswer "
-        "the question based on the given documents. Only give me the answer and do not output "
-        "any other words.\n\nQuestion: {query}",
+        ("Answer the question based on the given documents. Only give me the answer and do not "
+         "output any other words.\n\nThe following are given documents.\n\n{context}\n\nAnswer "
+         "the question based on the given documents. Only give me the answer and do not output "
+         "any other words.\n\nQuestion: {query}"),
         " Answer:"),
 }
 """RULER's prompt templates; `{context}` marks where the streamed context goes."""
@@ -164,25 +164,25 @@ MEMAGENT_TEMPLATES: dict[str, tuple[str, str]] = {
     # MemAgent's taskutils/memory_data/synthetic/constants.py: no {context} (the memory agent
     # gets the context separately), niah without "I will quiz you ...", vt's "assgined" kept.
     "niah": (
-        "Some special magic {type_needle_v} are hidden within the following text. Make sure to "
-        "memorize it. What are all the special magic {type_needle_v} for {query} mentioned in "
-        "the provided text?",
+        ("Some special magic {type_needle_v} are hidden within the following text. Make sure to "
+         "memorize it. What are all the special magic {type_needle_v} for {query} mentioned in "
+         "the provided text?"),
         RULER_TEMPLATES["niah"][1]),
     "variable_tracking": (
-        "Memorize and track the chain(s) of variable assignment hidden in the following text. "
-        "Question: Find all variables that are assigned the value {query} in the text above.",
-        " Answer: According to the chain(s) of variable assignment in the text above, {num_v} "
-        "variables are assgined the value {query}, they are: "),
+        ("Memorize and track the chain(s) of variable assignment hidden in the following text. "
+         "Question: Find all variables that are assigned the value {query} in the text above."),
+        (" Answer: According to the chain(s) of variable assignment in the text above, {num_v} "
+         "variables are assgined the value {query}, they are: ")),
     "common_words_extraction": (
-        "Below is a numbered list of words. In these words, some appear more often than "
-        "others. Memorize the ones that appear most often. Question: What are the 10 most "
-        "common words in the above list?",
+        ("Below is a numbered list of words. In these words, some appear more often than "
+         "others. Memorize the ones that appear most often. Question: What are the 10 most "
+         "common words in the above list?"),
         RULER_TEMPLATES["common_words_extraction"][1]),
     "freq_words_extraction": (
-        "Read the following coded text and track the frequency of each coded word. Find the "
-        "three most frequently appeared coded words. Question: Do not provide any explanation. "
-        "Please ignore the dots '....'. What are the three most frequently appeared words in "
-        "the above coded text?",
+        ("Read the following coded text and track the frequency of each coded word. Find the "
+         "three most frequently appeared coded words. Question: Do not provide any explanation. "
+         "Please ignore the dots '....'. What are the three most frequently appeared words in "
+         "the above coded text?"),
         RULER_TEMPLATES["freq_words_extraction"][1]),
     "qa": ("Answer the question based on the given documents. {query}", " Answer:"),
 }

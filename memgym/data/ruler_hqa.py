@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, islice
@@ -64,6 +65,8 @@ __all__ = [
     "hotpotqa_tasks",
     "memagent_documents",
     "memagent_draw_seed",
+    "memagent_ruler_file",
+    "memagent_ruler_task",
     "read_memagent",
     "split_documents",
 ]
@@ -614,12 +617,25 @@ def memagent_documents(records: Iterable[HotpotQARecord]) -> list[Document]:
     return _sorted_by_body(doc for record in records for doc in record.paragraphs)
 
 
+_RULER_FILE = re.compile(r"eval_(?P<task>[a-z_]+?\d?)_(?P<length>\d+)\.jsonl?$")
+"""MemAgent's OOD RULER file names: eval_{task}_{max_seq_length}.json."""
+
+
+def memagent_ruler_task(path: Any) -> str | None:
+    """The RULER task of a MemAgent OOD file name (`eval_niah_single_1_8192.json` -> niah_single_1)."""
+    match = _RULER_FILE.search(Path(str(path)).name)
+    return match["task"] if match else None
+
+
 def _memagent_kind(row: Any) -> str | None:
-    if isinstance(row, Mapping):
-        if "input" in row and "answers" in row and "context" in row:
+    """"eval" (eval_{N}.json), "train" (training parquet), "ruler" (eval_{task}_{len}.json)."""
+    if isinstance(row, Mapping) and "context" in row:
+        if "input" in row and "answers" in row:
             return "eval"
-        if "prompt" in row and "reward_model" in row and "context" in row:
+        if "prompt" in row and "reward_model" in row:
             return "train"
+        if "input" in row and "outputs" in row:
+            return "ruler"
     return None
 
 
@@ -634,7 +650,7 @@ def _answers(value: Any, where: str, field_name: str) -> tuple[str, ...]:
 
 
 def _question(row: Mapping[str, Any], kind: str, where: str) -> str:
-    if kind == "eval":
+    if kind in ("eval", "ruler"):
         question = row.get("input")
         name = "input"
     else:
@@ -650,12 +666,53 @@ def _question(row: Mapping[str, Any], kind: str, where: str) -> str:
     return question
 
 
-class _DocStore:
-    """Documents parsed out of context strings, interned so repeated paragraphs share memory."""
+def _gold_answers(row: Mapping[str, Any], kind: str, where: str) -> tuple[str, ...]:
+    """The gold answers: `answers` (eval), `outputs` (RULER), `reward_model.ground_truth`."""
+    if kind == "eval":
+        return _answers(row["answers"], where, "answers")
+    if kind == "ruler":
+        return _answers(row["outputs"], where, "outputs")
+    reward = row["reward_model"]
+    if not isinstance(reward, Mapping) or "ground_truth" not in reward:
+        raise DataError(f"{where}: field 'reward_model.ground_truth' is missing")
+    return _answers(reward["ground_truth"], where, "reward_model.ground_truth")
 
-    def __init__(self):
+
+def _hotpotqa_index(row: Mapping[str, Any], kind: str) -> Any:
+    """The row's question position in the HotpotQA file it was built from (None: none)."""
+    if kind == "train":
+        extra = row.get("extra_info")
+        return extra.get("index") if isinstance(extra, Mapping) else None
+    return row.get("index") if kind == "eval" else None  # RULER rows: a sample number
+
+
+def _matching_record(index: Any, question: str, docs_records: Sequence[HotpotQARecord],
+                     where: str) -> HotpotQARecord:
+    """docs_records[index], checked to ask the row's question."""
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(docs_records):
+        raise DataError(f"{where}: field 'index'={index!r} is not a question position "
+                        f"in the {len(docs_records)}-question docs file")
+    record = docs_records[index]
+    if record.question.strip() != question.strip():
+        raise DataError(
+            f"{where}: 'index'={index} points at HotpotQA question {record.question!r:.80} but "
+            f"the row asks {question!r:.80}; docs_path is not the HotpotQA file this MemAgent "
+            "file was built from (eval files: the dev set, hotpot_dev_distractor_v1.json)")
+    return record
+
+
+class _DocStore:
+    """Documents parsed out of context strings, interned so repeated paragraphs share memory.
+
+    Also holds the index-form document list (`memagent_documents` of the docs file), built on
+    first need.
+    """
+
+    def __init__(self, docs_records: Sequence[HotpotQARecord] | None):
         self.docs: list[Document] = []
         self._index: dict[Document, int] = {}
+        self._docs_records = docs_records
+        self._index_docs: list[Document] | None = None
 
     def add(self, doc: Document) -> int:
         idx = self._index.get(doc)
@@ -664,9 +721,63 @@ class _DocStore:
             self.docs.append(doc)
         return idx
 
+    def pieces(self, context: Any, where: str, kind: str, task: str | None) -> Sequence[str]:
+        """A row's context as stream pieces: Documents when it has that form, else blocks."""
+        if isinstance(context, str):
+            parsed = split_documents(context)
+            if parsed is None:  # not "Document i:\ntitle\ntext" form: its blank-line blocks
+                return tuple(context.split(PIECE_SEPARATOR))
+            return DocumentContext(self.docs, [self.add(doc) for doc in parsed])
+        if isinstance(context, Sequence) and all(
+                isinstance(i, int) and not isinstance(i, bool) for i in context):
+            return self._indexed(context, where, kind, task)
+        raise DataError(f"{where}: field 'context' must be a string or a list of document "
+                        f"indices, got {type(context).__name__}")
+
+    def _indexed(self, context: Sequence[int], where: str, kind: str,
+                 task: str | None) -> DocumentContext:
+        if kind == "ruler" and task != "qa_2":
+            raise DataError(
+                f"{where}: field 'context' holds document indices; for a RULER file other than "
+                f"qa_2 (this one: {task or 'unnamed'}) they index a SQuAD paragraph list memgym "
+                "does not rebuild. Regenerate the file below 2M tokens (string contexts)")
+        if self._docs_records is None:
+            raise DataError(
+                f"{where}: field 'context' holds document indices (MemAgent's >1M-token "
+                "eval files); pass docs_path= the HotpotQA dev file they index "
+                "(hotpot_dev_distractor_v1.json) or put it beside the eval file as "
+                "hotpotqa_dev.json")
+        if self._index_docs is None:
+            self._index_docs = memagent_documents(self._docs_records)
+        order = np.asarray(context, dtype=np.int64)
+        if len(order) and not (0 <= order.min() and order.max() < len(self._index_docs)):
+            raise DataError(
+                f"{where}: field 'context' has index {int(order.max())} but the docs file "
+                f"gives {len(self._index_docs)} documents; pass the full HotpotQA dev file")
+        return DocumentContext(self._index_docs, order)
+
+
+def _gold_context(pieces: Sequence[str], record: HotpotQARecord) -> tuple[str, ...]:
+    """The rendered pieces that are `record`'s supporting paragraphs, in stream order."""
+    if not isinstance(pieces, DocumentContext):
+        return ()
+    titles = set(record.supporting_titles)
+    gold = {_body(d) for d in record.paragraphs if d.title in titles}
+    return tuple(pieces[p] for p, idx in enumerate(pieces.order.tolist())
+                 if _body(pieces.docs[idx]) in gold)
+
+
+def _ruler_row_fields(row: Mapping[str, Any], task: str | None) -> dict[str, Any]:
+    """Task fields of a MemAgent OOD RULER row: its task, scorer and prompt metadata."""
+    # MemAgent's ruler_general.py: qa splits use QA sub-EM, the others string_match_all.
+    scorer = "sub_em" if task is not None and task.startswith("qa") else "string_match_all"
+    metadata = {k: row[k] for k in ("answer_prefix", "length") if k in row}
+    return {"task_type": task or "ruler", "scorer": scorer, "metadata": metadata}
+
 
 def read_memagent(rows: Iterable[tuple[str, Any]], *, source: str, limit: int | None = None,
-                  docs_records: Sequence[HotpotQARecord] | None = None) -> list[Task]:
+                  docs_records: Sequence[HotpotQARecord] | None = None,
+                  ruler_task: str | None = None) -> list[Task]:
     """Tasks from MemAgent's pre-composed files, used exactly as published.
 
     Formats (from MemAgent's `taskutils/memory_data` and `taskutils/memory_eval`):
@@ -678,107 +789,85 @@ def read_memagent(rows: Iterable[tuple[str, Any]], *, source: str, limit: int | 
       `memagent_documents(dev records)`, and MemAgent renders it at load time;
     - training parquet (`hotpotqa_train_process.parquet`): `prompt` (chat messages whose user
       content is the question), `context` (string), `reward_model.ground_truth` (answers),
-      `extra_info` (`index`, `question`, `num_docs`).
+      `extra_info` (`index`, `question`, `num_docs`);
+    - OOD RULER files `eval_{task}_{len}.json` (`ruler_data_prepare.py`): `index` (a sample
+      number), `input` (the question, MemAgent's template filled), `context` (string),
+      `outputs` (the gold list), `answer_prefix`, `length` (niah, vt, fwe). Tasks are scored
+      as MemAgent's `ruler_general.py` scores them: string_match_all, or sub_em for qa_1/qa_2.
 
     Context strings are split at their "Document i:" boundaries into Documents interned across
-    rows (contexts share paragraphs), so memory holds each paragraph once plus index arrays.
+    rows (contexts share paragraphs), so memory holds each paragraph once plus index arrays;
+    other strings stream as their blank-line blocks.
 
     Args:
         rows: `(where, row)` pairs, as `iter_rows` yields them.
         source: the file's description for task metadata.
         limit: read only the first `limit` rows.
         docs_records: the HotpotQA records the file was built from (the dev set for eval files):
-            required for index contexts; when given, tasks also get task_type, level, the
-            HotpotQA id and gold_context.
+            required for index contexts; when given, HotpotQA tasks also get task_type, level,
+            the HotpotQA id and gold_context.
+        ruler_task: the RULER task of an OOD RULER file (see `memagent_ruler_task`).
 
     Raises:
         DataError: a malformed row (naming file, line/index/row and field), an index context
             without `docs_records`, or a row whose `index` does not match `docs_records`.
     """
-    store = _DocStore()
-    index_docs: list[Document] | None = None
-    gold_bodies: dict[int, frozenset[str]] = {}
+    store = _DocStore(docs_records)
     tasks: list[Task] = []
     for t, (where, row) in enumerate(islice(rows, limit)):
         kind = _memagent_kind(row)
         if kind is None:
             raise DataError(f"{where}: not a MemAgent row (eval rows need 'context', 'input', "
-                            "'answers'; training rows 'prompt', 'context', 'reward_model')")
+                            "'answers'; training rows 'prompt', 'context', 'reward_model'; "
+                            "RULER rows 'context', 'input', 'outputs')")
         question = _question(row, kind, where)
-        if kind == "eval":
-            answers = _answers(row["answers"], where, "answers")
-        else:
-            reward = row["reward_model"]
-            if not isinstance(reward, Mapping) or "ground_truth" not in reward:
-                raise DataError(f"{where}: field 'reward_model.ground_truth' is missing")
-            answers = _answers(reward["ground_truth"], where, "reward_model.ground_truth")
-        extra = row.get("extra_info") if kind == "train" else row
-        index = extra.get("index") if isinstance(extra, Mapping) else None
-
-        record = None
-        if docs_records is not None and index is not None:
-            if isinstance(index, bool) or not isinstance(index, int) or not (
-                    0 <= index < len(docs_records)):
-                raise DataError(f"{where}: field 'index'={index!r} is not a question position "
-                                f"in the {len(docs_records)}-question docs file")
-            record = docs_records[index]
-            if record.question.strip() != question.strip():
-                raise DataError(
-                    f"{where}: 'index'={index} points at HotpotQA question "
-                    f"{record.question!r:.80} but the row asks {question!r:.80}; docs_path is "
-                    "not the HotpotQA file this MemAgent file was built from (eval files: the "
-                    "dev set, hotpot_dev_distractor_v1.json)"
-                )
-
-        context = row["context"]
-        if isinstance(context, str):
-            parsed = split_documents(context)
-            if parsed is None:  # not "Document i:" form: stream it as its blank-line blocks
-                pieces: Sequence[str] = tuple(context.split(PIECE_SEPARATOR))
-            else:
-                pieces = DocumentContext(store.docs, [store.add(doc) for doc in parsed])
-        elif isinstance(context, Sequence) and all(
-                isinstance(i, int) and not isinstance(i, bool) for i in context):
-            if docs_records is None:
-                raise DataError(
-                    f"{where}: field 'context' holds document indices (MemAgent's >1M-token "
-                    "eval files); pass docs_path= the HotpotQA dev file they index "
-                    "(hotpot_dev_distractor_v1.json) or put it beside the eval file as "
-                    "hotpotqa_dev.json"
-                )
-            if index_docs is None:
-                index_docs = memagent_documents(docs_records)
-            order = np.asarray(context, dtype=np.int64)
-            if len(order) and not (0 <= order.min() and order.max() < len(index_docs)):
-                raise DataError(
-                    f"{where}: field 'context' has index {int(order.max())} but the docs file "
-                    f"gives {len(index_docs)} documents; pass the full HotpotQA dev file"
-                )
-            pieces = DocumentContext(index_docs, order)
-        else:
-            raise DataError(f"{where}: field 'context' must be a string or a list of document "
-                            f"indices, got {type(context).__name__}")
-
-        gold_context: tuple[str, ...] = ()
-        metadata: dict[str, Any] = {"source": source, "num_docs": len(pieces)}
+        answers = _gold_answers(row, kind, where)
+        pieces = store.pieces(row["context"], where, kind, ruler_task)
+        fields: dict[str, Any] = {"task_type": "", "scorer": None, "metadata": {}}
+        if kind == "ruler":
+            fields = _ruler_row_fields(row, ruler_task)
+        index = _hotpotqa_index(row, kind)
         if index is not None:
-            metadata["memagent_index"] = index
-        if record is not None:
-            if index not in gold_bodies:
-                gold_bodies[index] = frozenset(
-                    f"{d.title}\n{d.text}" for d in record.paragraphs
-                    if d.title in set(record.supporting_titles))
-            if isinstance(pieces, DocumentContext):
-                gold_context = tuple(
-                    pieces[p] for p, idx in enumerate(pieces.order.tolist())
-                    if f"{pieces.docs[idx].title}\n{pieces.docs[idx].text}" in gold_bodies[index])
-            metadata.update(hotpotqa_id=record.id, level=record.level)
+            fields["metadata"]["memagent_index"] = index
+        gold_context: tuple[str, ...] = ()
+        if docs_records is not None and index is not None:
+            record = _matching_record(index, question, docs_records, where)
+            gold_context = _gold_context(pieces, record)
+            fields["task_type"] = record.type
+            fields["metadata"].update(hotpotqa_id=record.id, level=record.level)
+        metadata = {"source": source, "num_docs": len(pieces), **fields["metadata"]}
         tasks.append(Task(task_id=t, question=question, answers=answers, context=pieces,
-                          gold_context=gold_context, task_type=record.type if record else "",
-                          metadata=metadata))
+                          gold_context=gold_context, task_type=fields["task_type"],
+                          scorer=fields["scorer"], metadata=metadata))
     if not tasks:
         raise DataError(f"{source}: holds no rows")
     return tasks
+
+
+def memagent_ruler_file(path: str | Path, task: str | None = None,
+                       limit: int | None = None) -> list[Task]:
+    """Tasks of MemAgent's OOD RULER file `eval_{task}_{len}.json`, as published.
+
+    Args:
+        path: the file (a JSON list, or JSONL).
+        task: the RULER task the caller expects; a file whose name names another is refused.
+        limit: read only the first `limit` rows.
+
+    Raises:
+        ConfigError: the file name names another RULER task than `task`.
+        DataError: a row that is not a MemAgent RULER row (naming line and field).
+    """
+    named = memagent_ruler_task(path)
+    if task is not None and named is not None and named != task:
+        raise ConfigError(f"data_path={str(path)!r} holds MemAgent's {named} instances, not "
+                          f"{task}; pass the eval_{task}_<length>.json file")
+    rows = iter_rows(Path(path))
+    first = next(rows, None)
+    if first is None or _memagent_kind(first[1]) != "ruler":
+        raise DataError(f"{path}: not a MemAgent RULER file (rows need 'context', 'input' and "
+                        "'outputs', as ruler_data_prepare.py writes them)")
+    return read_memagent(chain([first], rows), source=f"MemAgent {path}", limit=limit,
+                         ruler_task=named or task)
 
 
 # -- the entry point registration calls -----------------------------------------------------------
@@ -794,7 +883,8 @@ def hotpotqa_tasks(data_path: Any = None, *, split: str = "validation", num_docs
     - HotpotQA, original or `datasets` schema (JSON list, JSONL, parquet, a `datasets` object or
       a hub id read with config "distractor"): composed by `compose_ruler_hqa`, the pool being
       every paragraph of the file (also with `limit`), placed by `composition`;
-    - MemAgent eval files `eval_{N}.json` and training parquet: used exactly as published
+    - MemAgent eval files `eval_{N}.json`, training parquet and OOD RULER files
+      `eval_{task}_{len}.json` (gold under `outputs`): used exactly as published
       (`read_memagent`); num_docs and seed then do not apply, the file fixes both.
 
     Args:
@@ -825,18 +915,21 @@ def hotpotqa_tasks(data_path: Any = None, *, split: str = "validation", num_docs
         raise DataError(f"{label}: holds no rows")
     rows = chain([first], rows)
 
-    if _memagent_kind(first[1]) is not None:
+    kind = _memagent_kind(first[1])
+    if kind is not None:
+        ruler_task = memagent_ruler_task(data_path) if isinstance(data_path, (str, Path)) else None
         if target_tokens is not None:
             raise ConfigError(f"target_tokens={target_tokens}: {label} is a pre-composed MemAgent "
                               "file; compose from a HotpotQA file to set the length yourself")
-        if docs_path is None and isinstance(data_path, (str, Path)):
+        if docs_path is None and isinstance(data_path, (str, Path)) and (
+                kind != "ruler" or ruler_task == "qa_2"):
             sibling = Path(data_path).expanduser().parent / "hotpotqa_dev.json"
             docs_path = sibling if sibling.is_file() else None
         docs_records = None if docs_path is None else load_hotpotqa(docs_path, split=split)
         logger.info("%s is a pre-composed MemAgent file: its own document count and order are "
                     "used (num_docs and seed do not apply); docs file: %s", label, docs_path)
         return read_memagent(rows, source=f"MemAgent {label}", limit=limit,
-                             docs_records=docs_records)
+                             docs_records=docs_records, ruler_task=ruler_task)
 
     records = [parse_hotpotqa_row(row, where) for where, row in rows]
     if pool is None:  # the whole file's paragraphs, also with `limit`

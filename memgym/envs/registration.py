@@ -91,12 +91,22 @@ def make_ruler(task: str, num_tasks: int = 100, target_tokens: int = 8192, seed:
         num_tasks: how many instances; instance t is generated from (seed, t).
         target_tokens: context length per instance.
         seed: generation seed.
-        data_path: an optional essay/haystack text file for the niah tasks that use essays.
+        data_path: an optional essay/haystack text file for the niah tasks that use essays;
+            or MemAgent's OOD RULER file `eval_{task}_{len}.json` (.json/.jsonl), whose
+            instances are then played as published (num_tasks, target_tokens, seed and
+            template_variant do not apply).
         template_variant: the prompt wording, "ruler" (default: NVIDIA/RULER's templates) or
             "memagent" (MemAgent's copy for its RULER table).
     """
     from memgym.data.ruler import ruler_tasks
 
+    if data_path is not None and str(data_path).endswith((".json", ".jsonl")):
+        from memgym.data.ruler_hqa import memagent_ruler_file
+
+        tasks = memagent_ruler_file(data_path, task)
+        env_kwargs.setdefault("answer_format", "plain")
+        return LongContextMemoryEnv(tasks, source=f"MemAgent RULER file {data_path}",
+                                    **env_kwargs)
     tasks = ruler_tasks(task, num_tasks=num_tasks, target_tokens=target_tokens, seed=seed,
                         tokenizer=env_kwargs.get("tokenizer"), haystack_path=data_path,
                         template_variant=template_variant)

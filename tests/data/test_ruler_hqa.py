@@ -22,6 +22,7 @@ from memgym.data.ruler_hqa import (
     compose_ruler_hqa,
     hotpotqa_tasks,
     memagent_documents,
+    memagent_ruler_file,
     split_documents,
 )
 from memgym.data.task import PIECE_SEPARATOR, Document, render_document
@@ -333,3 +334,61 @@ def test_gym_make_hotpotqa_defaults_to_memagents_composition():
     per_task = gym.make("MemAgent-HotpotQA-v0", num_docs=60,
                         composition="per_task_shuffle").unwrapped.tasks
     assert per_task[0].metadata["composition"] == "per_task_shuffle"
+
+
+# -- MemAgent's OOD RULER files (eval_{task}_{len}.json, ruler_data_prepare.py) -------------------
+
+def memagent_ruler_rows(task):
+    """Rows in the schema MemAgent's synthetic/*.py write: index, input, context, outputs, ..."""
+    if task == "qa_1":
+        context = "\n\n".join(f"Document {i}:\nParagraph {i} about Denver." for i in (1, 2, 3))
+        return [{"index": 0, "input": "Answer the question based on the given documents. "
+                 "Who won?", "context": context, "outputs": ["Denver Broncos", "Denver"],
+                 "answer_prefix": " Answer:"}]
+    noise = ("The grass is green. The sky is blue. The sun is yellow. Here we go. There and back "
+             "again.")
+    needle = "One of the special magic numbers for rare-bird is: 1234567."
+    return [{"index": i, "input": "A special magic number is hidden within the following text. "
+             "Make sure to memorize it. What is the special magic number for rare-bird "
+             "mentioned in the provided text?",
+             "context": "\n".join([noise] * 20 + [needle] + [noise] * (10 + i)),
+             "outputs": ["1234567"],
+             "answer_prefix": " The special magic number for rare-bird mentioned in the "
+                              "provided text are", "length": 812 + i} for i in range(3)]
+
+
+def test_memagent_ruler_file_with_outputs_loads_as_published(tmp_path):
+    rows = memagent_ruler_rows("niah_single_1")
+    path = tmp_path / "eval_niah_single_1_8192.json"
+    path.write_text(json.dumps(rows, indent=4), encoding="utf-8")
+    for tasks in (hotpotqa_tasks(path),
+                  gym.make("MemAgent-RULER-NIAH-Single-1-v0", data_path=str(path)
+                           ).unwrapped.tasks):
+        assert len(tasks) == 3
+        for t, row in enumerate(rows):
+            task = tasks[t]
+            assert task.question == row["input"] and task.answers == tuple(row["outputs"])
+            assert PIECE_SEPARATOR.join(task.context) == row["context"]
+            assert task.scorer == "string_match_all" and task.task_type == "niah_single_1"
+            assert task.metadata["answer_prefix"] == row["answer_prefix"]
+            assert task.metadata["length"] == row["length"]
+    with pytest.raises(ConfigError, match="niah_single_1 instances, not vt"):
+        gym.make("MemAgent-RULER-VT-v0", data_path=str(path))
+
+
+def test_memagent_ruler_qa_file_is_scored_with_sub_em_and_index_contexts_are_refused(tmp_path):
+    rows = memagent_ruler_rows("qa_1")
+    path = tmp_path / "eval_qa_1_8192.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    task = hotpotqa_tasks(path)[0]
+    assert task.scorer == "sub_em" and task.task_type == "qa_1"
+    assert PIECE_SEPARATOR.join(task.context) == rows[0]["context"]
+    assert task.answers == ("Denver Broncos", "Denver")
+    rows[0]["context"] = [3, 1, 2]
+    path.write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 1: field 'context' holds document indices.*qa_1"):
+        hotpotqa_tasks(path)
+    del rows[0]["outputs"]
+    path.write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="not a MemAgent RULER file.*'outputs'"):
+        memagent_ruler_file(path)

@@ -40,7 +40,7 @@ def memagent_compose(qas, docs, i, num_docs):
     else:
         all_docs = list(range(len(docs)))
     random.Random(4).shuffle(all_docs)
-    context = "\n\n".join("Document {i}:\n{document}".format(i=k + 1, document=docs[j])
+    context = "\n\n".join(f"Document {k + 1}:\n{docs[j]}"
                           for k, j in enumerate(all_docs))
     return context, all_docs
 

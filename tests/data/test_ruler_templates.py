@@ -16,7 +16,7 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-import memgym  # noqa: F401  (registers the env ids)
+import memgym
 from memgym.data.ruler import (
     MEMAGENT_TEMPLATES,
     RULER_TEMPLATES,
@@ -27,26 +27,26 @@ from memgym.data.squad import squad_tasks
 from memgym.errors import ConfigError
 
 RULER = {
-    "niah": ("Some special magic {type_needle_v} are hidden within the following text. Make sure to memorize it. I will quiz you about the {type_needle_v} afterwards.\n{context}\nWhat are all the special magic {type_needle_v} for {query} mentioned in the provided text?",  # noqa: E501
-             " The special magic {type_needle_v} for {query} mentioned in the provided text are"),  # noqa: E501
-    "variable_tracking": ("Memorize and track the chain(s) of variable assignment hidden in the following text.\n\n{context}\nQuestion: Find all variables that are assigned the value {query} in the text above.",  # noqa: E501
-                          " Answer: According to the chain(s) of variable assignment in the text above, {num_v} variables are assigned the value {query}, they are: "),  # noqa: E501
-    "common_words_extraction": ("Below is a numbered list of words. In these words, some appear more often than others. Memorize the ones that appear most often.\n{context}\nQuestion: What are the 10 most common words in the above list?",  # noqa: E501
-                                " Answer: The top 10 words that appear most often in the list are:"),  # noqa: E501
-    "freq_words_extraction": ("Read the following coded text and track the frequency of each coded word. Find the three most frequently appeared coded words. {context}\nQuestion: Do not provide any explanation. Please ignore the dots '....'. What are the three most frequently appeared words in the above coded text?",  # noqa: E501
-                              " Answer: According to the coded text above, the three most frequently appeared words are:"),  # noqa: E501
-    "qa": ("Answer the question based on the given documents. Only give me the answer and do not output any other words.\n\nThe following are given documents.\n\n{context}\n\nAnswer the question based on the given documents. Only give me the answer and do not output any other words.\n\nQuestion: {query}",  # noqa: E501
+    "niah": ("Some special magic {type_needle_v} are hidden within the following text. Make sure to memorize it. I will quiz you about the {type_needle_v} afterwards.\n{context}\nWhat are all the special magic {type_needle_v} for {query} mentioned in the provided text?",
+             " The special magic {type_needle_v} for {query} mentioned in the provided text are"),
+    "variable_tracking": ("Memorize and track the chain(s) of variable assignment hidden in the following text.\n\n{context}\nQuestion: Find all variables that are assigned the value {query} in the text above.",
+                          " Answer: According to the chain(s) of variable assignment in the text above, {num_v} variables are assigned the value {query}, they are: "),
+    "common_words_extraction": ("Below is a numbered list of words. In these words, some appear more often than others. Memorize the ones that appear most often.\n{context}\nQuestion: What are the 10 most common words in the above list?",
+                                " Answer: The top 10 words that appear most often in the list are:"),
+    "freq_words_extraction": ("Read the following coded text and track the frequency of each coded word. Find the three most frequently appeared coded words. {context}\nQuestion: Do not provide any explanation. Please ignore the dots '....'. What are the three most frequently appeared words in the above coded text?",
+                              " Answer: According to the coded text above, the three most frequently appeared words are:"),
+    "qa": ("Answer the question based on the given documents. Only give me the answer and do not output any other words.\n\nThe following are given documents.\n\n{context}\n\nAnswer the question based on the given documents. Only give me the answer and do not output any other words.\n\nQuestion: {query}",
            " Answer:"),
 }
 MEMAGENT = {
-    "niah": ("Some special magic {type_needle_v} are hidden within the following text. Make sure to memorize it. What are all the special magic {type_needle_v} for {query} mentioned in the provided text?",  # noqa: E501
-             " The special magic {type_needle_v} for {query} mentioned in the provided text are"),  # noqa: E501
-    "variable_tracking": ("Memorize and track the chain(s) of variable assignment hidden in the following text. Question: Find all variables that are assigned the value {query} in the text above.",  # noqa: E501
-                          " Answer: According to the chain(s) of variable assignment in the text above, {num_v} variables are assgined the value {query}, they are: "),  # noqa: E501
-    "common_words_extraction": ("Below is a numbered list of words. In these words, some appear more often than others. Memorize the ones that appear most often. Question: What are the 10 most common words in the above list?",  # noqa: E501
-                                " Answer: The top 10 words that appear most often in the list are:"),  # noqa: E501
-    "freq_words_extraction": ("Read the following coded text and track the frequency of each coded word. Find the three most frequently appeared coded words. Question: Do not provide any explanation. Please ignore the dots '....'. What are the three most frequently appeared words in the above coded text?",  # noqa: E501
-                              " Answer: According to the coded text above, the three most frequently appeared words are:"),  # noqa: E501
+    "niah": ("Some special magic {type_needle_v} are hidden within the following text. Make sure to memorize it. What are all the special magic {type_needle_v} for {query} mentioned in the provided text?",
+             " The special magic {type_needle_v} for {query} mentioned in the provided text are"),
+    "variable_tracking": ("Memorize and track the chain(s) of variable assignment hidden in the following text. Question: Find all variables that are assigned the value {query} in the text above.",
+                          " Answer: According to the chain(s) of variable assignment in the text above, {num_v} variables are assgined the value {query}, they are: "),
+    "common_words_extraction": ("Below is a numbered list of words. In these words, some appear more often than others. Memorize the ones that appear most often. Question: What are the 10 most common words in the above list?",
+                                " Answer: The top 10 words that appear most often in the list are:"),
+    "freq_words_extraction": ("Read the following coded text and track the frequency of each coded word. Find the three most frequently appeared coded words. Question: Do not provide any explanation. Please ignore the dots '....'. What are the three most frequently appeared words in the above coded text?",
+                              " Answer: According to the coded text above, the three most frequently appeared words are:"),
     "qa": ("Answer the question based on the given documents. {query}", " Answer:"),
 }
 MIRRORS = Path("/work/.mirror")
@@ -138,10 +138,10 @@ def test_singular_rewrite_applies_before_filling_so_keys_keep_their_letters():
 
 @pytest.mark.parametrize("variant, expected", [
     ("memagent", "Answer the question based on the given documents. {q}"),
-    ("ruler", "Answer the question based on the given documents. Only give me the answer and do "
+    ("ruler", ("Answer the question based on the given documents. Only give me the answer and do "
               "not output any other words.\n\nThe following are given documents. Answer the "
               "question based on the given documents. Only give me the answer and do not output "
-              "any other words.\n\nQuestion: {q}"),
+              "any other words.\n\nQuestion: {q}")),
     ("plain", "{q}")])
 def test_squad_question_follows_the_template_variant(variant, expected):
     task = squad_tasks(None, num_docs=20, limit=2, template_variant=variant)[1]
