@@ -622,7 +622,7 @@ _RULER_FILE = re.compile(r"eval_(?P<task>[a-z_]+?\d?)_(?P<length>\d+)\.jsonl?$")
 
 
 def memagent_ruler_task(path: Any) -> str | None:
-    """The RULER task of a MemAgent OOD file name (`eval_niah_single_1_8192.json` -> niah_single_1)."""
+    """The RULER task named by a MemAgent OOD file (eval_niah_single_1_8192.json: niah_single_1)."""
     match = _RULER_FILE.search(Path(str(path)).name)
     return match["task"] if match else None
 
