@@ -16,7 +16,7 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-import memgym
+import memgym  # noqa: F401  (registers the env ids)
 from memgym.data.ruler import (
     MEMAGENT_TEMPLATES,
     RULER_TEMPLATES,
