@@ -28,7 +28,9 @@ are the same at every target length; only the haystack grows.
 
 `Task.context` is the context cut into pieces of at most ~48 tokens (whole sentences, noise
 lines or list entries) so the environment's chunker streams it; `Task.question` is RULER's
-prompt without the context (the instruction before the context, then the query);
+prompt without the context (the template's text before `{context}`, a space, the text
+after: RULER_TEMPLATES, byte for byte; `template_variant="memagent"` uses MemAgent's copy,
+MEMAGENT_TEMPLATES, whose questions are already context-free);
 `Task.answers` are the gold strings; `Task.gold_context` the needle sentences (or the variable
 chain) the answer depends on; `metadata` records `target_tokens`, the measured `tokens`, the
 answer prefix and the needle depths.
@@ -76,7 +78,8 @@ from memgym.errors import ConfigError, DataError, unknown_name
 from memgym.tokenizers import TokenCounter, load_token_counter
 
 __all__ = ["RULER_TASKS", "RulerTasks", "ruler_tasks", "NOISE", "NEEDLE", "DEPTHS",
-           "PIECE_TOKENS"]
+           "PIECE_TOKENS", "Prompt", "ruler_prompt", "RULER_TEMPLATES", "MEMAGENT_TEMPLATES",
+           "TEMPLATE_VARIANTS", "check_template_variant"]
 
 NOISE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
 """RULER's repeated-noise haystack unit (niah_single_1 and vt)."""
@@ -120,32 +123,134 @@ _FWE_ALPHA, _FWE_WORD_LEN = 2.0, 6
 RULER_TASKS: tuple[str, ...] = (*_NIAH, "vt", "cwe", "fwe")
 """The RULER synthetic task names `ruler_tasks` generates."""
 
-# RULER's prompt text (scripts/data/synthetic/constants.py), split around the context.
-_NIAH_TEXT = {
-    "plural": ("Some special magic {type} are hidden within the following text. Make sure to "
-               "memorize it. I will quiz you about the {type} afterwards.",
-               "What are all the special magic {type} for {query} mentioned in the provided text?",
-               "The special magic {type} for {query} mentioned in the provided text are"),
-    "singular": ("A special magic {type} is hidden within the following text. Make sure to "
-                 "memorize it. I will quiz you about the {type} afterwards.",
-                 "What is the special magic {type} for {query} mentioned in the provided text?",
-                 "The special magic {type} for {query} mentioned in the provided text is"),
+TEMPLATE_VARIANTS: tuple[str, ...] = ("ruler", "memagent")
+"""Prompt wordings: NVIDIA/RULER's, or MemAgent's copy for its out-of-domain RULER table."""
+
+RULER_TEMPLATES: dict[str, tuple[str, str]] = {
+    # (template, answer_prefix), byte for byte RULER's scripts/data/synthetic/constants.py.
+    "niah": (
+        ("Some special magic {type_needle_v} are hidden within the following text. Make sure to "
+         "memorize it. I will quiz you about the {type_needle_v} afterwards.\n{context}\nWhat "
+         "are all the special magic {type_needle_v} for {query} mentioned in the provided text?"),
+        " The special magic {type_needle_v} for {query} mentioned in the provided text are"),
+    "variable_tracking": (
+        ("Memorize and track the chain(s) of variable assignment hidden in the following text."
+         "\n\n{context}\nQuestion: Find all variables that are assigned the value {query} in "
+         "the text above."),
+        (" Answer: According to the chain(s) of variable assignment in the text above, {num_v} "
+         "variables are assigned the value {query}, they are: ")),
+    "common_words_extraction": (
+        ("Below is a numbered list of words. In these words, some appear more often than "
+         "others. Memorize the ones that appear most often.\n{context}\nQuestion: What are the "
+         "10 most common words in the above list?"),
+        " Answer: The top 10 words that appear most often in the list are:"),
+    "freq_words_extraction": (
+        ("Read the following coded text and track the frequency of each coded word. Find the "
+         "three most frequently appeared coded words. {context}\nQuestion: Do not provide any "
+         "explanation. Please ignore the dots '....'. What are the three most frequently "
+         "appeared words in the above coded text?"),
+        (" Answer: According to the coded text above, the three most frequently appeared words "
+         "are:")),
+    "qa": (
+        ("Answer the question based on the given documents. Only give me the answer and do not "
+         "output any other words.\n\nThe following are given documents.\n\n{context}\n\nAnswer "
+         "the question based on the given documents. Only give me the answer and do not output "
+         "any other words.\n\nQuestion: {query}"),
+        " Answer:"),
 }
-_VT_TEXT = ("Memorize and track the chain(s) of variable assignment hidden in the following text.",
-            "Find all variables that are assigned the value {query} in the text above.",
-            # RULER's answer prefix, its typo ("assgined") kept so prompts match the benchmark.
-            "Answer: According to the chain(s) of variable assignment in the text above, {num_v} "
-            "variables are assgined the value {query}, they are:")
-_CWE_TEXT = ("Below is a numbered list of words. In these words, some appear more often than "
-             "others. Memorize the ones that appear most often.",
-             "What are the {n} most common words in the above list?",
-             "Answer: The top {n} words that appear most often in the list are:")
-_FWE_TEXT = ("Read the following coded text and track the frequency of each coded word. Find the "
-             "three most frequently appeared coded words.",
-             "Do not provide any explanation. Please ignore the dots '....'. What are the three "
-             "most frequently appeared words in the above coded text?",
-             "Answer: According to the coded text above, the three most frequently appeared words "
-             "are:")
+"""RULER's prompt templates; `{context}` marks where the streamed context goes."""
+
+MEMAGENT_TEMPLATES: dict[str, tuple[str, str]] = {
+    # MemAgent's taskutils/memory_data/synthetic/constants.py: no {context} (the memory agent
+    # gets the context separately), niah without "I will quiz you ...", vt's "assgined" kept.
+    "niah": (
+        ("Some special magic {type_needle_v} are hidden within the following text. Make sure to "
+         "memorize it. What are all the special magic {type_needle_v} for {query} mentioned in "
+         "the provided text?"),
+        RULER_TEMPLATES["niah"][1]),
+    "variable_tracking": (
+        ("Memorize and track the chain(s) of variable assignment hidden in the following text. "
+         "Question: Find all variables that are assigned the value {query} in the text above."),
+        (" Answer: According to the chain(s) of variable assignment in the text above, {num_v} "
+         "variables are assgined the value {query}, they are: ")),
+    "common_words_extraction": (
+        ("Below is a numbered list of words. In these words, some appear more often than "
+         "others. Memorize the ones that appear most often. Question: What are the 10 most "
+         "common words in the above list?"),
+        RULER_TEMPLATES["common_words_extraction"][1]),
+    "freq_words_extraction": (
+        ("Read the following coded text and track the frequency of each coded word. Find the "
+         "three most frequently appeared coded words. Question: Do not provide any explanation. "
+         "Please ignore the dots '....'. What are the three most frequently appeared words in "
+         "the above coded text?"),
+        RULER_TEMPLATES["freq_words_extraction"][1]),
+    "qa": ("Answer the question based on the given documents. {query}", " Answer:"),
+}
+"""MemAgent's variant of RULER's templates (the question its OOD RULER files carry)."""
+
+_TEMPLATES = {"ruler": RULER_TEMPLATES, "memagent": MEMAGENT_TEMPLATES}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A RULER task prompt for a memory agent, which sees the context separately.
+
+    Attributes:
+        question: the text the agent is asked: RULER's template without its context (the
+            text before `{context}`, a space, the text after), or MemAgent's template whole.
+        instruction: the template's text before `{context}` ("" for MemAgent's).
+        query: the template's text after `{context}` (MemAgent's: the whole question).
+        answer_prefix: the template's answer prefix (RULER appends it to the prompt).
+    """
+
+    question: str
+    instruction: str
+    query: str
+    answer_prefix: str
+
+
+def check_template_variant(variant: Any) -> str:
+    """Return `variant` if it is one of TEMPLATE_VARIANTS, else raise ConfigError."""
+    if variant not in TEMPLATE_VARIANTS:
+        raise ConfigError(f"template_variant={variant!r}: expected one of "
+                          f"{', '.join(map(repr, TEMPLATE_VARIANTS))} (\"ruler\": NVIDIA/RULER's "
+                          "prompts; \"memagent\": MemAgent's copy for its RULER table)")
+    return variant
+
+
+def ruler_prompt(family: str, variant: str = "ruler", *, singular: bool = False,
+                 **fields: Any) -> Prompt:
+    """Fill RULER task `family`'s template ("niah", "variable_tracking", ..., "qa").
+
+    Args:
+        family: a key of RULER_TEMPLATES.
+        variant: "ruler" or "memagent".
+        singular: niah with one value asked: RULER's rewrite ("Some" -> "A", "are all" ->
+            "is", "are" -> "is", "answers" -> "answer", "numbers" -> "number"), applied to the
+            template before it is filled, and by RULER to its answer prefix too (MemAgent
+            rewrites the template only).
+        fields: the template fields (type_needle_v, query, num_v).
+    """
+    template, prefix = _TEMPLATES[check_template_variant(variant)][family]
+    if singular:
+        template = _singular(template)
+        prefix = _singular(prefix) if variant == "ruler" else prefix
+        fields = {**fields, "type_needle_v": fields["type_needle_v"][:-1]}
+    prefix = prefix.format(**fields)
+    if "{context}" not in template:
+        question = template.format(**fields)
+        return Prompt(question=question, instruction="", query=question, answer_prefix=prefix)
+    before, _, after = template.partition("{context}")
+    instruction, query = before.format(**fields).strip(), after.format(**fields).strip()
+    return Prompt(question=f"{instruction} {query}", instruction=instruction, query=query,
+                  answer_prefix=prefix)
+
+
+def _singular(text: str) -> str:
+    for old, new in (("Some", "A"), ("are all", "is"), ("are", "is"), ("answers", "answer")):
+        text = text.replace(old, new)
+    return text
+
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _CACHE_SIZE = 4
@@ -156,9 +261,7 @@ class _Built:
     pieces: list[str]
     answers: list[str]
     gold: list[str]
-    instruction: str
-    query: str
-    answer_prefix: str
+    prompt: Prompt
     extra: dict[str, Any]
 
 
@@ -174,13 +277,17 @@ class RulerTasks(LazyTasks):
             the offline word counter).
         haystack_path: a UTF-8 text file to use as the "essay" haystack (e.g. Paul Graham's
             essays); None writes essay-like filler from a built-in grammar.
+        template_variant: the prompt wording, "ruler" (NVIDIA/RULER's) or "memagent"
+            (MemAgent's copy for its RULER table; see MEMAGENT_TEMPLATES).
 
     The last few instances built are cached, so a GRPO group's episodes share one build.
     Construction builds instance 0, so a `target_tokens` too small for the task fails early.
     """
 
     def __init__(self, task: str, *, num_tasks: int = 100, target_tokens: int = 8192,
-                 seed: int = 0, tokenizer: Any = None, haystack_path: str | Path | None = None):
+                 seed: int = 0, tokenizer: Any = None, haystack_path: str | Path | None = None,
+                 template_variant: str = "ruler"):
+        check_template_variant(template_variant)
         if task not in RULER_TASKS:
             raise unknown_name("RULER task", task, RULER_TASKS)
         _check_int("num_tasks", num_tasks, 1)
@@ -197,6 +304,7 @@ class RulerTasks(LazyTasks):
         self.seed = seed
         self.counter: TokenCounter = load_token_counter(tokenizer)
         self.haystack_path = None if haystack_path is None else str(haystack_path)
+        self.template_variant = template_variant
         self._init_caches()
         self[0]  # fail now, not at the first reset, when the task cannot fit target_tokens
 
@@ -219,6 +327,7 @@ class RulerTasks(LazyTasks):
     def __repr__(self) -> str:
         return (f"RulerTasks({self.task!r}, num_tasks={self.num_tasks}, "
                 f"target_tokens={self.target_tokens}, seed={self.seed}, "
+                f"template_variant={self.template_variant!r}, "
                 f"tokenizer={self.counter.name!r})")
 
     def __getstate__(self) -> dict[str, Any]:
@@ -257,10 +366,11 @@ class RulerTasks(LazyTasks):
             "source": "ruler", "ruler_task": self.task, "seed": self.seed,
             "target_tokens": self.target_tokens, "tokens": tokens,
             "tokenizer": self.counter.name, "num_pieces": len(built.pieces),
-            "instruction": built.instruction, "query": built.query,
-            "answer_prefix": built.answer_prefix, **built.extra,
+            "template_variant": self.template_variant,
+            "instruction": built.prompt.instruction, "query": built.prompt.query,
+            "answer_prefix": built.prompt.answer_prefix, **built.extra,
         }
-        return Task(task_id=t, question=f"{built.instruction} {built.query}",
+        return Task(task_id=t, question=built.prompt.question,
                     answers=tuple(built.answers), context=tuple(built.pieces),
                     gold_context=tuple(built.gold), task_type=self.task, scorer=_SCORER,
                     metadata=metadata)
@@ -288,16 +398,15 @@ class RulerTasks(LazyTasks):
         query_keys = [keys[i] for i in queried]
         query = (", ".join(query_keys[:-1]) + ", and " + query_keys[-1] if len(query_keys) > 1
                  else query_keys[0])
-        form = "singular" if spec.num_queries * spec.num_values == 1 else "plural"
-        type_name = spec.value_type[:-1] if form == "singular" else spec.value_type
-        instruction, question, prefix = (s.format(type=type_name, query=query)
-                                         for s in _NIAH_TEXT[form])
+        prompt = ruler_prompt("niah", self.template_variant,
+                              singular=spec.num_queries * spec.num_values == 1,
+                              type_needle_v=spec.value_type, query=query)
         queried_set = set(queried)
         return _Built(
             pieces=pieces,
             answers=[v for i in queried for v in values[i]],
             gold=[text for k, text in needles if k in queried_set],
-            instruction=instruction, query=question, answer_prefix=prefix,
+            prompt=prompt,
             extra={"haystack": "essay_file" if spec.haystack == "essay" and self.haystack_path
                    else spec.haystack,
                    "needle_depths": [round(100 * o / max(total, 1), 1) for o in offsets]},
@@ -336,10 +445,10 @@ class RulerTasks(LazyTasks):
             inserts += [(d, text) for d, text in zip(depths, statements, strict=True)]
         pieces, offsets, total = self._assemble(itertools.repeat(NOISE), inserts, "\n",
                                                 recurring=True)
-        instruction, question, prefix = (
-            s.format(query=values[0], num_v=_VT_HOPS + 1) for s in _VT_TEXT)
+        prompt = ruler_prompt("variable_tracking", self.template_variant, query=values[0],
+                              num_v=_VT_HOPS + 1)
         return _Built(pieces=pieces, answers=list(chains[0][0]), gold=list(chains[0][1]),
-                      instruction=instruction, query=question, answer_prefix=prefix,
+                      prompt=prompt,
                       extra={"needle_depths": [round(100 * o / max(total, 1), 1)
                                                for o in offsets]})
 
@@ -404,9 +513,8 @@ class RulerTasks(LazyTasks):
         numbered = [f"{i + 1}. {w}" for i, w in enumerate(entries)]
         costs = [count(f"{i + 1}.") + count(w) for i, w in enumerate(entries)]
         pieces = _group(numbered, costs)
-        instruction, question, prefix = (s.format(n=_CWE_NUM_COMMON) for s in _CWE_TEXT)
-        return _Built(pieces=pieces, answers=common, gold=[], instruction=instruction,
-                      query=question, answer_prefix=prefix,
+        prompt = ruler_prompt("common_words_extraction", self.template_variant)
+        return _Built(pieces=pieces, answers=common, gold=[], prompt=prompt,
                       extra={"num_words": len(words), "freq_common": freq_common,
                              "freq_rare": freq_rare})
 
@@ -444,9 +552,8 @@ class RulerTasks(LazyTasks):
         rng.shuffle(ranks)
         text_words = [vocab[r] for r in ranks]
         pieces = _group(text_words, [costs[r] for r in ranks])
-        instruction, question, prefix = _FWE_TEXT
-        return _Built(pieces=pieces, answers=vocab[1:4], gold=[], instruction=instruction,
-                      query=question, answer_prefix=prefix,
+        prompt = ruler_prompt("freq_words_extraction", self.template_variant)
+        return _Built(pieces=pieces, answers=vocab[1:4], gold=[], prompt=prompt,
                       extra={"vocab_size": vocab_size, "num_words": len(text_words)})
 
     # -- token accounting -------------------------------------------------------------------------
@@ -556,8 +663,8 @@ class RulerTasks(LazyTasks):
 
 
 def ruler_tasks(task: str, *, num_tasks: int = 100, target_tokens: int = 8192, seed: int = 0,
-                tokenizer: Any = None, haystack_path: str | Path | None = None
-                ) -> Sequence[Task]:
+                tokenizer: Any = None, haystack_path: str | Path | None = None,
+                template_variant: str = "ruler") -> Sequence[Task]:
     """Generate RULER synthetic task `task` at `target_tokens` context tokens (lazy sequence).
 
     Args:
@@ -571,17 +678,20 @@ def ruler_tasks(task: str, *, num_tasks: int = 100, target_tokens: int = 8192, s
         haystack_path: a UTF-8 text file for the essay haystack (niah_single_2/3,
             niah_multikey_1, niah_multivalue, niah_multiquery); ignored by the other tasks.
             None writes essay-like filler instead of RULER's Paul Graham essays.
+        template_variant: "ruler" (RULER's prompts) or "memagent" (MemAgent's variant: niah
+            without "I will quiz you about the ... afterwards.", "Question: " joined by a space).
 
     Returns:
         A `RulerTasks` sequence; tasks are scored with `string_match_all`.
 
     Raises:
         UnknownNameError: `task` is not a RULER task.
-        ConfigError: a bad `num_tasks`, `target_tokens`, `seed` or `haystack_path`, or a
-            `target_tokens` too small to hold the task.
+        ConfigError: a bad `num_tasks`, `target_tokens`, `seed`, `haystack_path` or
+            `template_variant`, or a `target_tokens` too small to hold the task.
     """
     return RulerTasks(task, num_tasks=num_tasks, target_tokens=target_tokens, seed=seed,
-                      tokenizer=tokenizer, haystack_path=haystack_path)
+                      tokenizer=tokenizer, haystack_path=haystack_path,
+                      template_variant=template_variant)
 
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -6,6 +6,11 @@ documents or `target_tokens` tokens; the documents are shuffled with a fixed see
 "Document i:\\n<title>\\n<text>" as in RULER-HQA. Every gold answer text is kept (scorers take the
 best match); SQuAD 2.0's unanswerable questions are skipped.
 
+The question the agent sees follows `template_variant`: "memagent" (the default; MemAgent's qa
+template for its OOD table, "Answer the question based on the given documents. {question}"),
+"ruler" (RULER's qa template without its context: `memgym.data.ruler.RULER_TEMPLATES["qa"]`)
+or "plain" (the bare SQuAD question, memgym's earlier default).
+
 Contexts are lazy (`DocumentContext`): each paragraph is stored once, whatever the length.
 """
 
@@ -19,18 +24,34 @@ from typing import Any
 import numpy as np
 
 from memgym.data.hotpotqa import BUNDLED_HOTPOTQA, iter_rows, load_hotpotqa
+from memgym.data.ruler import ruler_prompt
 from memgym.data.ruler_hqa import ComposedTasks, QuestionPlan, hotpotqa_pool
 from memgym.data.task import Document, Task
 from memgym.errors import ConfigError, DataError
 from memgym.tokenizers import load_token_counter
 
-__all__ = ["BUNDLED_SQUAD", "SQUAD_HUB_ID", "SquadRecord", "load_squad", "squad_tasks"]
+__all__ = ["BUNDLED_SQUAD", "SQUAD_HUB_ID", "SQUAD_TEMPLATE_VARIANTS", "SquadRecord",
+           "load_squad", "squad_question", "squad_tasks"]
 
 BUNDLED_SQUAD = Path(__file__).parent / "bundled" / "squad_dev_sample.jsonl"
 """30 SQuAD v1.1 dev questions over 10 paragraphs (CC BY-SA 4.0; see bundled/README.md)."""
 
 SQUAD_HUB_ID = "rajpurkar/squad"
 """The hub id of SQuAD v1.1 (`rajpurkar/squad_v2` is SQuAD 2.0)."""
+
+SQUAD_TEMPLATE_VARIANTS: tuple[str, ...] = ("memagent", "ruler", "plain")
+"""Question wordings: MemAgent's qa template, RULER's qa template, or the bare question."""
+
+
+def squad_question(question: str, template_variant: str = "memagent") -> str:
+    """The question an agent is asked for SQuAD `question` under `template_variant`."""
+    if template_variant not in SQUAD_TEMPLATE_VARIANTS:
+        raise ConfigError(f"template_variant={template_variant!r}: expected one of "
+                          f"{', '.join(map(repr, SQUAD_TEMPLATE_VARIANTS))} (MemAgent's qa "
+                          "template, RULER's, or the bare question)")
+    if template_variant == "plain":
+        return question
+    return ruler_prompt("qa", template_variant, query=question).question
 
 
 @dataclass(frozen=True)
@@ -159,7 +180,8 @@ def load_squad(source: Any = None, *, split: str = "validation") -> list[SquadRe
 
 def squad_tasks(data_path: Any = None, *, split: str = "validation", num_docs: int = 50,
                 target_tokens: int | None = None, limit: int | None = None, seed: int = 42,
-                tokenizer: Any = None, pool: Sequence[Document] | None = None) -> Sequence[Task]:
+                tokenizer: Any = None, pool: Sequence[Document] | None = None,
+                template_variant: str = "memagent") -> Sequence[Task]:
     """SQuAD tasks over distractor paragraphs (what MemAgent-SQuAD-v0 plays).
 
     Args:
@@ -173,11 +195,14 @@ def squad_tasks(data_path: Any = None, *, split: str = "validation", num_docs: i
         seed: composition and shuffle seed; task t depends only on (seed, t).
         tokenizer: what counts tokens for target_tokens (see `load_token_counter`).
         pool: extra distractor Documents, drawn at random alongside the file's paragraphs.
+        template_variant: "memagent", "ruler" or "plain" (see `squad_question`).
 
     Returns:
         A lazy `Sequence[Task]`: task_type "squad", gold_context the question's own paragraph,
-        metadata source, squad_id, title, num_docs, seed.
+        metadata source, squad_id, title, squad_question (the bare question),
+        template_variant, num_docs, seed.
     """
+    squad_question("", template_variant)  # validate before reading anything
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
         raise ConfigError(f"limit={limit!r}: expected a positive integer or None")
     records = load_squad(data_path, split=split)
@@ -214,9 +239,10 @@ def squad_tasks(data_path: Any = None, *, split: str = "validation", num_docs: i
                            np.array(sorted([idx, *siblings]), np.int32))
         gold, related, exclude = arrays[idx]
         plans.append(QuestionPlan(
-            question=record.question, answers=record.answers, gold=gold, related=related,
-            exclude=exclude, task_type="squad",
-            metadata={"source": label, "squad_id": record.id, "title": record.title},
+            question=squad_question(record.question, template_variant), answers=record.answers,
+            gold=gold, related=related, exclude=exclude, task_type="squad",
+            metadata={"source": label, "squad_id": record.id, "title": record.title,
+                      "squad_question": record.question, "template_variant": template_variant},
         ))
     return ComposedTasks(
         docs, len(docs), plans, num_docs=None if target_tokens else num_docs,

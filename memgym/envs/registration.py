@@ -29,7 +29,7 @@ def _bundled_notice(dataset: str) -> str:
 
 def make_hotpotqa(data_path: str | None = None, split: str = "validation", num_docs: int = 50,
                   target_tokens: int | None = None, limit: int | None = None, seed: int = 42,
-                  pool: Any = None, docs_path: str | None = None,
+                  pool: Any = None, docs_path: str | None = None, composition: str = "memagent",
                   **env_kwargs: Any) -> LongContextMemoryEnv:
     """RULER-HQA over HotpotQA: each question's 10 paragraphs plus pool paragraphs to `num_docs`.
 
@@ -40,16 +40,20 @@ def make_hotpotqa(data_path: str | None = None, split: str = "validation", num_d
         num_docs: documents per context (MemAgent evaluates 50 ... 25,600).
         target_tokens: compose to this many tokens instead of `num_docs`.
         limit: use only the first `limit` questions.
-        seed: the composer's shuffle seed (fixed: every episode of a task sees the same order).
+        seed: the composer's draw seed (fixed: every episode of a task sees the same context).
         pool: extra distractor Documents (default: the other questions' paragraphs).
         docs_path: the HotpotQA dev file that MemAgent's index-form eval files (>= 12,800 docs)
             point into (default: `hotpotqa_dev.json` beside data_path).
+        composition: "memagent" (default: MemAgent's procedure, the same document depths for
+            every question at a given num_docs) or "per_task_shuffle" (memgym's earlier
+            default: a fresh shuffle per task, uniform gold depth); see
+            `memgym.data.ruler_hqa`.
     """
     from memgym.data.ruler_hqa import hotpotqa_tasks
 
     tasks = hotpotqa_tasks(data_path, split=split, num_docs=num_docs, target_tokens=target_tokens,
                            limit=limit, seed=seed, tokenizer=env_kwargs.get("tokenizer"),
-                           pool=pool, docs_path=docs_path)
+                           pool=pool, docs_path=docs_path, composition=composition)
     source = data_path or _bundled_notice("HotpotQA")
     env_kwargs.setdefault("scorer", "sub_em")
     return LongContextMemoryEnv(tasks, source=source, **env_kwargs)
@@ -57,22 +61,28 @@ def make_hotpotqa(data_path: str | None = None, split: str = "validation", num_d
 
 def make_squad(data_path: str | None = None, split: str = "validation", num_docs: int = 50,
                target_tokens: int | None = None, limit: int | None = None, seed: int = 42,
-               pool: Any = None, **env_kwargs: Any) -> LongContextMemoryEnv:
+               pool: Any = None, template_variant: str = "memagent",
+               **env_kwargs: Any) -> LongContextMemoryEnv:
     """SQuAD question answering over distractor paragraphs (RULER qa_1, MemAgent's OOD task).
 
     Args are as for `make_hotpotqa`; data_path is a SQuAD JSON (v1.1/v2.0), JSONL or hub id.
+    template_variant: the question's wording, "memagent" (default: MemAgent's qa template,
+    "Answer the question based on the given documents. {question}"), "ruler" (RULER's qa
+    template) or "plain" (the bare question).
     """
     from memgym.data.squad import squad_tasks
 
     tasks = squad_tasks(data_path, split=split, num_docs=num_docs, target_tokens=target_tokens,
-                        limit=limit, seed=seed, tokenizer=env_kwargs.get("tokenizer"), pool=pool)
+                        limit=limit, seed=seed, tokenizer=env_kwargs.get("tokenizer"), pool=pool,
+                        template_variant=template_variant)
     source = data_path or _bundled_notice("SQuAD")
     env_kwargs.setdefault("scorer", "sub_em")
     return LongContextMemoryEnv(tasks, source=source, **env_kwargs)
 
 
 def make_ruler(task: str, num_tasks: int = 100, target_tokens: int = 8192, seed: int = 0,
-               data_path: str | None = None, **env_kwargs: Any) -> LongContextMemoryEnv:
+               data_path: str | None = None, template_variant: str = "ruler",
+               **env_kwargs: Any) -> LongContextMemoryEnv:
     """A RULER synthetic task generated at `target_tokens` (counted with the env's tokenizer).
 
     Args:
@@ -81,12 +91,25 @@ def make_ruler(task: str, num_tasks: int = 100, target_tokens: int = 8192, seed:
         num_tasks: how many instances; instance t is generated from (seed, t).
         target_tokens: context length per instance.
         seed: generation seed.
-        data_path: an optional essay/haystack text file for the niah tasks that use essays.
+        data_path: an optional essay/haystack text file for the niah tasks that use essays;
+            or MemAgent's OOD RULER file `eval_{task}_{len}.json` (.json/.jsonl), whose
+            instances are then played as published (num_tasks, target_tokens, seed and
+            template_variant do not apply).
+        template_variant: the prompt wording, "ruler" (default: NVIDIA/RULER's templates) or
+            "memagent" (MemAgent's copy for its RULER table).
     """
     from memgym.data.ruler import ruler_tasks
 
+    if data_path is not None and str(data_path).endswith((".json", ".jsonl")):
+        from memgym.data.ruler_hqa import memagent_ruler_file
+
+        tasks = memagent_ruler_file(data_path, task)
+        env_kwargs.setdefault("answer_format", "plain")
+        return LongContextMemoryEnv(tasks, source=f"MemAgent RULER file {data_path}",
+                                    **env_kwargs)
     tasks = ruler_tasks(task, num_tasks=num_tasks, target_tokens=target_tokens, seed=seed,
-                        tokenizer=env_kwargs.get("tokenizer"), haystack_path=data_path)
+                        tokenizer=env_kwargs.get("tokenizer"), haystack_path=data_path,
+                        template_variant=template_variant)
     env_kwargs.setdefault("answer_format", "plain")
     return LongContextMemoryEnv(tasks, source=f"RULER {task} @ {target_tokens} tokens",
                                 **env_kwargs)

@@ -1,5 +1,7 @@
 """RULER-HQA composition (gold kept, exact num_docs, target_tokens, determinism, bounded memory,
-pickling), MemAgent's published eval/parquet files, and MemAgent-HotpotQA-v0 offline."""
+pickling) under both procedures, MemAgent's published eval/parquet files, and
+MemAgent-HotpotQA-v0 offline. MemAgent's own procedure is checked against a re-implementation
+in tests/data/test_ruler_hqa_memagent.py."""
 
 import json
 import pickle
@@ -20,6 +22,7 @@ from memgym.data.ruler_hqa import (
     compose_ruler_hqa,
     hotpotqa_tasks,
     memagent_documents,
+    memagent_ruler_file,
     split_documents,
 )
 from memgym.data.task import PIECE_SEPARATOR, Document, render_document
@@ -29,6 +32,8 @@ from memgym.tokenizers import WordTokenCounter
 SHARED_SAMPLE = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
                  / "hotpotqa_distractor_sample100.jsonl")
 COUNTER = WordTokenCounter()
+PER_TASK = {"composition": "per_task_shuffle"}
+BOTH = pytest.mark.parametrize("composition", ["memagent", "per_task_shuffle"])
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +47,7 @@ def titles_of(task):
 
 @pytest.mark.parametrize("num_docs", [2, 7, 10, 11, 50, 200])
 def test_every_gold_paragraph_kept_and_num_docs_hit_exactly(records, num_docs):
-    tasks = compose_ruler_hqa(records, num_docs=num_docs)
+    tasks = compose_ruler_hqa(records, num_docs=num_docs, **PER_TASK)
     for t in range(len(tasks)):
         task, record = tasks[t], records[t]
         titles = titles_of(task)
@@ -57,8 +62,9 @@ def test_every_gold_paragraph_kept_and_num_docs_hit_exactly(records, num_docs):
             p for p, title in zip(task.context, titles) if title in record.supporting_titles)
 
 
-def test_pieces_render_memagent_style_with_one_based_indices(records):
-    task = compose_ruler_hqa(records, num_docs=30)[3]
+@BOTH
+def test_pieces_render_memagent_style_with_one_based_indices(records, composition):
+    task = compose_ruler_hqa(records, num_docs=30, composition=composition)[3]
     by_title = {d.title: d for r in records for d in r.paragraphs}
     for i, piece in enumerate(task.context, 1):
         title = piece.split("\n", 2)[1]
@@ -68,22 +74,28 @@ def test_pieces_render_memagent_style_with_one_based_indices(records):
         task.context[30]
 
 
-def test_task_fields(records):
-    task = compose_ruler_hqa(records, num_docs=50, seed=7)[4]
+@BOTH
+def test_task_fields(records, composition):
+    task = compose_ruler_hqa(records, num_docs=50, seed=7, composition=composition)[4]
     assert task.task_id == 4 and task.question == records[4].question
     assert task.answers == (records[4].answer,) and task.task_type == records[4].type
     assert task.metadata == {"source": "HotpotQA", "hotpotqa_id": records[4].id,
-                             "level": records[4].level, "num_docs": 50, "seed": 7}
+                             "level": records[4].level, "num_docs": 50, "seed": 7,
+                             "composition": composition}
 
 
-def test_no_limits_gives_the_plain_distractor_setting(records):
-    task = compose_ruler_hqa(records)[0]
+@BOTH
+def test_no_limits_gives_the_plain_distractor_setting(records, composition):
+    task = compose_ruler_hqa(records, composition=composition)[0]
     assert sorted(titles_of(task)) == sorted(d.title for d in records[0].paragraphs)
 
 
-@pytest.mark.parametrize("target", [1500, 4000, 20000])
-def test_target_tokens_respected_within_one_document(records, target):
-    tasks = compose_ruler_hqa(records, target_tokens=target, tokenizer=COUNTER)
+@pytest.mark.parametrize("target, composition", [
+    (1500, "per_task_shuffle"), (4000, "per_task_shuffle"), (20000, "per_task_shuffle"),
+    (4000, "memagent"), (20000, "memagent")])
+def test_target_tokens_respected_within_one_document(records, target, composition):
+    tasks = compose_ruler_hqa(records, target_tokens=target, tokenizer=COUNTER,
+                              composition=composition)
     longest = max(COUNTER.count(render_document(999, d)) + 1 for d in tasks.docs)
     for t in range(0, len(tasks), 4):
         task = tasks[t]
@@ -93,34 +105,53 @@ def test_target_tokens_respected_within_one_document(records, target):
         assert set(records[t].supporting_titles) <= set(titles_of(task))
 
 
-def test_unreachable_target_tokens_says_so(records):
+def test_target_tokens_below_the_own_documents_says_what_is_kept(records):
+    with pytest.raises(ConfigError, match=r"target_tokens=1500 is below .* 10 own documents"):
+        compose_ruler_hqa(records, target_tokens=1500, tokenizer=COUNTER)[0]
+
+
+@BOTH
+def test_unreachable_target_tokens_says_so(records, composition):
     with pytest.raises(DataError, match="out of reach.*pool="):
-        compose_ruler_hqa(records, target_tokens=10**7)[0]
+        compose_ruler_hqa(records, target_tokens=10**7, composition=composition)[0]
 
 
-def test_same_seed_same_order_other_seed_other_order(records):
-    a = compose_ruler_hqa(records, num_docs=60, seed=3)
-    b = compose_ruler_hqa(records, num_docs=60, seed=3)
+@BOTH
+def test_same_seed_same_order_other_seed_other_order(records, composition):
+    a = compose_ruler_hqa(records, num_docs=60, seed=3, composition=composition)
+    b = compose_ruler_hqa(records, num_docs=60, seed=3, composition=composition)
     _ = b[5], b[2]  # access order must not matter
     assert all(np.array_equal(a[t].context.order, b[t].context.order) for t in range(len(a)))
     assert a[1] == b[1]
-    c = compose_ruler_hqa(records, num_docs=60, seed=4)
+    c = compose_ruler_hqa(records, num_docs=60, seed=4, composition=composition)
     assert not np.array_equal(a[0].context.order, c[0].context.order)
 
 
-def test_too_many_docs_names_the_supply_and_the_fix(records):
+@BOTH
+def test_too_many_docs_names_the_supply_and_the_fix(records, composition):
     with pytest.raises(DataError, match=r"only 200 documents.*pool="):
-        compose_ruler_hqa(records, num_docs=201)
-    with pytest.raises(ConfigError, match="gold"):
-        compose_ruler_hqa(records, num_docs=1)
+        compose_ruler_hqa(records, num_docs=201, composition=composition)
     with pytest.raises(ConfigError, match="num_docs"):
-        compose_ruler_hqa(records, num_docs=0)
+        compose_ruler_hqa(records, num_docs=0, composition=composition)
 
 
-def test_25600_documents_cost_an_index_array_not_a_string(records):
+def test_too_few_docs_per_task_keeps_gold_memagent_refuses_naming_the_option(records):
+    with pytest.raises(ConfigError, match="gold"):
+        compose_ruler_hqa(records, num_docs=1, **PER_TASK)
+    with pytest.raises(ConfigError, match=r"10 own documents.*composition='per_task_shuffle'"):
+        compose_ruler_hqa(records, num_docs=9)
+
+
+def test_unknown_composition_names_the_choices(records):
+    with pytest.raises(ConfigError, match="composition='memagnet'.*'memagent'.*per_task"):
+        compose_ruler_hqa(records, num_docs=50, composition="memagnet")
+
+
+@BOTH
+def test_25600_documents_cost_an_index_array_not_a_string(records, composition):
     pool = [Document(f"Synthetic {i}", f"Paragraph {i} " + "filler words here " * 8)
             for i in range(26_000)]
-    tasks = compose_ruler_hqa(records[:3], num_docs=25_600, pool=pool)
+    tasks = compose_ruler_hqa(records[:3], num_docs=25_600, pool=pool, composition=composition)
     task = tasks[1]
     context = task.context
     assert isinstance(context, DocumentContext) and len(context) == 25_600
@@ -131,8 +162,9 @@ def test_25600_documents_cost_an_index_array_not_a_string(records):
     assert context[25_599].startswith("Document 25600:\n")
 
 
-def test_tasks_and_contexts_pickle(records):
-    tasks = compose_ruler_hqa(records, target_tokens=3000)
+@BOTH
+def test_tasks_and_contexts_pickle(records, composition):
+    tasks = compose_ruler_hqa(records, target_tokens=3000, composition=composition)
     restored = pickle.loads(pickle.dumps(tasks))
     assert isinstance(restored, ComposedTasks) and len(restored) == len(tasks)
     assert restored[2] == tasks[2]
@@ -291,3 +323,72 @@ def test_shared_real_sample_composes_at_length():
         assert task.task_type in ("bridge", "comparison")
     long = hotpotqa_tasks(SHARED_SAMPLE, target_tokens=50_000, limit=2)[1]
     assert 45_000 < long.metadata["context_tokens"] <= 50_000
+
+
+def test_gym_make_hotpotqa_defaults_to_memagents_composition():
+    default = gym.make("MemAgent-HotpotQA-v0", num_docs=60).unwrapped.tasks
+    assert default.composition == "memagent"
+    own_slots = {tuple(np.flatnonzero(np.isin(default[t].context.order, default.plans[t].own)))
+                 for t in range(len(default))}
+    assert len(own_slots) == 1  # one permutation: the same ten slots for every question
+    per_task = gym.make("MemAgent-HotpotQA-v0", num_docs=60,
+                        composition="per_task_shuffle").unwrapped.tasks
+    assert per_task[0].metadata["composition"] == "per_task_shuffle"
+
+
+# -- MemAgent's OOD RULER files (eval_{task}_{len}.json, ruler_data_prepare.py) -------------------
+
+def memagent_ruler_rows(task):
+    """Rows in the schema MemAgent's synthetic/*.py write: index, input, context, outputs, ..."""
+    if task == "qa_1":
+        context = "\n\n".join(f"Document {i}:\nParagraph {i} about Denver." for i in (1, 2, 3))
+        return [{"index": 0, "input": "Answer the question based on the given documents. "
+                 "Who won?", "context": context, "outputs": ["Denver Broncos", "Denver"],
+                 "answer_prefix": " Answer:"}]
+    noise = ("The grass is green. The sky is blue. The sun is yellow. Here we go. There and back "
+             "again.")
+    needle = "One of the special magic numbers for rare-bird is: 1234567."
+    return [{"index": i, "input": "A special magic number is hidden within the following text. "
+             "Make sure to memorize it. What is the special magic number for rare-bird "
+             "mentioned in the provided text?",
+             "context": "\n".join([noise] * 20 + [needle] + [noise] * (10 + i)),
+             "outputs": ["1234567"],
+             "answer_prefix": " The special magic number for rare-bird mentioned in the "
+                              "provided text are", "length": 812 + i} for i in range(3)]
+
+
+def test_memagent_ruler_file_with_outputs_loads_as_published(tmp_path):
+    rows = memagent_ruler_rows("niah_single_1")
+    path = tmp_path / "eval_niah_single_1_8192.json"
+    path.write_text(json.dumps(rows, indent=4), encoding="utf-8")
+    for tasks in (hotpotqa_tasks(path),
+                  gym.make("MemAgent-RULER-NIAH-Single-1-v0", data_path=str(path)
+                           ).unwrapped.tasks):
+        assert len(tasks) == 3
+        for t, row in enumerate(rows):
+            task = tasks[t]
+            assert task.question == row["input"] and task.answers == tuple(row["outputs"])
+            assert PIECE_SEPARATOR.join(task.context) == row["context"]
+            assert task.scorer == "string_match_all" and task.task_type == "niah_single_1"
+            assert task.metadata["answer_prefix"] == row["answer_prefix"]
+            assert task.metadata["length"] == row["length"]
+    with pytest.raises(ConfigError, match="niah_single_1 instances, not vt"):
+        gym.make("MemAgent-RULER-VT-v0", data_path=str(path))
+
+
+def test_memagent_ruler_qa_file_is_scored_with_sub_em_and_index_contexts_are_refused(tmp_path):
+    rows = memagent_ruler_rows("qa_1")
+    path = tmp_path / "eval_qa_1_8192.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    task = hotpotqa_tasks(path)[0]
+    assert task.scorer == "sub_em" and task.task_type == "qa_1"
+    assert PIECE_SEPARATOR.join(task.context) == rows[0]["context"]
+    assert task.answers == ("Denver Broncos", "Denver")
+    rows[0]["context"] = [3, 1, 2]
+    path.write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"line 1: field 'context' holds document indices.*qa_1"):
+        hotpotqa_tasks(path)
+    del rows[0]["outputs"]
+    path.write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="not a MemAgent RULER file.*'outputs'"):
+        memagent_ruler_file(path)

@@ -158,7 +158,9 @@ def test_target_tokens_and_determinism():
 def test_gym_make_squad_plays_one_episode_offline():
     env = gym.make("MemAgent-SQuAD-v0")
     obs, info = env.reset(seed=0, options={"task_id": 0})
-    assert obs["question"] == "Which NFL team represented the AFC at Super Bowl 50?"
+    # MemAgent's qa template (its OOD RULER qa_1 files) is the default wording
+    assert obs["question"] == ("Answer the question based on the given documents. "
+                               "Which NFL team represented the AFC at Super Bowl 50?")
     done = False
     while not done:
         action = "\\boxed{Denver Broncos}" if obs["phase"] == "answer" else "AFC: Denver Broncos"
