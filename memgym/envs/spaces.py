@@ -137,7 +137,7 @@ class SharedTexts(Sequence):
     def __deepcopy__(self, memo: dict) -> tuple[str, ...]:
         return tuple(self)
 
-    def __eq__(self, other: Any) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and tuple(self) == tuple(other)
 
     def __repr__(self) -> str:

@@ -4,8 +4,19 @@ import pytest
 
 from memgym.errors import UnknownNameError
 from memgym.rewards import (
-    bleu1, boxed_em_normalized, exact_match, extract_boxed, f1, get_scorer, gold_in_pred_em,
-    normalize_answer, reads_raw_text, strict_boxed_em, string_match_all, string_match_part, sub_em,
+    bleu1,
+    boxed_em_normalized,
+    exact_match,
+    extract_boxed,
+    f1,
+    get_scorer,
+    gold_in_pred_em,
+    normalize_answer,
+    reads_raw_text,
+    strict_boxed_em,
+    string_match_all,
+    string_match_part,
+    sub_em,
 )
 
 
