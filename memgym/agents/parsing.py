@@ -1,8 +1,9 @@
 """Parsers that turn a completion's text into a memory write or an answer action.
 
 A memory parser returns the new memory, or None when the text holds no usable memory (the agent
-then keeps its previous memory). An answer parser returns the text the env scores (the env reads
-the last `\\boxed{}` itself, so most answer parsers only tidy the text).
+then keeps its previous memory). An answer parser returns the answer action; the env extracts the
+answer from it with its `answer_format`'s parser (MemAgent's boxed or "the answer is" parser,
+memgym.rewards.extraction), so most answer parsers only tidy the text.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class TaggedMemory:
 
 @dataclass(frozen=True)
 class PlainAnswer:
-    """The completion (minus `<think>`) is the answer; the env extracts the last `\\boxed{}`."""
+    """The completion (minus `<think>`) is the answer; the env extracts it per its answer_format."""
 
     def __call__(self, text: str) -> str:
         """The trimmed text."""

@@ -1,10 +1,17 @@
 """Prompt templates: named texts with `{field}` slots, rendered with checked fields.
 
-The MemAgent templates reproduce the prompts of MemAgent's release (BytedTsinghua-SIA/MemAgent,
-`quickstart.py` and the `recurrent` evaluation client) character for character, including the
-space after `<problem>`: a model trained on them (RL-MemoryAgent-7B/14B) is evaluated on exactly
-what it was trained on. The MEM1-style and baseline templates are memgym's own, written in the
-same style so that comparisons differ in the method, not in the wording.
+The MemAgent templates reproduce the prompts of MemAgent's release (BytedTsinghua-SIA/MemAgent)
+character for character, including the space after `<problem>`:
+  - MEMAGENT_UPDATE is its per-chunk `TEMPLATE` (recurrent/impls/memory.py, and the same text in
+    taskutils/memory_eval/utils/recurrent.py and recurrent_boxed.py).
+  - MEMAGENT_FINAL ("put the answer in \\boxed{}") is its training prompt `TEMPLATE_FINAL_BOXED`
+    (recurrent/impls/memory.py), also used by the `recurrent_boxed` eval client and quickstart.py.
+  - MEMAGENT_FINAL_ANSWER_IS ('format your response as follows "Therefore, the answer is (insert
+    answer here)"') is the `TEMPLATE_FINAL` of the released `recurrent` eval client
+    (taskutils/memory_eval/utils/recurrent.py), with which run.py evaluates RL-MemoryAgent-7B/14B.
+    Its answers are read by memgym.rewards.extraction's "answer_is" parser.
+The MEM1-style and baseline templates are memgym's own, written in the same style so that
+comparisons differ in the method, not in the wording.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ __all__ = [
     "MEM1_ANSWER",
     "MEM1_UPDATE",
     "MEMAGENT_FINAL",
+    "MEMAGENT_FINAL_ANSWER_IS",
+    "MEMAGENT_FINAL_TEMPLATES",
     "MEMAGENT_UPDATE",
     "TEMPLATES",
     "PromptTemplate",
@@ -103,7 +112,29 @@ previous memory and put the answer in \\boxed{{}}.
 
 Your answer:
 """)
-"""MemAgent's final answer prompt (its `TEMPLATE_FINAL_BOXED`)."""
+"""MemAgent's training final prompt (`TEMPLATE_FINAL_BOXED`, recurrent/impls/memory.py)."""
+
+MEMAGENT_FINAL_ANSWER_IS = PromptTemplate("memagent_final_answer_is", """\
+You are presented with a problem and a previous memory. Please answer the problem based on the \
+previous memory and format your response as follows "Therefore, the answer is (insert answer \
+here)".
+
+<problem> 
+{question}
+</problem>
+
+<memory>
+{memory}
+</memory>
+
+Your answer:
+""")
+"""MemAgent's released-eval final prompt (`TEMPLATE_FINAL`, taskutils/memory_eval/utils/recurrent.py)."""
+
+MEMAGENT_FINAL_TEMPLATES: dict[str, str] = {
+    "boxed": "memagent_final", "answer_is": "memagent_final_answer_is",
+}
+"""MemAgent's final template for each answer format (memgym.rewards.extraction.ANSWER_FORMATS)."""
 
 MEM1_UPDATE = PromptTemplate("mem1_update", """\
 You are solving a problem by reading an article one section at a time. You keep a single internal \
@@ -161,7 +192,8 @@ Your answer:
 """Single-call baselines (full context, BM25 retrieval, oracle): answer from a given context."""
 
 TEMPLATES: dict[str, PromptTemplate] = {
-    t.name: t for t in (MEMAGENT_UPDATE, MEMAGENT_FINAL, MEM1_UPDATE, MEM1_ANSWER, CONTEXT_ANSWER)
+    t.name: t for t in (MEMAGENT_UPDATE, MEMAGENT_FINAL, MEMAGENT_FINAL_ANSWER_IS, MEM1_UPDATE,
+                         MEM1_ANSWER, CONTEXT_ANSWER)
 }
 """Templates by name, as recipes refer to them."""
 

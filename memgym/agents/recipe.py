@@ -52,14 +52,19 @@ __all__ = [
 # -- configs -------------------------------------------------------------------------------------
 @dataclass
 class MemAgentConfig:
-    """MemAgent: overwrite the memory after every chunk, answer from it in \\boxed{}."""
+    """MemAgent: overwrite the memory after every chunk, answer from it (boxed or "the answer is")."""
 
     name: str = "memagent"
     """The agent's name in results."""
     update_template: str = "memagent_update"
     """Template of the per-chunk memory update (slots question, memory, chunk)."""
-    final_template: str = "memagent_final"
-    """Template of the final answer (slots question, memory)."""
+    answer_format: str = "boxed"
+    """The answer format the final prompt asks for, and the env must extract: "boxed" (MemAgent's
+    training prompt TEMPLATE_FINAL_BOXED) or "answer_is" (its released eval prompt, "Therefore,
+    the answer is ...", with which run.py evaluates RL-MemoryAgent-7B/14B)."""
+    final_template: str | None = None
+    """Template of the final answer (slots question, memory); None: MemAgent's for answer_format
+    (memagent_final or memagent_final_answer_is)."""
     memory_max_new_tokens: int = 1024
     """Cap of each memory update, in tokens (MemAgent: 1024)."""
     answer_max_new_tokens: int = 1024
@@ -231,8 +236,9 @@ def _build_memagent(c: MemAgentConfig, backend: LLMBackend) -> Agent:
         backend, memory_max_new_tokens=c.memory_max_new_tokens,
         answer_max_new_tokens=c.answer_max_new_tokens, temperature=c.temperature, top_p=c.top_p,
         top_k=c.top_k, update_template=get_template(c.update_template, UPDATE_FIELDS),
-        answer_template=get_template(c.final_template, ANSWER_FIELDS), chat=c.chat,
-        trainable=c.trainable, name=c.name)
+        answer_template=(None if c.final_template is None
+                         else get_template(c.final_template, ANSWER_FIELDS)),
+        chat=c.chat, trainable=c.trainable, name=c.name, answer_format=c.answer_format)
 
 
 def _build_mem1(c: Mem1Config, backend: LLMBackend) -> Agent:

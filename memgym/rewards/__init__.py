@@ -1,12 +1,35 @@
-"""Scorers (EM, F1, sub-EM, boxed EM, RULER string match, BLEU-1) and weighted rubrics."""
+"""Answer extraction per format, scorers (EM, F1, MemAgent's sub-EM and boxed EM, RULER string
+match, BLEU-1) and weighted rubrics."""
 
+from memgym.rewards.extraction import (
+    ANSWER_FORMATS,
+    EXTRACTORS,
+    check_answer_format,
+    extract_answer,
+    extract_answer_is,
+    extract_boxed,
+    extract_plain,
+)
 from memgym.rewards.rubric import Rubric
 from memgym.rewards.scorers import (
-    SCORERS, bleu1, exact_match, extract_boxed, f1, get_scorer, normalize_answer,
-    strict_boxed_em, string_match_all, string_match_part, sub_em,
+    SCORERS,
+    bleu1,
+    boxed_em_normalized,
+    exact_match,
+    f1,
+    get_scorer,
+    gold_in_pred_em,
+    normalize_answer,
+    reads_raw_text,
+    strict_boxed_em,
+    string_match_all,
+    string_match_part,
+    sub_em,
 )
 
 __all__ = [
-    "Rubric", "SCORERS", "bleu1", "exact_match", "extract_boxed", "f1", "get_scorer",
-    "normalize_answer", "strict_boxed_em", "string_match_all", "string_match_part", "sub_em",
+    "ANSWER_FORMATS", "EXTRACTORS", "Rubric", "SCORERS", "bleu1", "boxed_em_normalized",
+    "check_answer_format", "exact_match", "extract_answer", "extract_answer_is", "extract_boxed",
+    "extract_plain", "f1", "get_scorer", "gold_in_pred_em", "normalize_answer", "reads_raw_text",
+    "strict_boxed_em", "string_match_all", "string_match_part", "sub_em",
 ]

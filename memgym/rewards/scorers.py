@@ -1,9 +1,22 @@
 """Answer scorers: plain functions `(prediction, gold or golds) -> float in [0, 1]`.
 
-Semantics follow the official scripts they are named after: SQuAD/HotpotQA normalisation and token
-F1 (with HotpotQA's yes/no/noanswer rule), MemAgent's verifiers (strict boxed EM for training,
-sub-EM after normalisation for testing) and RULER's string matching. With several golds a scorer
-returns its best match, except `string_match_all`, which by definition needs every gold.
+Scorers named after a reference behave exactly like it:
+  - `exact_match`, `f1`: SQuAD/HotpotQA normalisation and token F1, with HotpotQA's
+    yes/no/noanswer rule (hotpot_evaluate_v1.py); best over golds.
+  - `sub_em`: MemAgent's test verifier (taskutils/memory_eval/utils/__init__.py
+    `sub_exact_match_score`, as ruler_hqa.py applies it): 0 for an empty prediction, scored
+    against the FIRST gold only, 1 if the normalised gold is in the normalised prediction OR the
+    prediction in the gold (so a prediction that normalises to "" scores 1, as in MemAgent).
+  - `strict_boxed_em`: MemAgent's training reward (verl/utils/reward_score/hotpotqa.py
+    `compute_score`): the last 300 characters, lowercased; the last `\\boxed{...}` or
+    `\\boxed ...` (an unclosed last box or an `\\fbox{}` scores 0); MemAgent's `strip_string` on
+    both sides; exact equality; best over golds. It reads the raw completion (see
+    `reads_raw_text`).
+  - `string_match_all`, `string_match_part`: RULER's string matching.
+memgym's own, more forgiving variants keep names that say what they do: `gold_in_pred_em` (a
+non-empty normalised gold inside the normalised prediction, best over golds) and
+`boxed_em_normalized` (SQuAD EM of the last closed box anywhere in the text, falling back to an
+earlier box when the last is unclosed).
 """
 
 from __future__ import annotations
@@ -14,9 +27,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from memgym.errors import unknown_name
+from memgym.rewards.extraction import extract_boxed, last_boxed_only_string, remove_boxed
 
 __all__ = [
-    "normalize_answer", "extract_boxed", "exact_match", "f1", "sub_em", "strict_boxed_em",
+    "normalize_answer", "extract_boxed", "exact_match", "f1", "sub_em", "gold_in_pred_em",
+    "strict_boxed_em", "boxed_em_normalized", "reads_raw_text",
     "string_match_all", "string_match_part", "bleu1", "SCORERS", "get_scorer", "Scorer",
 ]
 
@@ -41,8 +56,9 @@ def _best(score: Callable[[str, str], float], prediction: str, gold: str | Seque
     return max((score(prediction, g) for g in golds), default=0.0)
 
 
-def extract_boxed(text: str) -> str | None:
-    """Content of the last `\\boxed{...}` in `text` (nested braces allowed), or None if none closes."""
+def _last_closed_box(text: str) -> str | None:
+    """Content of the last closed `\\boxed{...}` (nested braces allowed), falling back to an
+    earlier box when the last is unclosed (memgym's lenient reading, for `boxed_em_normalized`)."""
     start = text.rfind("\\boxed{")
     while start != -1:
         depth, i = 0, start + len("\\boxed")
@@ -53,7 +69,7 @@ def extract_boxed(text: str) -> str | None:
                 depth -= 1
                 if depth == 0:
                     return text[i + 1 : j]
-        start = text.rfind("\\boxed{", 0, start)  # unclosed: fall back to an earlier box
+        start = text.rfind("\\boxed{", 0, start)
     return None
 
 
@@ -83,16 +99,77 @@ def f1(prediction: str, gold: str | Sequence[str]) -> float:
 
 
 def sub_em(prediction: str, gold: str | Sequence[str]) -> float:
-    """1.0 if a normalised gold answer occurs inside the normalised prediction (MemAgent's test verifier)."""
+    """MemAgent's test verifier: gold in prediction OR prediction in gold, after normalisation.
+
+    Exactly as taskutils/memory_eval/ruler_hqa.py scores it: 0 for an empty prediction; only the
+    first gold counts (`answers[0]`); `sub_exact_match_score` on SQuAD-normalised text, so a
+    non-empty prediction that normalises to "" (e.g. "the") scores 1.
+    """
+    golds = _golds(gold)
+    if not prediction or not golds:
+        return 0.0
+    pred, ref = normalize_answer(prediction), normalize_answer(golds[0])
+    return float(ref in pred or pred in ref)
+
+
+def gold_in_pred_em(prediction: str, gold: str | Sequence[str]) -> float:
+    """1.0 if a non-empty normalised gold occurs in the normalised prediction, best over golds.
+
+    memgym's one-directional sub-EM (the `sub_em` of memgym <= 0.1): never credits a prediction
+    that is merely part of the gold, so it cannot be gamed by answering "the" or one word.
+    """
     norm = normalize_answer(prediction)
     return _best(lambda p, g: float(bool(normalize_answer(g)) and normalize_answer(g) in norm),
                  prediction, gold)
 
 
+def _strip_string(text: str) -> str:
+    """MemAgent's `strip_string` (from lm-eval's hendrycks_math), step by step, in its order."""
+    for old, new in (("\n", ""), ("\\!", ""), ("\\\\", "\\"), ("tfrac", "frac"),
+                     ("dfrac", "frac"), ("\\left", ""), ("\\right", ""), ("^{\\circ}", ""),
+                     ("^\\circ", ""), ("\\$", ""), ("\\%", ""), (" .", " 0."), ("{.", "{0.")):
+        text = text.replace(old, new)
+    return text.replace(" ", "")
+
+
 def strict_boxed_em(prediction: str, gold: str | Sequence[str]) -> float:
-    """EM of the last `\\boxed{}` content; 0 when there is no closed box (MemAgent's training verifier)."""
-    boxed = extract_boxed(prediction)
+    """MemAgent's training reward (verl/utils/reward_score/hotpotqa.py), on the raw completion.
+
+    The last 300 characters, lowercased; the last box by `last_boxed_only_string` (0 when the last
+    box is unclosed or is an `\\fbox`); its content and each lowercased gold through MemAgent's
+    `strip_string` (every space, newline, `\\$`, `\\%` ... dropped); 1.0 on exact equality with
+    any gold. No article or punctuation removal.
+    """
+    golds = _golds(gold)
+    boxed = last_boxed_only_string(prediction[-300:].lower())
+    answer = None if boxed is None else remove_boxed(boxed)
+    if answer is None:
+        return 0.0
+    answer = _strip_string(answer)
+    return float(any(answer == _strip_string(g.lower()) for g in golds))
+
+
+def boxed_em_normalized(prediction: str, gold: str | Sequence[str]) -> float:
+    """SQuAD EM of the last closed `\\boxed{}` anywhere in the raw completion; 0 without one.
+
+    memgym's lenient boxed verifier (the `strict_boxed_em` of memgym <= 0.1): the whole text,
+    an earlier box when the last is unclosed, and SQuAD normalisation (articles, punctuation).
+    """
+    boxed = _last_closed_box(prediction)
     return 0.0 if boxed is None else exact_match(boxed, gold)
+
+
+strict_boxed_em.reads_raw_text = True  # type: ignore[attr-defined]
+boxed_em_normalized.reads_raw_text = True  # type: ignore[attr-defined]
+
+
+def reads_raw_text(scorer: Scorer) -> bool:
+    """Whether `scorer` does its own answer extraction and so must see the raw completion.
+
+    The env hands such a scorer the whole answer action instead of the text its answer format
+    extracts (mark your own with `fn.reads_raw_text = True`).
+    """
+    return bool(getattr(scorer, "reads_raw_text", False))
 
 
 def string_match_all(prediction: str, gold: str | Sequence[str]) -> float:
@@ -129,7 +206,9 @@ SCORERS: dict[str, Scorer] = {
     "em": exact_match,
     "f1": f1,
     "sub_em": sub_em,
+    "gold_in_pred_em": gold_in_pred_em,
     "strict_boxed_em": strict_boxed_em,
+    "boxed_em_normalized": boxed_em_normalized,
     "string_match_all": string_match_all,
     "string_match_part": string_match_part,
     "bleu1": bleu1,

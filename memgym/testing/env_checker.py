@@ -57,8 +57,8 @@ def check_memgym_env(env: gym.Env, *, seed: int = 0, skip_render_check: bool = T
 
     Checks: Gymnasium's `check_env`; reward components weighted by `reward_weights` sum to the
     reward and lie in [0, 1]; same seed and task id give identical episodes; the env pickles
-    mid-episode and the copy continues identically; the nasty actions never raise; `num_tasks`
-    is exposed.
+    mid-episode and the copy continues identically; the nasty actions never raise and keep the
+    observation inside `observation_space` (honest, finite text bounds); `num_tasks` is exposed.
     """
     check_env(env.unwrapped, skip_render_check=skip_render_check)
     base = env.unwrapped
@@ -82,9 +82,13 @@ def check_memgym_env(env: gym.Env, *, seed: int = 0, skip_render_check: bool = T
         if a[2] or a[3]:
             break
 
+    space = base.observation_space
     for action in NASTY_ACTIONS:
-        env.reset(seed=seed, options={"task_id": 0})
+        obs, _ = env.reset(seed=seed, options={"task_id": 0})
         for _ in range(10_000):
-            *_, terminated, truncated, _info = env.step(action)
+            obs, *_, terminated, truncated, _info = env.step(action)
+            assert space.contains(obs), (
+                f"after the action {action[:40]!r}... the observation is outside "
+                f"observation_space (its bounds must hold for any action)")
             if terminated or truncated:
                 break

@@ -21,7 +21,7 @@ from memgym.agents import (
     run_episode,
 )
 from memgym.agents.baselines import ContextAnswerer
-from memgym.errors import DataError
+from memgym.errors import ConfigError, DataError
 from memgym.llm import Completion, SamplingParams, ScriptedBackend
 from memgym.tokenizers import WordTokenCounter
 
@@ -170,13 +170,16 @@ def test_a_backend_error_in_an_answer_is_recorded_not_raised():
                          ids=lambda p: p.stem)
 def test_every_recipe_plays_a_registered_env(recipe):
     """Each shipped recipe, on the bundled HotpotQA sample (a gold-answering scripted model)."""
-    env = gym.make("MemAgent-HotpotQA-v0", chunk_tokens=3000)
+    answer_format = "answer_is" if recipe.stem == "memagent_eval" else "boxed"
+    env = gym.make("MemAgent-HotpotQA-v0", chunk_tokens=3000, answer_format=answer_format)
     gold = env.unwrapped.tasks[0].answers[0]
 
     def model(request):
         text = request.messages[-1]["content"]
         if "Updated memory:" in text or "<section>" in text:
             return "<IS>notes</IS>" if "<IS>" in text else "notes"
+        if "Therefore, the answer is" in text:
+            return f"Therefore, the answer is {gold}."
         return f"<answer>{gold}</answer>" if "<answer>" in text else f"\\boxed{{{gold}}}"
 
     agent = load_agent(recipe, ScriptedBackend(model))
@@ -184,6 +187,13 @@ def test_every_recipe_plays_a_registered_env(recipe):
     assert episode.reward == 1.0 and episode.info["golds"] == [gold]
     assert len(episode.trace) == episode.num_steps >= 2
     assert all(t.finish_reason != "error" for t in episode.turns)
+
+
+def test_memagent_eval_agent_refuses_an_env_that_extracts_boxed_answers():
+    agent = load_agent(RECIPES[0].parent / "memagent_eval.yaml", ScriptedBackend(lambda r: "m"))
+    env = gym.make("MemAgent-HotpotQA-v0", chunk_tokens=3000)
+    with pytest.raises(ConfigError, match="--env-kwargs answer_format=answer_is"):
+        play(agent, env=env)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("memgym.data.synthetic") is None,

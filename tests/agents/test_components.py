@@ -8,7 +8,12 @@ import pytest
 from memgym.agents import EpisodeContext, call_llm, get_template
 from memgym.agents.calls import call_seed
 from memgym.agents.parsing import PlainAnswer, PlainMemory, TaggedAnswer, TaggedMemory, box
-from memgym.agents.prompts import MEMAGENT_FINAL, MEMAGENT_UPDATE, PromptTemplate
+from memgym.agents.prompts import (
+    MEMAGENT_FINAL,
+    MEMAGENT_FINAL_ANSWER_IS,
+    MEMAGENT_UPDATE,
+    PromptTemplate,
+)
 from memgym.agents.retrieval import BM25Retriever, split_passages, truncate_middle
 from memgym.errors import ConfigError, UnknownNameError
 from memgym.llm import Completion, SamplingParams, ScriptedBackend
@@ -28,6 +33,19 @@ MEMAGENT_TEMPLATE_FINAL_BOXED = (
     "the previous memory and put the answer in \\boxed{{}}.\n\n"
     "<problem> \n{prompt}\n</problem>\n\n<memory>\n{memory}\n</memory>\n\nYour answer:\n"
 )
+
+
+MEMAGENT_TEMPLATE_FINAL = (  # taskutils/memory_eval/utils/recurrent.py, the released eval client
+    "You are presented with a problem and a previous memory. Please answer the problem based on "
+    "the previous memory and format your response as follows \"Therefore, the answer is (insert "
+    "answer here)\".\n\n"
+    "<problem> \n{prompt}\n</problem>\n\n<memory>\n{memory}\n</memory>\n\nYour answer:\n"
+)
+
+
+def test_memagent_released_eval_final_prompt_is_byte_exact():
+    assert MEMAGENT_FINAL_ANSWER_IS.render(question="Q?", memory="m") == \
+        MEMAGENT_TEMPLATE_FINAL.format(prompt="Q?", memory="m")
 
 
 def test_memagent_prompts_are_memagents_own_character_for_character():

@@ -18,7 +18,8 @@ AGENTS = Path(__file__).parents[2] / "agents"
 
 def test_shipped_recipes_build_the_right_agents():
     backend = reader_backend()
-    expected = {"memagent": OverwriteMemoryAgent, "mem1": OverwriteMemoryAgent,
+    expected = {"memagent": OverwriteMemoryAgent, "memagent_eval": OverwriteMemoryAgent,
+                "mem1": OverwriteMemoryAgent,
                 "full_context": FullContextAgent, "rag_bm25": RetrievalAgent,
                 "oracle": OracleAgent, "scripted_oracle": ScriptedPolicyAgent}
     assert {p.stem for p in AGENTS.glob("*.yaml")} == set(expected)
@@ -37,6 +38,26 @@ def test_memagent_recipe_has_memagents_evaluation_settings():
     assert agent.answer_sampling.max_new_tokens == 1024
     assert (agent.update_sampling.temperature, agent.update_sampling.top_p) == (0.7, 0.95)
     assert recipe.source.endswith("memagent.yaml") and "kind: memagent" in recipe.text
+    assert agent.answer_template.name == "memagent_final" and agent.answer_format == "boxed"
+
+
+def test_memagent_eval_recipe_is_memagents_released_evaluation():
+    agent = load_agent(AGENTS / "memagent_eval.yaml", reader_backend())
+    assert agent.answer_template.name == "memagent_final_answer_is"
+    assert agent.answer_format == "answer_is"
+    assert 'follows "Therefore, the answer is (insert answer here)".' in \
+        agent.answer_template.render(question="q", memory="m")
+    for sampling in (agent.update_sampling, agent.answer_sampling):
+        assert (sampling.temperature, sampling.top_p, sampling.max_new_tokens) == (0.7, 0.95, 1024)
+
+
+def test_memagent_answer_format_picks_the_final_template_and_rejects_unknown_formats():
+    agent = load_agent({"kind": "memagent", "answer_format": "answer_is"}, reader_backend())
+    assert agent.answer_template.name == "memagent_final_answer_is"
+    with pytest.raises(ConfigError, match="answer_format='latex'"):
+        load_agent({"kind": "memagent", "answer_format": "latex"}, reader_backend())
+    with pytest.raises(ConfigError, match="MemAgent's final prompts ask for boxed or answer_is"):
+        load_agent({"kind": "memagent", "answer_format": "plain"}, reader_backend())
 
 
 def test_overrides_apply_and_are_type_checked():

@@ -3,13 +3,14 @@
 import pickle
 
 import gymnasium as gym
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memgym.data.task import PIECE_SEPARATOR, Task
 from memgym.envs import ChunkStream, LongContextMemoryEnv, VectorRewardWrapper
-from memgym.errors import ConfigError, UnknownNameError
+from memgym.errors import ConfigError, DataError, UnknownNameError
 from memgym.testing import check_memgym_env
 from memgym.tokenizers import WordTokenCounter
 
@@ -69,23 +70,112 @@ def test_memory_is_truncated_to_budget_and_budget_component_drops():
     assert reward == pytest.approx(1.0 + info["reward_components"]["memory_budget"])
 
 
-def test_missing_box_scores_format_zero_but_still_grades_plain_text():
-    env = make_env()
-    obs, _ = env.reset(seed=0, options={"task_id": 1})
+def finish_updates(env, task_id=1, **reset):
+    obs, info = env.reset(seed=0, options={"task_id": task_id}, **reset)
     while obs["phase"] == "update":
         obs, *_ = env.step("")
+    return obs
+
+
+def test_no_extracted_answer_scores_accuracy_zero():
+    env = make_env()
+    finish_updates(env)
     _, reward, _, _, info = env.step("Ann Lee")
     assert info["reward_components"]["format"] == 0.0
-    assert info["reward_components"]["accuracy"] == 1.0
-    assert "no closed \\boxed{} in the answer" in info["format_errors"]
+    assert info["reward_components"]["accuracy"] == 0.0 and reward == 0.0
+    assert info["format_errors"] == ["no answer in the 'boxed' format"]
+    assert info["answer"] == "" and not info["answer_extracted"]
+
+
+def test_unclosed_last_box_is_no_answer_even_after_a_closed_one():
+    env = make_env()
+    finish_updates(env)
+    _, reward, *_ = env.step("\\boxed{Ann Lee} no wait \\boxed{Bob")
+    assert reward == 0.0
+
+
+def test_lenient_extraction_scores_the_whole_text_when_nothing_is_extracted():
+    env = make_env(lenient_extraction=True)
+    finish_updates(env)
+    _, reward, _, _, info = env.step("Ann Lee")
+    assert info["reward_components"] == {"accuracy": 1.0, "format": 0.0, "memory_budget": 1.0}
+
+
+def test_answer_is_format_reads_the_text_after_the_last_the_answer_is():
+    env = make_env(answer_format="answer_is")
+    obs = finish_updates(env)
+    assert obs["answer_format"] == "answer_is"
+    _, reward, _, _, info = env.step("Hmm, the answer is Bob. Therefore, the answer is **Ann Lee**.")
+    assert reward == 1.0 and info["answer"] == "Ann Lee"
+    finish_updates(env)
+    assert env.step("The answer is Ann Lee.")[1] == 0.0  # MemAgent's match is case-sensitive
 
 
 def test_strict_boxed_em_scorer_reads_the_raw_answer():
     env = make_env(scorer="strict_boxed_em")
-    obs, _ = env.reset(seed=0, options={"task_id": 1})
-    while obs["phase"] == "update":
-        obs, *_ = env.step("")
+    finish_updates(env)
     assert env.step("Ann Lee")[1] == 0.0
+    finish_updates(env)
+    assert env.step("\\boxed{ANN LEE}")[1] == 1.0  # lowercased, spaces dropped, as MemAgent
+    finish_updates(env)
+    _, reward, _, _, info = env.step("\\boxed{Ann Lee}" + " and more" * 40)
+    assert reward == 0.0 and info["reward_components"]["format"] == 1.0  # outside the last 300
+
+
+def test_observation_tells_the_answer_format_and_info_the_token_counter():
+    env = make_env()
+    obs, info = env.reset(seed=0, options={"task_id": 0})
+    assert obs["answer_format"] == "boxed" and info["token_counter"] == "words"
+    assert env.observation_space.contains(obs)
+
+
+def test_numpy_integer_task_ids_are_accepted_and_bools_are_not():
+    env = make_env()
+    obs, info = env.reset(seed=0, options={"task_id": np.int64(1)})
+    assert obs["question"] == "Who wrote it?" and info["task_id"] == 1
+    env.reset(seed=0, options={"task_id": np.uint8(0)})
+    with pytest.raises(ConfigError, match="must be an integer"):
+        env.reset(options={"task_id": True})
+    with pytest.raises(ConfigError, match="must be an integer"):
+        env.reset(options={"task_id": 1.0})
+
+
+def test_non_string_actions_are_refused():
+    env = make_env()
+    env.reset(seed=0, options={"task_id": 0})
+    for action in (None, 42):
+        with pytest.raises(ConfigError, match="must be a str"):
+            env.step(action)
+
+
+def test_text_spaces_are_bounded_by_the_budgets():
+    env = make_env(chunk_tokens=100, memory_tokens=20)
+    space = env.observation_space
+    assert space["chunk"].max_length == 1600 and space["memory"].max_length == 320
+    assert space["question"].max_length == 16384 and space["phase"].max_length == 128
+    assert env.action_space.max_length == 2**20
+
+
+def test_a_huge_word_is_cut_to_the_bounds_of_chunk_and_memory():
+    tasks = [Task(0, "q?", ("a",), ["x" * 5000, "tail words"])]
+    env = LongContextMemoryEnv(tasks, chunk_tokens=10, memory_tokens=4,
+                               reward_weights={"memory_budget": 1.0})
+    obs, _ = env.reset(seed=0, options={"task_id": 0})
+    seen = obs["chunk"]
+    assert len(obs["chunk"]) == 160 and env.observation_space.contains(obs)
+    obs, _, _, _, info = env.step("y" * 1_000_000)
+    assert obs["memory"] == "y" * 64 and info["memory_overflowed"]
+    while obs["phase"] == "update":
+        seen += obs["chunk"]
+        assert env.observation_space.contains(obs)
+        obs, *_ = env.step("ok")
+    assert seen == "x" * 5000 + PIECE_SEPARATOR + "tail words"
+
+
+def test_a_question_over_the_bound_is_a_data_error():
+    env = LongContextMemoryEnv([Task(0, "q" * 50, ("a",), ["ctx"])], max_question_chars=10)
+    with pytest.raises(DataError, match="max_question_chars"):
+        env.reset(options={"task_id": 0})
 
 
 def test_info_reports_peak_context_and_memory_tokens():

@@ -33,6 +33,27 @@ def test_make_vec_sync(env_id):
     envs.close()
 
 
+def test_make_vec_async_resets_and_steps_in_bounded_memory_and_time():
+    """Shared memory follows the honest text bounds (it once reserved 21 GB and hung)."""
+    import time
+
+    start = time.perf_counter()
+    envs = gym.make_vec("MemAgent-HotpotQA-v0", num_envs=2, vectorization_mode="async")
+    try:
+        space = envs.single_observation_space
+        reserved = 2 * 4 * sum(space[k].max_length for k in space.spaces)  # int32 per char
+        assert reserved < 2**20  # under 1 MiB for two envs (chunk 80,000 chars = 320 KB each)
+        obs, info = envs.reset(seed=0, options={"task_id": 0})
+        assert obs["question"][0] == obs["question"][1] and obs["chunk"][0]
+        assert obs["answer_format"] == ("boxed", "boxed")
+        unicode_memory = "Mémoire: 中文 “quoted” – ok"
+        obs, reward, terminated, truncated, info = envs.step([unicode_memory, unicode_memory])
+        assert reward.shape == (2,) and obs["memory"][0] == unicode_memory  # survives shared memory
+    finally:
+        envs.close()
+    assert time.perf_counter() - start < 30
+
+
 def test_bad_kwargs_name_the_problem():
     with pytest.raises(ConfigError, match="chunk_tokens"):
         gym.make("MemAgent-Synthetic-v0", chunk_tokens=0)

@@ -44,3 +44,16 @@ def test_reset_restores_initial_text():
 def test_bad_arguments_are_config_errors(kwargs):
     with pytest.raises(ConfigError):
         OverwriteSlot(**kwargs)
+
+
+@pytest.mark.parametrize("mode,kept", [("truncate", "x" * 8), ("penalize", "x" * 8),
+                                       ("reject", "start")])
+def test_a_write_over_the_character_bound_overflows_in_every_mode(mode, kept):
+    slot = OverwriteSlot(4, mode, initial="start", max_chars=8)
+    write = slot.write("x" * 100)  # one "word": within the token budget, over the characters
+    assert write.overflowed and slot.text == kept and slot.budget_use == 0.0
+
+
+def test_an_initial_memory_over_the_character_bound_is_a_config_error():
+    with pytest.raises(ConfigError, match="initial_memory"):
+        OverwriteSlot(4, max_chars=8, initial="a long initial memory")
