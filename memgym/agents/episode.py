@@ -19,6 +19,7 @@ running (a Jupyter cell), which `asyncio.run` refuses.
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -106,17 +107,32 @@ class EnvPool:
         self._idle.clear()
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from synchronous code and return its result.
 
-    Outside an event loop this is `asyncio.run`. Inside one (a Jupyter cell, an async web app),
+    Outside an event loop this is `asyncio.run`, except that Ctrl-C raises KeyboardInterrupt at
+    once: asyncio's own handler only cancels the main task, which waits for episodes that
+    compute without yielding (a CPU model, a scripted policy), so the run went on and a second
+    Ctrl-C printed two tracebacks. Inside a running loop (a Jupyter cell, an async web app),
     where `asyncio.run` refuses, the coroutine runs on its own loop in a helper thread while the
     caller waits (`await` the async variant instead to keep the caller's loop responsive).
     """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        own_sigint = (threading.current_thread() is threading.main_thread()
+                      and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if not own_sigint:
+            return asyncio.run(coro)
+        signal.signal(signal.SIGINT, _interrupt)  # asyncio.run then keeps it
+        try:
+            return asyncio.run(coro)
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
     outcome: dict[str, Any] = {}
 
     def target() -> None:
