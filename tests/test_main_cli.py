@@ -28,7 +28,7 @@ def test_envs_lists_every_id(capsys):
 
 def test_console_script_runs_as_a_module():
     result = subprocess.run([sys.executable, "-m", "memgym.cli", "envs"], capture_output=True,
-                            text=True, timeout=120)
+                            text=True, timeout=120, check=False)
     assert result.returncode == 0 and "MemAgent-HotpotQA-v0" in result.stdout
 
 
@@ -92,7 +92,7 @@ def test_a_real_sigint_to_eval_prints_no_traceback(tmp_path):
          "--model", "slow_policy:slow", "--concurrency", "1", "--out", str(out),
          "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # a shell that started us in the background ignores SIGINT; give the child the default
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     try:
         deadline = time.time() + 60
         while not (out / "predictions.jsonl").exists() and time.time() < deadline:

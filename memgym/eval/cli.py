@@ -23,7 +23,7 @@ __all__ = ["add_arguments", "build_backend", "run"]
 BACKEND_CHOICES = ("transformers", "hf", "vllm", "openai", "scripted")
 SERVER_CONCURRENCY = 64
 """Default episodes in flight against a server (vLLM, OpenAI-compatible): it batches them."""
-LOCAL_CONCURRENCY = 8
+LOCAL_CONCURRENCY = 32
 """Default episodes in flight for an in-process backend (transformers on CPU)."""
 DEFAULT_CPU_THREADS = 1
 """Default torch threads for the transformers backend on CPU."""

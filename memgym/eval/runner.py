@@ -320,7 +320,9 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
     env_kwargs = dict(env_kwargs or {})
     if make_env is None:
         validate_env(env_id, env_kwargs)
-        make_env = lambda: gym.make(env_id, **env_kwargs)  # noqa: E731
+
+        def make_env() -> gym.Env:
+            return gym.make(env_id, **env_kwargs)
     probe = _first_env(env_id, env_kwargs, make_env)  # reused as the first pooled env
     num_tasks = getattr(probe.unwrapped, "num_tasks", None)
     if num_tasks is None:

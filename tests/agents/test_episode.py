@@ -16,8 +16,8 @@ from memgym.agents import (
     run_episode,
     run_episodes,
 )
-from memgym.agents.episode import EnvPool, derive_seed, run_sync
 from memgym.agents.baselines import ContextAnswerer
+from memgym.agents.episode import EnvPool, derive_seed, run_sync
 from memgym.errors import ConfigError
 from memgym.llm import Completion, SamplingParams, ScriptedBackend
 from memgym.tokenizers import WordTokenCounter

@@ -190,7 +190,9 @@ class _ReaderServer:
 
 def test_a_server_stopped_mid_run_stops_the_run_and_resume_finishes_it(tmp_path):
     tasks = make_tasks() * 2  # 4 tasks; task 0 takes 5 calls (4 chunks + the answer)
-    envs = lambda: make_env().__class__(tasks, chunk_tokens=120)  # noqa: E731
+    def envs():
+        return make_env().__class__(tasks, chunk_tokens=120)
+
     server = _ReaderServer(stop_after=5)
     backend = FailFast(OpenAIBackend(server.url, "reader", backoff_s=0.01, max_retries=2),
                        f"openai at {server.url}")
