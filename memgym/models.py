@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 from memgym.errors import ConfigError, did_you_mean
@@ -77,14 +78,18 @@ def _cached_snapshot(repo_id: str) -> str | None:
     return str(Path(found).parent) if isinstance(found, str) else None
 
 
-def _hub_problem(repo_id: str, timeout_s: float) -> str | None:
-    """Why the hub cannot serve `repo_id` (unknown id, unreachable), or None if it can."""
+@lru_cache(maxsize=64)
+def _hub_problem(repo_id: str, timeout_s: float, endpoint: str | None) -> str | None:
+    """Why the hub cannot serve `repo_id` (unknown id, unreachable), or None if it can.
+
+    Cached per process: the CLI, the backend and the tokenizer resolve the same id in turn.
+    """
     try:
         from huggingface_hub import HfApi
         from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
     except ImportError:
         return "huggingface_hub is not installed"
-    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
+    api = HfApi(endpoint=endpoint)
     try:
         api.model_info(repo_id, timeout=timeout_s)
     except GatedRepoError:
@@ -122,7 +127,8 @@ def resolve_model_path(spec: str, *, hub_timeout_s: float = HUB_TIMEOUT_S) -> st
     names = [*MODELS, *BUILTIN_MODELS]
     tried = [f"a named model (known: {', '.join(names)}): no", f"a local folder {path}: none"]
     if _looks_like_path(spec):
-        raise ConfigError(f"model {spec!r}: no such folder.{did_you_mean(spec, names)} Tried "
+        raise ConfigError(f"model {spec!r} could not be loaded: no such folder."
+                          f"{did_you_mean(spec, names)} Tried "
                           + "; ".join(tried) + ". Check the path (relative paths start from "
                           f"{os.getcwd()})")
     snapshot = _cached_snapshot(spec)
@@ -130,11 +136,11 @@ def resolve_model_path(spec: str, *, hub_timeout_s: float = HUB_TIMEOUT_S) -> st
         return snapshot
     tried.append("the Hugging Face cache: not there")
     problem = ("HF_HUB_OFFLINE is set, so the hub was not asked" if _offline()
-               else _hub_problem(spec, hub_timeout_s))
+               else _hub_problem(spec, hub_timeout_s, os.environ.get("HF_ENDPOINT") or None))
     if problem is None:
         return spec
     tried.append(f"the hub: {problem}")
     raise ConfigError(
-        f"model {spec!r} could not be found.{did_you_mean(spec, names)} Tried "
+        f"model {spec!r} could not be loaded: not found.{did_you_mean(spec, names)} Tried "
         + "; ".join(tried) + ". Give a named model, a local folder, or a hub id: on a machine "
         "with network, or after `huggingface-cli download " + spec + "` into the cache")

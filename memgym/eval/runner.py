@@ -78,8 +78,9 @@ class FailFast:
     that is down, a wrong URL, model name or key), when any call raises `BackendUnavailable`
     (a connection refused after earlier successes: a server that died mid-run), or when
     `max_consecutive_failures` calls in a row fail. Isolated failures are left to the episodes,
-    which record them and go on (those episodes are incomplete, and resume reruns them). The runner stops on a trip without recording the episodes in flight,
-    so `--resume` redoes them once the backend is back.
+    which record them and go on (those episodes are incomplete, and resume reruns them). The
+    runner stops on a trip without recording the episodes in flight, so `--resume` redoes them
+    once the backend is back.
 
     It is itself an LLMBackend (build the agent on it); other attributes (`tokenizer`, ...) are
     the wrapped backend's.
@@ -176,26 +177,23 @@ def _import_env_module(env_id: str) -> None:
     module = env_id.split(":", 1)[0]
     if not module or module in sys.modules:
         return
-    try:
-        importlib.import_module(module)
-        return
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not module.startswith(exc.name):
-            raise ConfigError(f"--env {env_id}: importing {module!r} failed: {exc} (a module "
-                              f"that {module!r} imports is missing; install it)") from exc
     cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not module.startswith(exc.name):
-            raise ConfigError(f"--env {env_id}: importing {module!r} failed: {exc} (a module "
-                              f"that {module!r} imports is missing; install it)") from exc
-        raise ConfigError(
-            f"--env {env_id}: no module {module!r} in the current directory ({cwd}) or on "
-            f"sys.path; run from the folder that holds {module.replace('.', '/')}.py, or add "
-            "its folder to PYTHONPATH, or install it") from exc
+    for attempt in ("sys.path", "cwd"):
+        if attempt == "cwd" and cwd not in sys.path:
+            sys.path.insert(0, cwd)
+        try:
+            importlib.import_module(module)
+            return
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):  # one of ITS imports
+                raise ConfigError(f"--env {env_id}: importing {module!r} failed: {exc} (a "
+                                  f"module that {module!r} imports is missing; install it)"
+                                  ) from exc
+            if attempt == "cwd":
+                raise ConfigError(
+                    f"--env {env_id}: no module {module!r} in the current directory ({cwd}) or "
+                    f"on sys.path; run from the folder that holds {module.replace('.', '/')}.py,"
+                    " or add its folder to PYTHONPATH, or install it") from exc
 
 
 def _env_kwarg_names(entry_point: Any) -> set[str] | None:
