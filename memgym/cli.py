@@ -1,8 +1,13 @@
 """The `memgym` command line: list environments, evaluate agents, train, quickstart.
 
 Each subcommand's arguments and body live beside the code it drives (`memgym/eval/cli.py`,
-`memgym/trainer/cli.py`, ...); this module only wires them together and turns memgym errors into
-one clear line and exit status 2.
+`memgym/trainer/cli.py`, ...); this module only wires them together, turns memgym errors into
+one clear line and exit status 2, and Ctrl-C into one line (with how to continue) and exit
+status 130.
+
+Exit status: 0 done; 2 a memgym error (bad flag, recipe, data, a backend that is down);
+3 `memgym eval` finished but some episodes are incomplete (failed LLM calls: rerun with
+--resume); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -13,6 +18,16 @@ import sys
 from collections.abc import Sequence
 
 from memgym.errors import MemgymError
+
+EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 2, 3, 130
+"""Exit statuses besides 0 (see the module docstring)."""
+
+# what to do after Ctrl-C, per subcommand
+RESUME_HINTS: dict[str, str] = {
+    "eval": "the finished episodes are kept; rerun the same command with --resume to continue",
+    "train": "rerun with --resume OUTPUT_DIR to continue from the last saved checkpoint",
+    "quickstart": "rerun `memgym quickstart` (with --overwrite) to start again",
+}
 
 # subcommand -> (module with add_arguments(parser) and run(args) -> int, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -45,13 +60,15 @@ def run(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand."""
+    from memgym import __version__
+
     parser = argparse.ArgumentParser(prog="memgym", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"memgym {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:  # a subcommand whose module is not present in this install
-            continue
+        # an ImportError here is a bug or a missing dependency: let it show, do not hide the
+        # subcommand behind "invalid choice"
+        module = importlib.import_module(module_name)
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(cmd)
         cmd.set_defaults(_run=module.run)
@@ -65,7 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except MemgymError as exc:
         print(f"memgym {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        hint = RESUME_HINTS.get(args.command, "")
+        print(f"\nmemgym {args.command}: interrupted" + (f"; {hint}" if hint else ""),
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -98,14 +98,15 @@ def load_token_counter(spec: str | TokenCounter | Any | None = None) -> TokenCou
     """Resolve `spec` into a TokenCounter.
 
     Args:
-        spec: None or "words" for the offline default; "embedded" for the embedded tiny
-            MemAgent model's tokenizer; a hub id or local path of a transformers tokenizer; a
+        spec: None or "words" for the offline default; a model name ("embedded" for the
+            embedded tiny MemAgent model's tokenizer), a local path or a hub id of a
+            transformers tokenizer (resolved by `memgym.models.resolve_model_path`); a
             TokenCounter; or a transformers tokenizer object.
     """
     if spec is None or spec == "words":
         return WordTokenCounter()
     if isinstance(spec, str):
-        from memgym.assets import resolve_model_path
+        from memgym.models import resolve_model_path
 
         spec = resolve_model_path(spec)
         try:

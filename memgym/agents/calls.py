@@ -12,22 +12,11 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import numpy as np
-
 from memgym.agents.base import EpisodeContext, Turn
+from memgym.agents.episode import derive_seed
 from memgym.llm.base import Completion, GenerationRequest, LLMBackend, SamplingParams
 
-__all__ = ["call_llm", "call_seed"]
-
-
-def call_seed(sampling_seed: int, call_index: int) -> int:
-    """The sampling seed of an episode's `call_index`-th LLM call, derived from the episode's seed.
-
-    Mixing through `numpy.random.SeedSequence` keeps the seeds of neighbouring calls and episodes
-    unrelated (seed s call 1 and seed s+1 call 0 do not collide).
-    """
-    state = np.random.SeedSequence([abs(int(sampling_seed)), int(call_index)]).generate_state(1)
-    return int(state[0]) & 0x7FFFFFFF
+__all__ = ["call_llm"]
 
 
 async def call_llm(backend: LLMBackend, ctx: EpisodeContext, *, component: str, prompt: str,
@@ -41,7 +30,8 @@ async def call_llm(backend: LLMBackend, ctx: EpisodeContext, *, component: str, 
         component: which part of the agent calls ("memory_update", "answer", ...).
         prompt: the rendered prompt text (the user message when `chat`).
         sampling: sampling settings; when its seed is None and `ctx.sampling_seed` is set, the
-            call gets a seed derived from the episode's seed and the call's index.
+            call gets the seed `derive_seed(ctx.sampling_seed, call_index)` (call_index counts
+            the episode's earlier calls), so neighbouring calls and episodes do not collide.
         chat: send `prompt` as one user chat message (templated by the backend) rather than raw
             text.
         system: an optional system message (chat only).
@@ -51,7 +41,7 @@ async def call_llm(backend: LLMBackend, ctx: EpisodeContext, *, component: str, 
         The backend's completion; on failure an empty one with finish_reason "error".
     """
     if sampling.seed is None and ctx.sampling_seed is not None:
-        sampling = dataclasses.replace(sampling, seed=call_seed(ctx.sampling_seed, len(ctx.turns)))
+        sampling = dataclasses.replace(sampling, seed=derive_seed(ctx.sampling_seed, len(ctx.turns)))
     if chat:
         messages = ({"role": "system", "content": system},) if system else ()
         request = GenerationRequest(messages=messages + ({"role": "user", "content": prompt},),

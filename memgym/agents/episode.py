@@ -1,6 +1,7 @@
 """The episode runner: play an agent on an env, and many episodes concurrently.
 
-Evaluation and the trainer both roll out through these two functions:
+Evaluation and the trainer both roll out through these two functions, lend envs from one
+`EnvPool`, and derive every seed (reset, sampling, per-call) with one `derive_seed`:
 
     >>> episode = await run_episode(env, agent, seed=0, task_id=3)
     >>> jobs = [EpisodeJob(task_id=3, seed=0, sampling_seed=g) for g in range(8)]   # a GRPO group
@@ -10,23 +11,142 @@ Evaluation and the trainer both roll out through these two functions:
 (seed, task_id) start from an identical state (same task, same document order); what makes the
 episodes of a group differ is their `sampling_seed` (or unseeded sampling). Episodes run as
 concurrent coroutines, each on its own env instance, and the LLM backend batches their calls.
+
+`run_sync` runs such a coroutine from synchronous code, also where an event loop is already
+running (a Jupyter cell), which `asyncio.run` refuses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
+import numpy as np
 
 from memgym.agents.base import Agent, EpisodeContext, Turn
 from memgym.data.task import Task
 from memgym.errors import ConfigError
 
-__all__ = ["Episode", "EpisodeJob", "run_episode", "run_episodes"]
+__all__ = ["EnvPool", "Episode", "EpisodeJob", "derive_seed", "run_episode", "run_episodes",
+           "run_sync"]
+
+T = TypeVar("T")
+
+
+def derive_seed(*parts: int) -> int:
+    """A 31-bit seed mixed from integers, unrelated across parts: the one seed helper.
+
+    Every derived seed in memgym comes from here: the trainer's reset and sampling seeds
+    (run seed, rollout, group[, slot]), eval's sampling seed (run seed, task id, attempt) and an
+    episode's per-call seed (episode sampling seed, call index). Mixing through
+    `numpy.random.SeedSequence` keeps neighbours unrelated (parts (s, 1) and (s + 1, 0) do not
+    collide); negative parts count by their absolute value.
+    """
+    state = np.random.SeedSequence([abs(int(p)) for p in parts]).generate_state(1)
+    return int(state[0]) & 0x7FFFFFFF
+
+
+class EnvPool:
+    """Envs built lazily and lent to one episode at a time: the one env pool of eval and trainer.
+
+    An env whose task source is expensive to load is built a few times (at most as many as
+    episodes ever run at once), not once per episode; a pool kept across calls of
+    `run_episodes` (the trainer's, one per rollout) builds them once for the whole run.
+
+    Args:
+        make_env: builds a fresh env.
+        max_envs: the most envs the pool may build (None: no limit); pass the concurrency of
+            the runs it serves.
+        envs: envs already built (e.g. a probe that read `num_tasks`), lent first.
+    """
+
+    def __init__(self, make_env: Callable[[], gym.Env], max_envs: int | None = None, *,
+                 envs: Iterable[gym.Env] = ()):
+        self._make = make_env
+        self.max_envs = max_envs
+        self._idle: list[gym.Env] = list(envs)
+        self._all: list[gym.Env] = list(self._idle)
+
+    def acquire(self) -> gym.Env:
+        """An idle env, or a newly built one when all are lent out."""
+        if self._idle:
+            return self._idle.pop()
+        if self.max_envs is not None and len(self._all) >= self.max_envs:
+            raise ConfigError(f"EnvPool(max_envs={self.max_envs}): every env is lent out; run "
+                              f"at most {self.max_envs} episodes at once (concurrency)")
+        env = self._make()
+        self._all.append(env)
+        return env
+
+    def release(self, env: gym.Env) -> None:
+        """Give back an env taken with `acquire`."""
+        self._idle.append(env)
+
+    def first(self) -> gym.Env:
+        """One env of the pool, built if there is none yet (e.g. to read `num_tasks`)."""
+        if not self._all:
+            self.release(self.acquire())
+        return self._all[0]
+
+    @property
+    def size(self) -> int:
+        """How many envs the pool has built (or was given)."""
+        return len(self._all)
+
+    def close(self) -> None:
+        """Close every env of the pool."""
+        for env in self._all:
+            env.close()
+        self._all.clear()
+        self._idle.clear()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from synchronous code and return its result.
+
+    Outside an event loop this is `asyncio.run`, except that Ctrl-C raises KeyboardInterrupt at
+    once: asyncio's own handler only cancels the main task, which waits for episodes that
+    compute without yielding (a CPU model, a scripted policy), so the run went on and a second
+    Ctrl-C printed two tracebacks. Inside a running loop (a Jupyter cell, an async web app),
+    where `asyncio.run` refuses, the coroutine runs on its own loop in a helper thread while the
+    caller waits (`await` the async variant instead to keep the caller's loop responsive).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        own_sigint = (threading.current_thread() is threading.main_thread()
+                      and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        if not own_sigint:
+            return asyncio.run(coro)
+        signal.signal(signal.SIGINT, _interrupt)  # asyncio.run then keeps it
+        try:
+            return asyncio.run(coro)
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="memgym-run-sync", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 @dataclass
@@ -127,18 +247,19 @@ async def run_episode(env: gym.Env, agent: Agent, *, seed: int | None, task_id: 
     return episode
 
 
-async def run_episodes(make_env: Callable[[], gym.Env], agent: Agent, jobs: Iterable[EpisodeJob],
-                       *, concurrency: int = 8,
+async def run_episodes(envs: EnvPool | Callable[[], gym.Env], agent: Agent,
+                       jobs: Iterable[EpisodeJob], *, concurrency: int = 8,
                        on_episode: Callable[[EpisodeJob, Episode], None] | None = None,
                        ) -> list[Episode]:
     """Run many episodes as concurrent coroutines, at most `concurrency` at a time.
 
-    Each running episode has its own env, taken from a pool that `make_env` fills lazily (at most
-    `concurrency` envs are ever built, and each is reused for later episodes), so an env whose
-    task source is expensive to load is built a few times, not once per episode.
+    Each running episode has its own env, lent by an EnvPool (so at most `concurrency` envs are
+    built, and each is reused for later episodes).
 
     Args:
-        make_env: builds a fresh env (e.g. `lambda: gym.make(env_id, **kwargs)`).
+        envs: an EnvPool to borrow from (left open: its owner closes it), or a `make_env`
+            callable (e.g. `lambda: gym.make(env_id, **kwargs)`) for a pool of this call only,
+            closed at the end.
         agent: the policy; it must keep per-episode state in its EpisodeContext only.
         jobs: the episodes to run.
         concurrency: the most episodes in flight (so the most LLM calls the backend batches).
@@ -153,22 +274,17 @@ async def run_episodes(make_env: Callable[[], gym.Env], agent: Agent, jobs: Iter
         raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
     jobs = list(jobs)
     results: list[Episode | None] = [None] * len(jobs)
-    idle: list[gym.Env] = []
-    built: list[gym.Env] = []
+    pool = envs if isinstance(envs, EnvPool) else EnvPool(envs)
     slots = asyncio.Semaphore(concurrency)
 
     async def play(i: int, job: EpisodeJob) -> None:
         async with slots:
-            if idle:
-                env = idle.pop()
-            else:
-                env = make_env()
-                built.append(env)
+            env = pool.acquire()
             try:
                 episode = await run_episode(env, agent, seed=job.seed, task_id=job.task_id,
                                             sampling_seed=job.sampling_seed)
             finally:
-                idle.append(env)
+                pool.release(env)
             results[i] = episode
             if on_episode is not None:
                 on_episode(job, episode)
@@ -180,6 +296,6 @@ async def run_episodes(make_env: Callable[[], gym.Env], agent: Agent, jobs: Iter
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for env in built:
-            env.close()
+        if pool is not envs:
+            pool.close()
     return [episode for episode in results if episode is not None]

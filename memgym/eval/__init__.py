@@ -8,7 +8,7 @@
 
 from memgym.eval.metrics import dataset_hash, mean_ci, summarize
 from memgym.eval.records import prediction_row, read_jsonl, trace_row
-from memgym.eval.runner import FailFast, evaluate, evaluate_async, sampling_seed
+from memgym.eval.runner import FailFast, evaluate, evaluate_async
 
 __all__ = ["FailFast", "dataset_hash", "evaluate", "evaluate_async", "mean_ci",
-           "prediction_row", "read_jsonl", "sampling_seed", "summarize", "trace_row"]
+           "prediction_row", "read_jsonl", "summarize", "trace_row"]

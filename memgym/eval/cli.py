@@ -4,11 +4,16 @@
         --backend vllm --model BytedTsinghua-SIA/RL-MemoryAgent-14B --episodes 128 --out runs/x
     memgym eval --env MemAgent-HotpotQA-v0 --env-kwargs num_docs=800 --agent agents/rag_bm25.yaml \\
         --backend openai --base-url http://127.0.0.1:8000/v1 --model qwen2.5-7b-instruct --out runs/rag
+
+Exit status: 0 when every episode is complete; 3 when some episodes had failed LLM calls
+(they are left out of the metrics, the headline counts them, and `--resume` runs them again);
+2 on an error (bad flag, env, recipe, a backend that is down or died mid-run); 130 on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from memgym.config import parse_overrides
@@ -16,12 +21,21 @@ from memgym.config import parse_overrides
 __all__ = ["add_arguments", "build_backend", "run"]
 
 BACKEND_CHOICES = ("transformers", "hf", "vllm", "openai", "scripted")
+SERVER_CONCURRENCY = 64
+"""Default episodes in flight against a server (vLLM, OpenAI-compatible): it batches them."""
+LOCAL_CONCURRENCY = 32
+"""Default episodes in flight for an in-process backend (transformers on CPU)."""
+DEFAULT_CPU_THREADS = 1
+"""Default torch threads for the transformers backend on CPU."""
+EXIT_INCOMPLETE = 3
+"""Exit status of a run that finished with incomplete episodes (memgym.cli documents it)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `memgym eval` flags."""
     parser.add_argument("--env", required=True, metavar="ID",
-                        help="a registered env id (see `memgym envs`)")
+                        help="a registered env id (see `memgym envs`), or module:EnvId-v0 for "
+                             "an env that module.py registers (found in the current directory)")
     parser.add_argument("--env-kwargs", nargs="*", default=[], metavar="K=V",
                         help="env arguments, e.g. num_docs=800 chunk_tokens=5000; values are YAML")
     parser.add_argument("--agent", required=True, metavar="RECIPE",
@@ -31,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
                         help="LLM backend (not needed by agents that make no LLM calls)")
     parser.add_argument("--model", default=None, metavar="M",
-                        help="model id or local path (transformers, vllm), the served model name "
-                             "(openai), or 'package.module:function' policy (scripted)")
+                        help="a named model ('embedded': memgym's tiny model), a local path or a "
+                             "hub id (transformers, vllm), the served model name (openai), or a "
+                             "'package.module:function' policy (scripted)")
     parser.add_argument("--base-url", default=None, metavar="URL",
                         help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--backend-kwargs", nargs="*", default=[], metavar="K=V",
@@ -43,12 +58,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="attempts per task; metrics are avg@K (default 1)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="run seed (default 0)")
     parser.add_argument("--concurrency", type=int, default=None, metavar="C",
-                        help="episodes in flight; the backend batches their calls (default 64 "
-                             "for vllm and openai servers, 8 otherwise)")
+                        help="episodes in flight; the backend batches their calls (default "
+                             f"{SERVER_CONCURRENCY} for vllm and openai servers, "
+                             f"{LOCAL_CONCURRENCY} otherwise)")
+    parser.add_argument("--threads", default=None, metavar="N",
+                        help="torch CPU threads of the transformers backend: a number, or "
+                             "'auto' for torch's default (one per core). Default: "
+                             f"{DEFAULT_CPU_THREADS} on CPU, unless OMP_NUM_THREADS is set "
+                             "(see bench/README.md)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out, skipping finished episodes")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def default_concurrency(backend: str | None) -> int:
+    """Episodes in flight when --concurrency is not given (measured: bench/README.md)."""
+    return SERVER_CONCURRENCY if backend in ("vllm", "openai") else LOCAL_CONCURRENCY
+
+
+def set_threads(threads: str | None, backend: str | None) -> None:
+    """Apply --threads to torch when the backend runs torch on this machine's CPU.
+
+    None keeps OMP_NUM_THREADS when the user set it, else uses DEFAULT_CPU_THREADS; "auto"
+    leaves torch's default. Other backends (a server, vLLM on a GPU) are left alone.
+    """
+    from memgym.errors import ConfigError
+
+    if backend not in ("transformers", "hf"):
+        return
+    if threads is None:
+        if os.environ.get("OMP_NUM_THREADS"):
+            return
+        threads = str(DEFAULT_CPU_THREADS)
+    if threads == "auto":
+        return
+    if not threads.isdigit() or int(threads) < 1:
+        raise ConfigError(f"--threads {threads}: give a positive number or 'auto'")
+    import torch
+
+    if torch.cuda.is_available():
+        return  # the model runs on the GPU; CPU threads only feed it
+    torch.set_num_threads(int(threads))
 
 
 def build_backend(name: str, model: str | None, base_url: str | None,
@@ -77,23 +128,46 @@ def build_backend(name: str, model: str | None, base_url: str | None,
     return make_backend(name, **kwargs)
 
 
+def _headline(env_id: str, kind: str, metrics: dict[str, Any]) -> tuple[str, bool]:
+    """The one-line result, and whether the run is incomplete (episodes with failed calls)."""
+    incomplete = metrics.get("incomplete_episodes", 0)
+    failed = metrics.get("errors", {}).get("failed_calls", 0)
+    parts = [f"{name} {block['mean']:.4f}" for name, block in metrics["metrics"].items()
+             if block["mean"] is not None]
+    total = metrics["episodes"] + incomplete
+    counts = f"{total} episodes" + (
+        f", [bold red]{incomplete} incomplete ({failed} failed calls)[/]" if incomplete else "")
+    return (f"[bold]{env_id}[/] {kind}: {counts}, {metrics['tasks']} tasks | "
+            + " | ".join(parts)), incomplete > 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Load the recipe, build the backend and the agent, evaluate, print the headline metrics."""
+    """Load the recipe, build the backend and the agent, evaluate, print the headline metrics.
+
+    Returns 0, or 3 when some episodes are incomplete (see the module docstring).
+    """
     from rich.console import Console
 
     from memgym.agents.recipe import build_agent, load_recipe
     from memgym.errors import ConfigError
-    from memgym.eval.runner import FailFast, evaluate
+    from memgym.eval.runner import FailFast, evaluate, validate_env
 
     recipe = load_recipe(args.agent, args.agent_overrides)
     env_kwargs = parse_overrides(args.env_kwargs)
+    validate_env(args.env, env_kwargs)  # before any model loads: typos fail in a second
+    model = args.model
+    if args.backend in ("transformers", "hf", "vllm") and model:
+        from memgym.models import resolve_model_path
+
+        model = resolve_model_path(model)  # fails at once, offline, saying what it tried
     backend = fail_fast = None
     if args.backend is not None:
-        backend = build_backend(args.backend, args.model, args.base_url,
+        set_threads(args.threads, args.backend)
+        backend = build_backend(args.backend, model, args.base_url,
                                 parse_overrides(args.backend_kwargs))
         if args.backend in ("transformers", "hf", "vllm") and "tokenizer" not in env_kwargs:
             # chunks and memory budgets count the model's own tokens, as MemAgent does
-            env_kwargs["tokenizer"] = args.model
+            env_kwargs["tokenizer"] = model
         where = f"{args.backend} at {args.base_url}" if args.base_url else \
             f"{args.backend} model {args.model}"
         fail_fast = FailFast(backend, where)
@@ -101,10 +175,12 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.agent}: agent kind {recipe.kind!r} calls an LLM; pass "
                           "--backend and --model")
     agent = build_agent(recipe, fail_fast)
-    concurrency = args.concurrency or (64 if args.backend in ("vllm", "openai") else 8)
+    concurrency = args.concurrency or default_concurrency(args.backend)
     run_info = {"agent_recipe_file": recipe.source, "agent_recipe_text": recipe.text,
                 "backend": args.backend, "model": args.model, "base_url": args.base_url,
                 "backend_kwargs": parse_overrides(args.backend_kwargs)}
+    if model != args.model:
+        run_info["model_path"] = model
     try:
         summary = evaluate(args.env, agent, out_dir=args.out, env_kwargs=env_kwargs,
                            episodes=args.episodes, avg_k=args.avg_k, seed=args.seed,
@@ -115,11 +191,13 @@ def run(args: argparse.Namespace) -> int:
         close = getattr(backend, "close", None)
         if callable(close):
             close()
-    metrics = summary["metrics"]
     console = Console(stderr=True)
-    parts = [f"{name} {block['mean']:.4f}" for name, block in metrics["metrics"].items()
-             if block["mean"] is not None]
-    console.print(f"[bold]{args.env}[/] {recipe.kind}: {metrics['episodes']} episodes, "
-                  f"{metrics['tasks']} tasks | " + " | ".join(parts))
+    line, incomplete = _headline(args.env, recipe.kind, summary["metrics"])
+    console.print(line)
     console.print(f"wrote {args.out}/predictions.jsonl, traces.jsonl, summary.json")
+    if incomplete:
+        console.print("[bold red]incomplete run[/]: episodes with failed LLM calls are left out "
+                      "of the metrics (see their turns' errors in predictions.jsonl); fix the "
+                      "cause and rerun the same command with --resume to run them again")
+        return EXIT_INCOMPLETE
     return 0

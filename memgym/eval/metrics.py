@@ -3,10 +3,18 @@
 `summarize(rows)` is the only place evaluation metrics are computed: the runner writes its result
 into summary.json, and anyone can recompute it from predictions.jsonl (the leaderboard does).
 
-Confidence intervals: 95%, normal approximation, over per-task means. With K attempts per task
-(avg@K) each task's K scores are averaged first, and the tasks are the independent samples, so
-the interval reflects the uncertainty from the choice of tasks and is not narrowed by repeating
-attempts; with K = 1 it is the usual interval over episodes. With fewer than two tasks the
+Complete episodes only: an episode with a failed LLM call is not a result (its score says
+nothing about the agent). Metrics are computed over the complete rows; the incomplete ones are
+counted (`incomplete_episodes`, `errors`) so the CLI can say so, and a resumed run reruns them.
+
+Confidence intervals: 95%, over per-task means, and always inside [0, 1] for scores in [0, 1].
+With K attempts per task (avg@K) each task's K scores are averaged first, and the tasks are the
+independent samples, so the interval reflects the uncertainty from the choice of tasks and is
+not narrowed by repeating attempts. When every per-task score is 0 or 1 (binary accuracy at
+K = 1, or best-of-K) the interval is Wilson's score interval; otherwise it is a percentile
+bootstrap over the per-task means (2000 resamples, seeded, so the same rows always give the
+same interval). Each block says which in `ci_method` ("wilson" or "bootstrap"), and the
+summary's top-level `ci_method` maps each metric to its method. With fewer than two tasks the
 interval is null.
 """
 
@@ -21,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MEASURED_LENGTH_KEYS", "Z_95", "dataset_hash", "mean_ci", "summarize"]
+__all__ = ["BOOTSTRAP_RESAMPLES", "MEASURED_LENGTH_KEYS", "Z_95", "bootstrap_ci", "dataset_hash",
+           "is_complete", "mean_ci", "summarize", "wilson_ci"]
 
 Z_95 = 1.959963984540054
 """The standard normal quantile of a two-sided 95% interval."""
@@ -30,18 +39,58 @@ MEASURED_LENGTH_KEYS = ("context_tokens", "tokens")
 """Task metadata keys holding a measured context length (bucketed by powers of two)."""
 
 
+BOOTSTRAP_RESAMPLES = 2000
+"""Resamples of the bootstrap interval (seeded with 0: deterministic)."""
+
+
+def is_complete(row: Mapping[str, Any]) -> bool:
+    """Whether a prediction row is a result: none of its LLM calls failed."""
+    return not row.get("failed_calls", 0)
+
+
+def wilson_ci(successes: int, n: int, z: float = Z_95) -> list[float]:
+    """Wilson's score interval for `successes` out of `n` binary trials (inside [0, 1])."""
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends, no rounding error
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return [low, high]
+
+
+def bootstrap_ci(values: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
+                 seed: int = 0) -> list[float]:
+    """The 95% percentile-bootstrap interval of the mean of `values` (deterministic for a seed).
+
+    It lies within [min(values), max(values)], so inside [0, 1] for scores in [0, 1].
+    """
+    x = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return [float(low), float(high)]
+
+
 def mean_ci(values: Sequence[float]) -> dict[str, Any]:
-    """Mean, sample std, n and the 95% normal-approximation interval of `values`."""
+    """Mean, sample std, n and a 95% interval of `values` that respects their range.
+
+    Wilson's interval when every value is 0 or 1, else a bootstrap over the values (see the
+    module docstring); `ci_method` names which, and is None with fewer than two values.
+    """
     x = np.asarray(values, dtype=np.float64)
     n = int(x.size)
     if n == 0:
-        return {"mean": None, "ci95": None, "std": None, "n": 0}
+        return {"mean": None, "ci95": None, "std": None, "n": 0, "ci_method": None}
     mean = float(x.mean())
     if n < 2:
-        return {"mean": mean, "ci95": None, "std": None, "n": n}
+        return {"mean": mean, "ci95": None, "std": None, "n": n, "ci_method": None}
     std = float(x.std(ddof=1))
-    half = Z_95 * std / math.sqrt(n)
-    return {"mean": mean, "ci95": [mean - half, mean + half], "std": std, "n": n}
+    if np.all((x == 0.0) | (x == 1.0)):
+        return {"mean": mean, "ci95": wilson_ci(int(x.sum()), n), "std": std, "n": n,
+                "ci_method": "wilson"}
+    return {"mean": mean, "ci95": bootstrap_ci(x), "std": std, "n": n,
+            "ci_method": "bootstrap"}
 
 
 def _task_means(rows: Sequence[Mapping[str, Any]], value) -> list[float]:
@@ -148,18 +197,21 @@ def summarize(predictions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """All metrics of an evaluation from its prediction rows (as written to predictions.jsonl).
 
     A row repeated for the same (task_id, attempt) counts once (the last one), so a resumed run
-    that re-ran an episode is not double counted.
+    that re-ran an episode is not double counted. Rows with a failed LLM call are incomplete:
+    counted, but left out of every metric.
 
     Returns:
-        episodes, tasks, attempts per task (avg@K's K), each metric (reward and every reward
-        component) as mean / ci95 / std / n over per-task means, best_of_k accuracy, breakdowns
-        by task_type, num_docs, length and number of chunks, efficiency (tokens, calls,
-        latency percentiles), error counts and the dataset hash.
+        episodes (complete ones), incomplete_episodes, tasks, attempts per task (avg@K's K),
+        each metric (reward and every reward component) as mean / ci95 / std / n / ci_method
+        over per-task means, ci_method per metric, best_of_k accuracy, breakdowns by task_type,
+        num_docs, length and number of chunks, efficiency (tokens, calls, latency
+        percentiles), error counts and the dataset hash.
     """
     latest: dict[tuple[Any, Any], Mapping[str, Any]] = {}
     for row in predictions:
         latest[(row["task_id"], row.get("attempt", 0))] = row
-    rows = list(latest.values())
+    incomplete = [row for row in latest.values() if not is_complete(row)]
+    rows = [row for row in latest.values() if is_complete(row)]
     attempts: dict[Any, int] = defaultdict(int)
     for row in rows:
         attempts[row["task_id"]] += 1
@@ -168,12 +220,15 @@ def summarize(predictions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         components = row["reward_components"]
         by_task[row["task_id"]].append(float(components.get("accuracy", row["reward"])))
     best = [max(v) for _, v in sorted(by_task.items(), key=lambda kv: str(kv[0]))]
+    metrics = _metrics(rows)
     return {
         "episodes": len(rows),
+        "incomplete_episodes": len(incomplete),
         "tasks": len(attempts),
         "attempts_per_task": {"min": min(attempts.values(), default=0),
                               "max": max(attempts.values(), default=0)},
-        "metrics": _metrics(rows),
+        "metrics": metrics,
+        "ci_method": {name: block["ci_method"] for name, block in metrics.items()},
         "best_of_k_accuracy": mean_ci(best),
         "by_task_type": _breakdown(rows, lambda r: r.get("task_type")),
         "by_num_docs": _breakdown(rows, lambda r: (r.get("metadata") or {}).get("num_docs")),
@@ -181,8 +236,8 @@ def summarize(predictions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "by_num_chunks": _breakdown(rows, lambda r: r.get("num_chunks")),
         "efficiency": _efficiency(rows),
         "errors": {
-            "episodes_with_failed_calls": sum(1 for r in rows if r.get("failed_calls", 0)),
-            "failed_calls": int(sum(r.get("failed_calls", 0) for r in rows)),
+            "episodes_with_failed_calls": len(incomplete),
+            "failed_calls": int(sum(r.get("failed_calls", 0) for r in incomplete)),
             "episodes_with_format_errors": sum(1 for r in rows if r.get("format_errors")),
         },
         "dataset_hash": dataset_hash(rows),

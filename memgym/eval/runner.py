@@ -11,19 +11,30 @@ Writes into `out_dir`:
   - summary.json: {"metrics": summarize(predictions), "run": run.json's content + wall time}.
 
 Seeds: every episode resets with `seed` (all attempts of a task start from the identical state,
-like a GRPO group); attempt a of task t samples with `sampling_seed(seed, t, a)`.
+like a GRPO group); attempt a of task t samples with `derive_seed(seed, t, a)`
+(memgym.agents.episode's one seed helper).
 
-Failures: an LLM call that fails is recorded on its episode's row and the run goes on. But if
-the run's first LLM call fails (a server that is down, a wrong URL or model name), or many calls
-in a row fail (a server that died), the run stops at once with that error instead of recording
-failed episodes that --resume would then skip; wrap the agent's backend in `FailFast` for this
-(the CLI does).
+Failures: an LLM call that fails is recorded on its episode's row and the run goes on, but an
+episode with a failed call is *incomplete*, not a result: the metrics leave it out, the summary
+counts it (`incomplete_episodes`), and `resume=True` runs it again (only complete rows count as
+finished). If the backend is evidently down, the run stops at once with that error instead of
+recording failed episodes: the run's first LLM call fails (a server that is down, a wrong URL or
+model name), any call raises `BackendUnavailable` (a connection refused after earlier
+successes: a server that died mid-run), or many calls in a row fail. Wrap the agent's backend
+in `FailFast` for this (the CLI does).
+
+`evaluate` also works where an event loop is already running (a Jupyter cell): it then runs on
+its own loop in a helper thread (`memgym.agents.episode.run_sync`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import inspect
 import json
+import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -33,9 +44,9 @@ import gymnasium as gym
 import numpy as np
 
 from memgym.agents.base import Agent
-from memgym.agents.episode import Episode, EpisodeJob, run_episodes
+from memgym.agents.episode import EnvPool, Episode, EpisodeJob, derive_seed, run_episodes, run_sync
 from memgym.errors import BackendError, ConfigError, did_you_mean
-from memgym.eval.metrics import summarize
+from memgym.eval.metrics import is_complete, summarize
 from memgym.eval.records import (
     append_jsonl,
     package_versions,
@@ -44,7 +55,7 @@ from memgym.eval.records import (
     repair_jsonl,
     trace_row,
 )
-from memgym.llm.base import Completion, GenerationRequest, LLMBackend
+from memgym.llm.base import BackendUnavailable, Completion, GenerationRequest, LLMBackend
 
 __all__ = [
     "PREDICTIONS",
@@ -54,26 +65,22 @@ __all__ = [
     "FailFast",
     "evaluate",
     "evaluate_async",
-    "sampling_seed",
+    "validate_env",
 ]
 
 PREDICTIONS, TRACES, SUMMARY, RUN = "predictions.jsonl", "traces.jsonl", "summary.json", "run.json"
-
-
-def sampling_seed(seed: int, task_id: int, attempt: int) -> int:
-    """The sampling seed of attempt `attempt` of task `task_id` in a run seeded with `seed`."""
-    state = np.random.SeedSequence([abs(int(seed)), int(task_id), int(attempt)]).generate_state(1)
-    return int(state[0]) & 0x7FFFFFFF
 
 
 class FailFast:
     """Wraps a backend and trips when the backend is evidently down, so the run stops at once.
 
     It trips when the run's first finished LLM call fails (before any call succeeded: a server
-    that is down, a wrong URL, model name or key), or when `max_consecutive_failures` calls in a
-    row fail (a server that died mid-run). Isolated failures are left to the episodes, which
-    record them and go on. The runner stops on a trip without recording the episodes in flight,
-    so `--resume` redoes them once the backend is back.
+    that is down, a wrong URL, model name or key), when any call raises `BackendUnavailable`
+    (a connection refused after earlier successes: a server that died mid-run), or when
+    `max_consecutive_failures` calls in a row fail. Isolated failures are left to the episodes,
+    which record them and go on (those episodes are incomplete, and resume reruns them). The
+    runner stops on a trip without recording the episodes in flight, so `--resume` redoes them
+    once the backend is back.
 
     It is itself an LLMBackend (build the agent on it); other attributes (`tokenizer`, ...) are
     the wrapped backend's.
@@ -97,14 +104,16 @@ class FailFast:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.backend, name)
 
-    def _note(self, error: str | None) -> None:
+    def _note(self, error: str | None, unavailable: bool = False) -> None:
         if error is None:
             self.succeeded, self.consecutive_failures = True, 0
             return
         self.consecutive_failures += 1
         if self.reason is not None:
             return
-        if not self.succeeded:
+        if unavailable and self.succeeded:
+            self.reason = f"the backend stopped answering mid-run ({self.where}): {error}"
+        elif not self.succeeded:
             self.reason = f"the first LLM call of the run failed ({self.where}): {error}"
         elif self.consecutive_failures >= self.max_consecutive_failures:
             self.reason = (f"{self.consecutive_failures} LLM calls in a row failed "
@@ -117,7 +126,7 @@ class FailFast:
         try:
             completion = await self.backend.generate(request)
         except Exception as exc:
-            self._note(f"{type(exc).__name__}: {exc}")
+            self._note(f"{type(exc).__name__}: {exc}", isinstance(exc, BackendUnavailable))
             raise
         failed = completion.finish_reason == "error" or completion.error is not None
         self._note((completion.error or "error completion") if failed else None)
@@ -140,7 +149,10 @@ class FailFast:
 
 
 def _check_out_dir(out: Path, run: Mapping[str, Any], resume: bool) -> set[tuple[int, int]]:
-    """Validate --out for a new or resumed run; returns the (task_id, attempt) already done."""
+    """Validate --out for a new or resumed run; returns the (task_id, attempt) already done.
+
+    Done means a complete row (no failed LLM call): an incomplete episode is run again.
+    """
     predictions = out / PREDICTIONS
     previous = read_jsonl(predictions)
     if previous and not resume:
@@ -153,7 +165,90 @@ def _check_out_dir(out: Path, run: Mapping[str, Any], resume: bool) -> set[tuple
                 raise ConfigError(
                     f"--resume: {out / RUN} was written with {key}={before.get(key)!r}, this run "
                     f"has {key}={run.get(key)!r}; resume with the same settings or use a new --out")
-    return {(r["task_id"], r["attempt"]) for r in previous}
+    return {(r["task_id"], r["attempt"]) for r in previous if is_complete(r)}
+
+
+def _import_env_module(env_id: str) -> None:
+    """Import the module of a `module:EnvId` id, from the current directory too.
+
+    Gymnasium imports it with the plain `sys.path`, which for the `memgym` console script does
+    not hold the current directory; a user's `myenvs.py` next to them is found here instead.
+    """
+    module = env_id.split(":", 1)[0]
+    if not module or module in sys.modules:
+        return
+    cwd = os.getcwd()
+    for attempt in ("sys.path", "cwd"):
+        if attempt == "cwd" and cwd not in sys.path:
+            sys.path.insert(0, cwd)
+        try:
+            importlib.import_module(module)
+            return
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):  # one of ITS imports
+                raise ConfigError(f"--env {env_id}: importing {module!r} failed: {exc} (a "
+                                  f"module that {module!r} imports is missing; install it)"
+                                  ) from exc
+            if attempt == "cwd":
+                raise ConfigError(
+                    f"--env {env_id}: no module {module!r} in the current directory ({cwd}) or "
+                    f"on sys.path; run from the folder that holds {module.replace('.', '/')}.py,"
+                    " or add its folder to PYTHONPATH, or install it") from exc
+
+
+def _env_kwarg_names(entry_point: Any) -> set[str] | None:
+    """The keyword arguments an env's entry point accepts, or None when they cannot be known."""
+    from gymnasium.envs.registration import load_env_creator
+
+    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    try:
+        params = inspect.signature(creator).parameters
+    except (TypeError, ValueError):
+        return None
+    names = {n for n, p in params.items()
+             if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return names
+    from memgym.envs import registration
+    from memgym.envs.long_context import LongContextMemoryEnv
+
+    if getattr(creator, "__module__", None) != registration.__name__:
+        return None  # a user's entry point forwarding **kwargs somewhere we cannot see
+    # memgym's factories forward **kwargs to the env (tasks and source they set themselves)
+    names |= set(inspect.signature(LongContextMemoryEnv.__init__).parameters) - {
+        "self", "tasks", "source"}
+    if creator is registration.make_synthetic:
+        from memgym.data.synthetic import synthetic_tasks
+
+        names |= set(inspect.signature(synthetic_tasks).parameters)
+    return names
+
+
+def validate_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> None:
+    """Check an env id and its kwarg names without building the env (no data is loaded).
+
+    A `module:EnvId` id imports `module` (from the current directory too); an unknown id or
+    kwarg name raises a ConfigError with the nearest valid one.
+    """
+    if ":" in env_id:
+        _import_env_module(env_id)
+    name = env_id.split(":", 1)[-1]
+    try:
+        spec = gym.spec(name)
+    except gym.error.Error as exc:
+        ids = [i for i in gym.registry if i.startswith("MemAgent-")] or list(gym.registry)
+        hint = "" if "Did you mean" in str(exc) else did_you_mean(name, ids)
+        raise ConfigError(f"--env {env_id}: {exc}{hint} (`memgym envs` "
+                          "lists memgym's; give a user's env as module:EnvId-v0)") from exc
+    accepted = _env_kwarg_names(spec.entry_point)
+    if accepted is None:
+        return
+    accepted |= set(inspect.signature(gym.make).parameters) - {"id", "kwargs"}
+    for key in env_kwargs or {}:
+        if key not in accepted:
+            raise ConfigError(f"--env-kwargs {key}=...: {name} has no argument {key!r}."
+                              f"{did_you_mean(key, accepted)} Its arguments: "
+                              f"{', '.join(sorted(accepted))}")
 
 
 def _first_env(env_id: str, env_kwargs: Mapping[str, Any], make_env: Callable[[], gym.Env]
@@ -221,17 +316,17 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
     if episodes is not None and episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
     env_kwargs = dict(env_kwargs or {})
-    make_env = make_env or (lambda: gym.make(env_id, **env_kwargs))
+    if make_env is None:
+        validate_env(env_id, env_kwargs)
+
+        def make_env() -> gym.Env:
+            return gym.make(env_id, **env_kwargs)
     probe = _first_env(env_id, env_kwargs, make_env)  # reused as the first pooled env
     num_tasks = getattr(probe.unwrapped, "num_tasks", None)
     if num_tasks is None:
         raise ConfigError(f"{env_id}: the env has no num_tasks; memgym eval needs an env whose "
                           "tasks are numbered 0..num_tasks-1 (reset options task_id)")
-    spare = [probe]
-
-    def pooled_env() -> gym.Env:
-        return spare.pop() if spare else make_env()
-
+    pool = EnvPool(make_env, concurrency, envs=[probe])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     n = num_tasks if episodes is None else min(episodes, num_tasks)
@@ -241,11 +336,12 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
            **dict(run_info or {}), "versions": package_versions()}
     run = json.loads(json.dumps(run, default=str))  # what is compared on resume is what is saved
     done = _check_out_dir(out, run, resume)
-    repair_jsonl(out / PREDICTIONS)
-    repair_jsonl(out / TRACES, keep=done)  # drop traces of episodes whose prediction was lost
+    # drop partial last lines, and the rows of incomplete episodes, which run again
+    repair_jsonl(out / PREDICTIONS, keep=done)
+    repair_jsonl(out / TRACES, keep=done)
     (out / RUN).write_text(json.dumps(run, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
-    jobs = [EpisodeJob(task_id=t, seed=seed, sampling_seed=sampling_seed(seed, t, a), key=a)
+    jobs = [EpisodeJob(task_id=t, seed=seed, sampling_seed=derive_seed(seed, t, a), key=a)
             for t in range(n) for a in range(avg_k) if (t, a) not in done]
     bar_view, bar = _progress(n * avg_k, n * avg_k - len(jobs), progress)
     rewards: list[float] = []
@@ -260,7 +356,7 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
 
     start = time.perf_counter()
     with bar_view:
-        runner = asyncio.ensure_future(run_episodes(pooled_env, agent, jobs,
+        runner = asyncio.ensure_future(run_episodes(pool, agent, jobs,
                                                     concurrency=concurrency, on_episode=record))
         watch = asyncio.ensure_future(fail_fast.tripped.wait()) if fail_fast else None
         try:
@@ -275,8 +371,7 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
                     task.cancel()
             await asyncio.gather(*(t for t in (runner, watch) if t is not None),
                                  return_exceptions=True)
-            for env in spare:
-                env.close()
+            pool.close()
     summary = {"metrics": summarize(read_jsonl(out / PREDICTIONS)),
                "run": {**run, "wall_time_s": time.perf_counter() - start,
                        "episodes_run_now": len(jobs)}}
@@ -286,5 +381,5 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
 
 
 def evaluate(env_id: str, agent: Agent, **kwargs: Any) -> dict[str, Any]:
-    """Synchronous `evaluate_async` (runs its own event loop); same arguments."""
-    return asyncio.run(evaluate_async(env_id, agent, **kwargs))
+    """Synchronous `evaluate_async` (runs its own event loop, also inside Jupyter); same arguments."""
+    return run_sync(evaluate_async(env_id, agent, **kwargs))

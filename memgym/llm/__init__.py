@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from memgym.errors import ConfigError, unknown_name
 from memgym.llm.base import (
+    BackendUnavailable,
     Completion,
     GenerationRequest,
     LLMBackend,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKENDS",
+    "BackendUnavailable",
     "Completion",
     "GenerationRequest",
     "LLMBackend",

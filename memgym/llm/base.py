@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from memgym.errors import BackendError
+
 __all__ = [
+    "BackendUnavailable",
     "Completion",
     "GenerationRequest",
     "LLMBackend",
@@ -22,6 +25,13 @@ __all__ = [
     "cut_at_stop",
     "strip_think",
 ]
+
+class BackendUnavailable(BackendError):
+    """The backend cannot serve any request: a refused connection, an unknown host, a bad key,
+    model or path. Every later request would fail the same way, so a run stops on the first one
+    (even after earlier successes: a server that died mid-run), rather than recording episodes
+    whose every call failed."""
+
 
 Message = dict[str, str]
 """A chat message: {"role": "system" | "user" | "assistant", "content": str}."""

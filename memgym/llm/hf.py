@@ -742,6 +742,9 @@ def _load(
     import transformers
     from transformers import AutoModelForCausalLM
 
+    from memgym.models import resolve_model_path
+
+    name = resolve_model_path(name)  # "embedded", a folder, a cached or reachable hub id
     if isinstance(dtype, str) and dtype != "auto":
         if not isinstance(getattr(torch, dtype, None), torch.dtype):
             raise ConfigError(f"dtype={dtype!r} is not a torch dtype (e.g. 'bfloat16', 'auto')")

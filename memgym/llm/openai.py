@@ -8,9 +8,10 @@ without them, and the backend remembers. Token ids are not part of the OpenAI AP
 `return_tokens_as_token_ids`); otherwise `completion_ids` and `prompt_ids` are empty.
 
 Failures:
-- connection refused / unknown host: `BackendError` at once, naming the URL (the server is down
-  or the URL is wrong; retrying every request would only hide that);
-- 401/403/404: `BackendError` (bad key, model or path; every request would fail the same way);
+- connection refused / unknown host: `BackendUnavailable` (a BackendError) at once, naming the
+  URL (the server is down, died mid-run, or the URL is wrong; retrying every request would only
+  hide that); `memgym.eval.FailFast` stops a run on it even after earlier successes;
+- 401/403/404: `BackendUnavailable` (bad key, model or path; every request would fail the same way);
 - 429, 5xx, timeouts, dropped connections: retried with exponential backoff (honouring
   `Retry-After`), then `Completion(finish_reason="error")` for that request only;
 - other 4xx (e.g. a prompt longer than the context): `Completion(finish_reason="error")`;
@@ -30,7 +31,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from memgym.errors import BackendError, ConfigError
-from memgym.llm.base import Completion, GenerationRequest, cut_at_stop, strip_think
+from memgym.llm.base import (
+    BackendUnavailable,
+    Completion,
+    GenerationRequest,
+    cut_at_stop,
+    strip_think,
+)
 
 __all__ = ["OpenAIBackend"]
 
@@ -241,7 +248,7 @@ class OpenAIBackend:
                 try:
                     response = await client.post(url, json=body)
                 except httpx.ConnectError as exc:
-                    raise BackendError(
+                    raise BackendUnavailable(
                         f"OpenAIBackend: cannot connect to {url} ({exc}). Is the server running "
                         "and is base_url right?"
                     ) from exc
@@ -264,7 +271,7 @@ class OpenAIBackend:
                     return self.parse_response(path, data, request, time.perf_counter() - start)
                 detail = response.text[:500]
                 if status in _FATAL_STATUS:
-                    raise BackendError(
+                    raise BackendUnavailable(
                         f"OpenAIBackend: {url} answered HTTP {status} for model {self.model!r}: "
                         f"{detail}. Check base_url, model and api_key (OPENAI_API_KEY)."
                     )

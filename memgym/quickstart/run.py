@@ -25,6 +25,7 @@ from typing import Any
 
 from memgym.assets import TINY_MEMAGENT
 from memgym.errors import ConfigError
+from memgym.models import resolve_model_path
 from memgym.quickstart import experiment as X
 
 __all__ = ["EMBEDDED_MODEL", "QuickstartResult", "run_quickstart", "score_table", "add_arguments",
@@ -189,7 +190,7 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart", *, steps: int | None
         for p in ours:
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer_path = str(model_path)
+    model_path = tokenizer_path = resolve_model_path(str(model_path))  # "embedded" works too
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     seconds: dict[str, float] = {}

@@ -42,7 +42,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from memgym.agents.episode import Episode
+from memgym.agents.episode import EnvPool, Episode
 from memgym.errors import ConfigError
 from memgym.trainer.advantages import (
     broadcast_credit,
@@ -55,7 +55,6 @@ from memgym.trainer.config import GRPOConfig
 from memgym.trainer.logging import MetricsLogger
 from memgym.trainer.loss import LossNorm, completion_logprobs, grpo_loss, tis_weights
 from memgym.trainer.rollout import (
-    EnvPool,
     MicroBatch,
     TaskSampler,
     TrainingRow,
@@ -99,7 +98,7 @@ def build_policy(model: str | Any, *, tokenizer: Any = None, device: torch.devic
         seed: the tiny model's weight seed.
     """
     if isinstance(model, str):
-        from memgym.assets import resolve_model_path
+        from memgym.models import resolve_model_path
 
         model = resolve_model_path(model)
     if isinstance(model, str) and model == "tiny":

@@ -5,44 +5,35 @@
              --episodes_to_rows + RowCredit--> TrainingRows (one per trainable Turn)
              --pack_rows / collate--> MicroBatches of left-padded tensors within a token budget
 
-The episode runner and the agents are memgym.agents'; this module only arranges their inputs
+The episode runner, its env pool (`EnvPool`) and the seed helper (`derive_seed`) are
+memgym.agents.episode's, shared with evaluation; this module only arranges their inputs
 and turns their outputs into what the loss consumes, token in, token out: a row's ids are the
 Turn's ids, never re-tokenised text.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
-from memgym.agents.episode import Episode, EpisodeJob, run_episodes
+from memgym.agents.episode import EnvPool, Episode, EpisodeJob, derive_seed, run_episodes, run_sync
 from memgym.errors import ConfigError
 from memgym.trainer.advantages import RowCredit
 
 __all__ = [
-    "EnvPool",
     "MicroBatch",
     "TaskSampler",
     "TrainingRow",
     "collate",
     "collect_episodes",
-    "derive_seed",
     "episodes_to_rows",
     "group_jobs",
     "pack_rows",
 ]
-
-
-def derive_seed(*parts: int) -> int:
-    """A 31-bit seed mixed from integers (run seed, rollout index, slot), unrelated across parts."""
-    state = np.random.SeedSequence([abs(int(p)) for p in parts]).generate_state(1)
-    return int(state[0]) & 0x7FFFFFFF
 
 
 class TaskSampler:
@@ -86,48 +77,6 @@ class TaskSampler:
         self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
 
 
-class _Lent(gym.Wrapper):
-    """An env lent to the episode runner: its `close()` is a no-op, the pool closes it."""
-
-    def close(self) -> None:  # the runner closes what it used; the pool owns the lifetime
-        pass
-
-
-class EnvPool:
-    """Builds `size` envs once and lends them to every rollout (data sources load once)."""
-
-    def __init__(self, make_env: Callable[[], gym.Env], size: int):
-        self._make = make_env
-        self._envs: list[gym.Env] = []
-        self.size = size
-        self._next = 0
-
-    def factory(self) -> Callable[[], gym.Env]:
-        """A `make_env` for one `run_episodes` call, handing out the pool's envs in turn."""
-        self._next = 0
-
-        def make() -> gym.Env:
-            if self._next >= len(self._envs):
-                self._envs.append(_Lent(self._make()))
-            env = self._envs[self._next]
-            self._next += 1
-            return env
-
-        return make
-
-    def first(self) -> gym.Env:
-        """One env of the pool (built if needed), e.g. to read `num_tasks`."""
-        if not self._envs:
-            self._envs.append(_Lent(self._make()))
-        return self._envs[0]
-
-    def close(self) -> None:
-        """Close every env of the pool."""
-        for env in self._envs:
-            env.env.close()
-        self._envs.clear()
-
-
 def group_jobs(task_ids: Sequence[int], num_generations: int, *, seed: int, rollout: int
                ) -> list[EpisodeJob]:
     """G jobs per task with the group's shared reset seed and distinct sampling seeds.
@@ -148,7 +97,7 @@ def group_jobs(task_ids: Sequence[int], num_generations: int, *, seed: int, roll
 def collect_episodes(pool: EnvPool, agent: Any, jobs: Sequence[EpisodeJob], *,
                      concurrency: int) -> list[Episode]:
     """Run the jobs concurrently (the backend batches their LLM calls), episodes in job order."""
-    episodes = asyncio.run(run_episodes(pool.factory(), agent, jobs, concurrency=concurrency))
+    episodes = run_sync(run_episodes(pool, agent, jobs, concurrency=concurrency))
     if len(episodes) != len(jobs):
         raise RuntimeError(f"the runner returned {len(episodes)} episodes for {len(jobs)} jobs")
     return episodes

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from memgym.agents import EpisodeContext, call_llm, get_template
-from memgym.agents.calls import call_seed
+from memgym.agents.episode import derive_seed
 from memgym.agents.parsing import PlainAnswer, PlainMemory, TaggedAnswer, TaggedMemory, box
 from memgym.agents.prompts import (
     MEMAGENT_FINAL,
@@ -94,9 +94,9 @@ def test_call_llm_records_the_turn_with_ids_logprobs_and_a_derived_seed():
     assert "Say hi" in turn.prompt and turn.prompt_ids == completion.prompt_ids
     assert turn.completion_ids == list(b"hello there") and len(turn.logprobs) == 11
     assert turn.trainable and turn.finish_reason == "stop" and turn.error is None
-    assert backend.requests[0].sampling.seed == call_seed(11, 0)
+    assert backend.requests[0].sampling.seed == derive_seed(11, 0)
     assert backend.requests[0].messages == ({"role": "user", "content": "Say hi"},)
-    assert call_seed(11, 0) != call_seed(11, 1) != call_seed(12, 0)
+    assert derive_seed(11, 0) != derive_seed(11, 1) != derive_seed(12, 0)
 
 
 def test_call_llm_turns_backend_failures_into_error_turns():

@@ -1,6 +1,7 @@
 """The episode runner: what an Episode records, the oracle's task hand-off, concurrent episodes on
 pooled envs with a concurrency limit, GRPO-style groups from an identical initial state, and
-failure propagation."""
+failure propagation; the one env pool (lent across runs), the one seed helper (values of the
+three it replaced) and run_sync inside a running loop."""
 
 import asyncio
 
@@ -16,6 +17,7 @@ from memgym.agents import (
     run_episodes,
 )
 from memgym.agents.baselines import ContextAnswerer
+from memgym.agents.episode import EnvPool, derive_seed, run_sync
 from memgym.errors import ConfigError
 from memgym.llm import Completion, SamplingParams, ScriptedBackend
 from memgym.tokenizers import WordTokenCounter
@@ -126,3 +128,52 @@ def test_an_agent_exception_cancels_the_other_episodes_and_propagates():
         asyncio.run(run_episode(make_env(), ScriptedPolicyAgent(lambda q, m, c: m,
                                                                 lambda q, m: ""),
                                 seed=0, task_id=0, max_steps=2))
+
+
+def test_derive_seed_keeps_the_values_of_the_three_helpers_it_replaced():
+    # computed with the removed call_seed / sampling_seed / trainer derive_seed (all three were
+    # SeedSequence([abs(p) for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
+    assert derive_seed(11, 0) == 1926383459  # call_seed(11, 0)
+    assert derive_seed(7, 0, 1) == 2028854884  # sampling_seed(7, 0, 1)
+    assert derive_seed(3, 1, 2, 4) == 13558606  # trainer derive_seed(3, 1, 2, 4)
+    assert derive_seed(-5, 2) == derive_seed(5, 2) == 1078640117
+    assert derive_seed(5, 1) != derive_seed(6, 0)
+
+
+def test_an_env_pool_lends_its_envs_across_runs_and_closes_them_once():
+    built, closed = [], []
+
+    def factory():
+        env = make_env()
+        env.close = lambda: closed.append(env)  # record closes
+        built.append(env)
+        return env
+
+    pool = EnvPool(factory, 3)
+    first = pool.first()
+    jobs = [EpisodeJob(task_id=t % 2, seed=0, key=t) for t in range(6)]
+    agent = make_memagent(InFlight())  # its episodes overlap: 3 envs are lent at once
+    for _ in range(2):  # the trainer's pattern: one pool for every rollout
+        assert len(asyncio.run(run_episodes(pool, agent, jobs, concurrency=3))) == 6
+    assert first in built and len(built) == pool.size == 3 and closed == []
+    with pytest.raises(ConfigError, match="max_envs=3"):
+        [pool.acquire() for _ in range(4)]
+    pool.close()
+    assert sorted(map(id, closed)) == sorted(map(id, built))
+
+
+def test_run_sync_works_inside_a_running_loop():
+    async def inner():
+        await asyncio.sleep(0)
+        return 42
+
+    async def notebook_cell():
+        return run_sync(inner())
+
+    assert run_sync(inner()) == 42 and asyncio.run(notebook_cell()) == 42
+    with pytest.raises(ValueError, match="boom"):
+        run_sync(_raise(ValueError("boom")))
+
+
+async def _raise(exc):
+    raise exc

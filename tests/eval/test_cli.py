@@ -1,8 +1,11 @@
 """`memgym eval` through memgym.cli.main: the scripted backend, an LLM-free recipe, the tiny
-transformers model saved to disk, resume, and clear errors for a dead server or missing flags."""
+transformers model saved to disk and the embedded one by name, resume, an incomplete run's
+headline and exit status, a user's env module from the current directory, and clear errors for
+a dead server, missing flags, misspelt env kwargs and model names."""
 
 import json
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -122,3 +125,97 @@ def test_missing_flags_are_clear_errors(tmp_path, capsys):
     assert "Did you mean 'MemAgent-HotpotQA-v0'" in capsys.readouterr().err
     assert main(eval_args(tmp_path / "e", "--agent", oracle, "--env-kwargs", "num_doc=8")) == 2
     assert "num_doc" in capsys.readouterr().err and not (tmp_path / "e").exists()
+
+
+def test_a_misspelt_env_kwarg_gets_a_did_you_mean_before_any_model_loads(tmp_path, capsys):
+    start = time.perf_counter()
+    code = main(["eval", "--env", "MemAgent-Synthetic-v0", "--env-kwargs", "num_kyes=3",
+                 "--agent", str(AGENTS / "memagent.yaml"), "--backend", "transformers",
+                 "--model", "embedded", "--out", str(tmp_path / "k"), "--no-progress"])
+    assert code == 2 and time.perf_counter() - start < 5
+    assert "Did you mean 'num_keys'?" in capsys.readouterr().err
+
+
+def test_a_misspelt_model_fails_at_once_saying_what_was_tried(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    code = main(["eval", "--env", "MemAgent-Synthetic-v0", "--agent",
+                 str(AGENTS / "memagent.yaml"), "--backend", "transformers", "--model",
+                 "embeded", "--out", str(tmp_path / "m"), "--no-progress"])
+    assert code == 2 and time.perf_counter() - start < 5
+    err = capsys.readouterr().err
+    assert "Did you mean 'embedded'?" in err and "Hugging Face cache" in err
+
+
+def test_the_embedded_model_by_name(tmp_path):
+    out = tmp_path / "emb"
+    args = ["eval", "--env", "MemAgent-Synthetic-v0", "--env-kwargs", "num_tasks=2",
+            "--agent", str(AGENTS / "memagent.yaml"), "--agent-overrides",
+            "memory_max_new_tokens=4", "answer_max_new_tokens=4", "--backend", "transformers",
+            "--model", "embedded", "--out", str(out), "--no-progress", "--threads", "1"]
+    assert main(args) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"] == "embedded" and run["model_path"].endswith("tiny-memagent")
+    assert run["env_kwargs"]["tokenizer"] == run["model_path"]
+
+
+FAILING = '''
+CALLS = []
+
+
+def fails_once(request):
+    """A policy whose second call fails (the server answered 500), the rest succeed."""
+    from memgym.llm import Completion
+
+    CALLS.append(1)
+    if len(CALLS) == 2:
+        return Completion("", finish_reason="error", error="HTTP 500 from the server")
+    if "Updated memory:" in request.messages[-1]["content"]:
+        return "notes"
+    return "The answer is \\\\boxed{beer and whisky}."
+'''
+
+
+def test_an_incomplete_run_says_so_and_exits_3(tmp_path, capsys, monkeypatch):
+    (tmp_path / "failing_policy.py").write_text(FAILING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "inc"
+    args = eval_args(out, "--agent", str(AGENTS / "memagent.yaml"), "--env-kwargs",
+                     "chunk_tokens=3000", "--backend", "scripted", "--model",
+                     "failing_policy:fails_once", "--episodes", "2", "--concurrency", "1")
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert "2 episodes, 1 incomplete (1 failed calls)" in " ".join(err.split())
+    assert "--resume" in err
+
+
+MY_ENV = '''
+import gymnasium as gym
+from memgym.data.task import Task
+from memgym.envs import LongContextMemoryEnv
+
+
+def make_facts(**kwargs):
+    tasks = [Task(0, "What is the code of red falcon?", ("417",),
+                  ["The lake is calm.", "The code of red falcon is 417.", "We walk on."])]
+    return LongContextMemoryEnv(tasks, chunk_tokens=6, memory_tokens=32, **kwargs)
+
+
+gym.register("MyFacts-v0", entry_point=make_facts)
+'''
+
+
+def test_a_users_env_module_is_found_in_the_current_directory(tmp_path, monkeypatch, capsys):
+    (tmp_path / "myfacts_cli.py").write_text(MY_ENV)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    oracle = str(AGENTS / "scripted_oracle.yaml")
+    code = main(["eval", "--env", "myfacts_cli:MyFacts-v0", "--agent", oracle,
+                 "--out", str(tmp_path / "run"), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["metrics"]["metrics"]["accuracy"]["mean"] == 1.0
+    assert main(["eval", "--env", "nosuchmod:MyFacts-v0", "--agent", oracle,
+                 "--out", str(tmp_path / "run2"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no module 'nosuchmod' in the current directory" in err and "PYTHONPATH" in err

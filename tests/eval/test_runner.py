@@ -1,9 +1,13 @@
 """The evaluation runner: complete files, summary.json == summarize(predictions.jsonl), resume
-after a run stopped or killed mid-write, a backend failing on one episode, fail-fast on a dead
-backend, seeds, and the run-settings check on resume."""
+after a run stopped or killed mid-write, a backend failing on one episode (incomplete, rerun by
+resume), fail-fast on a dead backend and on a real HTTP server stopped mid-run, seeds, the
+run-settings check on resume, and evaluate() inside a running event loop (Jupyter)."""
 
+import asyncio
 import json
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -12,9 +16,10 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "agents"))  # the shared hand
 from agent_helpers import failing_on, make_env, make_tasks, reader
 
 from memgym.agents import make_memagent
+from memgym.agents.episode import derive_seed
 from memgym.errors import BackendError, ConfigError
-from memgym.eval import FailFast, evaluate, read_jsonl, sampling_seed, summarize
-from memgym.llm import ScriptedBackend
+from memgym.eval import FailFast, evaluate, evaluate_async, read_jsonl, summarize
+from memgym.llm import GenerationRequest, OpenAIBackend, ScriptedBackend
 
 ENV = "handmade-v0"
 
@@ -38,7 +43,7 @@ def test_files_are_complete_and_the_summary_is_recomputable(tmp_path):
     assert row["prediction"] == "Paris" and row["golds"] == ["Paris"] and row["reward"] == 1.0
     assert row["reward_components"] == {"accuracy": 1.0, "format": 1.0, "memory_budget": 1.0}
     assert row["question"] == "Where does the cat Luna live?" and row["seed"] == 7
-    assert row["sampling_seed"] == sampling_seed(7, 0, row["attempt"])
+    assert row["sampling_seed"] == derive_seed(7, 0, row["attempt"])
     assert row["metadata"] == {"num_docs": 10} and row["task_type"] == "single"
     assert row["num_chunks"] == len(row["turns"]) - 1 == 4
     turn = row["turns"][0]
@@ -82,7 +87,7 @@ def test_resume_skips_finished_rows_and_finishes_the_rest(tmp_path):
         run(tmp_path, ScriptedBackend(reader), avg_k=2, seed=1, resume=True)
 
 
-def test_a_backend_failing_on_one_episode_does_not_stop_the_run(tmp_path):
+def test_an_episode_with_failed_calls_is_incomplete_and_resume_reruns_it(tmp_path):
     for raise_it in (True, False):
         out = tmp_path / str(raise_it)
         backend = FailFast(ScriptedBackend(failing_on("red car", raise_it=raise_it)))
@@ -91,7 +96,20 @@ def test_a_backend_failing_on_one_episode_does_not_stop_the_run(tmp_path):
         assert rows[0]["reward"] == 1.0 and rows[0]["failed_calls"] == 0
         assert rows[1]["reward"] == 0.0 and rows[1]["failed_calls"] == len(rows[1]["turns"])
         assert all(t["error"] for t in rows[1]["turns"])
-        assert summary["metrics"]["errors"]["episodes_with_failed_calls"] == 1
+        metrics = summary["metrics"]
+        assert metrics["errors"]["episodes_with_failed_calls"] == 1
+        assert metrics["incomplete_episodes"] == 1 and metrics["episodes"] == 1
+        assert metrics["metrics"]["accuracy"]["n"] == 1  # the failed episode is not a result
+        # the backend is back: --resume runs the incomplete episode again, and only that one
+        again = ScriptedBackend(reader)
+        summary = run(out, again, resume=True)
+        assert summary["run"]["episodes_run_now"] == 1
+        assert all("red car" in r.messages[-1]["content"] for r in again.requests)
+        assert summary["metrics"]["incomplete_episodes"] == 0
+        assert summary["metrics"]["metrics"]["accuracy"]["mean"] == 1.0
+        rows = read_jsonl(out / "predictions.jsonl")
+        assert sorted(r["task_id"] for r in rows) == [0, 1]  # the failed row was replaced
+        assert len(read_jsonl(out / "traces.jsonl")) == 2
 
 
 def test_a_dead_backend_stops_the_run_with_its_error(tmp_path):
@@ -129,3 +147,84 @@ def test_episode_limit_and_validation(tmp_path):
     assert summary["metrics"]["tasks"] == 2 and summary["run"]["episodes"] == 2
     with pytest.raises(ConfigError, match="avg-k"):
         run(tmp_path / "c", ScriptedBackend(reader), avg_k=0)
+
+
+class _ReaderServer:
+    """A real OpenAI-compatible HTTP server on 127.0.0.1 answering with `reader`, which stops
+    listening (connections are then refused) after `stop_after` answers."""
+
+    def __init__(self, stop_after=None):
+        self.answered, self.stop_after = 0, stop_after
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                request = GenerationRequest(messages=tuple(body["messages"]))
+                choice = {"message": {"role": "assistant", "content": reader(request)},
+                          "finish_reason": "stop"}
+                data = json.dumps({"choices": [choice]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                server.answered += 1
+                if server.stop_after is not None and server.answered >= server.stop_after:
+                    threading.Thread(target=server.close).start()  # the server dies
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True).start()
+        self.closed = threading.Event()
+
+    def close(self):
+        if not self.closed.is_set():
+            self.closed.set()
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+
+def test_a_server_stopped_mid_run_stops_the_run_and_resume_finishes_it(tmp_path):
+    tasks = make_tasks() * 2  # 4 tasks; task 0 takes 5 calls (4 chunks + the answer)
+    def envs():
+        return make_env().__class__(tasks, chunk_tokens=120)
+
+    server = _ReaderServer(stop_after=5)
+    backend = FailFast(OpenAIBackend(server.url, "reader", backoff_s=0.01, max_retries=2),
+                       f"openai at {server.url}")
+    try:
+        with pytest.raises(BackendError, match="stopped answering mid-run.*cannot connect"):
+            evaluate(ENV, make_memagent(backend), out_dir=tmp_path, fail_fast=backend,
+                     concurrency=1, progress=False, make_env=envs)
+    finally:
+        backend.close()
+        server.close()
+    rows = read_jsonl(tmp_path / "predictions.jsonl")
+    assert [(r["task_id"], r["failed_calls"], r["reward"]) for r in rows] == [(0, 0, 1.0)]
+    restarted = _ReaderServer()
+    backend = FailFast(OpenAIBackend(restarted.url, "reader"))
+    try:
+        summary = evaluate(ENV, make_memagent(backend), out_dir=tmp_path, fail_fast=backend,
+                           concurrency=2, progress=False, make_env=envs, resume=True)
+    finally:
+        backend.close()
+        restarted.close()
+    assert summary["run"]["episodes_run_now"] == 3
+    assert summary["metrics"]["episodes"] == 4 and summary["metrics"]["incomplete_episodes"] == 0
+    assert summary["metrics"]["metrics"]["accuracy"]["mean"] == 1.0
+
+
+def test_evaluate_works_inside_a_running_event_loop(tmp_path):
+    async def notebook_cell():  # Jupyter runs cells inside an event loop
+        return run(tmp_path / "sync", ScriptedBackend(reader), episodes=1)
+
+    summary = asyncio.run(notebook_cell())
+    assert summary["metrics"]["metrics"]["accuracy"]["mean"] == 1.0
+    direct = asyncio.run(evaluate_async(ENV, make_memagent(ScriptedBackend(reader)),
+                                        out_dir=tmp_path / "async", make_env=make_env,
+                                        episodes=1, progress=False))
+    assert direct["metrics"]["metrics"] == summary["metrics"]["metrics"]
