@@ -150,11 +150,12 @@ def run(args: argparse.Namespace) -> int:
 
     from memgym.agents.recipe import build_agent, load_recipe
     from memgym.errors import ConfigError
-    from memgym.eval.runner import FailFast, evaluate, validate_env
+    from memgym.eval.runner import FailFast, align_answer_format, evaluate, validate_env
 
     recipe = load_recipe(args.agent, args.agent_overrides)
     env_kwargs = parse_overrides(args.env_kwargs)
     validate_env(args.env, env_kwargs)  # before any model loads: typos fail in a second
+    align_answer_format(args.env, env_kwargs, recipe.config)
     model = args.model
     if args.backend in ("transformers", "hf", "vllm") and model:
         from memgym.models import resolve_model_path

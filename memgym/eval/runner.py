@@ -63,6 +63,8 @@ __all__ = [
     "SUMMARY",
     "TRACES",
     "FailFast",
+    "align_answer_format",
+    "env_accepts",
     "evaluate",
     "evaluate_async",
     "validate_env",
@@ -194,6 +196,28 @@ def _import_env_module(env_id: str) -> None:
                     f"--env {env_id}: no module {module!r} in the current directory ({cwd}) or "
                     f"on sys.path; run from the folder that holds {module.replace('.', '/')}.py,"
                     " or add its folder to PYTHONPATH, or install it") from exc
+
+
+def env_accepts(env_id: str, key: str) -> bool:
+    """Whether the registered env `env_id` takes the keyword argument `key` (False if unknown)."""
+    try:
+        spec = gym.spec(env_id.split(":", 1)[-1])
+    except gym.error.Error:
+        return False
+    names = _env_kwarg_names(spec.entry_point)
+    return names is not None and key in names
+
+
+def align_answer_format(env_id: str, env_kwargs: dict[str, Any], agent_config: Any) -> None:
+    """Let the env extract the answer format the agent's prompt asks for, unless kwargs set one.
+
+    A MemAgent recipe with `answer_format: answer_is` (MemAgent's released eval prompt) then
+    needs no matching `--env-kwargs answer_format=answer_is`; an explicit env kwarg wins (and the
+    agent refuses a mismatch at its first step).
+    """
+    fmt = getattr(agent_config, "answer_format", None)
+    if fmt and "answer_format" not in env_kwargs and env_accepts(env_id, "answer_format"):
+        env_kwargs["answer_format"] = fmt
 
 
 def _env_kwarg_names(entry_point: Any) -> set[str] | None:

@@ -159,6 +159,33 @@ def test_the_embedded_model_by_name(tmp_path):
     assert run["env_kwargs"]["tokenizer"] == run["model_path"]
 
 
+def test_memagent_eval_recipe_sets_the_envs_answer_format_unless_given(tmp_path, capsys):
+    """The released-eval recipe ("Therefore, the answer is ...") needs no matching env kwarg."""
+    base = ["eval", "--env", "MemAgent-Synthetic-v0", "--env-kwargs", "num_tasks=1",
+            "--agent", str(AGENTS / "memagent_eval.yaml"), "--agent-overrides",
+            "memory_max_new_tokens=4", "answer_max_new_tokens=4", "--backend", "transformers",
+            "--model", "embedded", "--no-progress", "--threads", "1"]
+    assert main(base + ["--out", str(tmp_path / "a")]) == 0
+    run = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert run["env_kwargs"]["answer_format"] == "answer_is"
+    # an explicit env kwarg wins, and the agent refuses the mismatch with the fix in the message
+    explicit = base[:4] + ["num_tasks=1", "answer_format=boxed"] + base[5:]
+    assert main(explicit + ["--out", str(tmp_path / "b")]) == 2
+    assert "answer_format=answer_is" in capsys.readouterr().err
+
+
+def test_align_answer_format_leaves_envs_without_the_argument_alone():
+    from memgym.agents.recipe import load_recipe
+    from memgym.eval.runner import align_answer_format
+
+    recipe = load_recipe(AGENTS / "memagent_eval.yaml")
+    kwargs: dict = {}
+    align_answer_format("NoSuchEnv-v0", kwargs, recipe.config)
+    assert kwargs == {}
+    align_answer_format("MemAgent-HotpotQA-v0", kwargs, recipe.config)
+    assert kwargs == {"answer_format": "answer_is"}
+
+
 FAILING = '''
 CALLS = []
 
