@@ -50,7 +50,8 @@ def test_scripted_backend_run_writes_every_file_and_resumes(tmp_path, policy_mod
     summary = json.loads((out / "summary.json").read_text())
     assert summary["metrics"] == summarize(rows)
     assert summary["metrics"]["metrics"]["accuracy"]["mean"] == 0.5
-    assert summary["run"]["env_kwargs"] == {"chunk_tokens": 3000}
+    # the env extracts what the recipe's prompt asks for, and the run records it
+    assert summary["run"]["env_kwargs"] == {"chunk_tokens": 3000, "answer_format": "boxed"}
     assert summary["run"]["recipe"]["kind"] == "memagent"
     assert "kind: memagent" in summary["run"]["agent_recipe_text"]
     assert len(read_jsonl(out / "traces.jsonl")) == 4
