@@ -11,7 +11,7 @@ and `prepare`, which makes a named pretrained model present offline, once.
 `resolve` turns any model spec (name, folder, hub id) into what `from_pretrained` loads.
 """
 
-from memgym.models.prepare import convert_gguf, prepare
+from memgym.models.preparation import convert_gguf, prepare
 from memgym.models.registry import (
     MODELS,
     ModelSpec,

@@ -37,11 +37,11 @@ def run(args: argparse.Namespace) -> int:
     elif action == "path":
         get_spec(args.name)  # unknown names: the nearest suggestion
         if not is_present(args.name):
-            raise ConfigError(f"model {args.name!r} is not prepared (no {local_folder(args.name)})"
-                              f"; run `{prepare_command(args.name)}`")
+            raise ConfigError(f"model {args.name!r} is not prepared (no whole folder at "
+                              f"{local_folder(args.name)}); run `{prepare_command(args.name)}`")
         print(local_folder(args.name))
     else:
-        from memgym.models.prepare import prepare
+        from memgym.models.preparation import prepare
 
         for name in args.names:
             get_spec(name)  # check every name before the first (slow) one starts
@@ -51,20 +51,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_table() -> None:
-    """The registry as a table, with each model's presence and folder."""
-    from rich.console import Console
-    from rich.table import Table
+    """The registry as aligned plain-text columns (greppable; no wrapping), then the commands."""
+    from memgym.models.registry import MODELS, cache_dir, is_present
 
-    from memgym.models.registry import MODELS, cache_dir, is_present, local_folder
-
-    table = Table(title=f"memgym models (cache: {cache_dir()})")
-    for column in ("name", "source", "license", "present", "size", "folder"):
-        table.add_column(column, style="bold cyan" if column == "name" else None,
-                         no_wrap=column in ("name", "present"))
+    rows = [("name", "present", "license", "size", "source")]
     for name, spec in MODELS.items():
-        present = is_present(name)
-        source = "inside memgym" if spec.kind == "embedded" else f"PyPI {spec.requirement}"
-        table.add_row(name, source, spec.license, "yes" if present else "no",
-                      f"{spec.size_mb} MB",
-                      str(local_folder(name)) if present else f"`memgym models prepare {name}`")
-    Console(width=max(120, Console().width)).print(table)
+        source = (spec.source if spec.kind == "embedded"
+                  else f"PyPI {spec.requirement} ({spec.module}/{spec.member})")
+        rows.append((name, "yes" if is_present(name) else "no", spec.license,
+                     f"{spec.size_mb} MB", source))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    print(f"memgym models (cache: {cache_dir()}; set MEMGYM_CACHE to move it)")
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    missing = [name for name in MODELS if not is_present(name)]
+    if missing:
+        print("prepare: " + "; ".join(f"memgym models prepare {name}" for name in missing))
+    print("folder: memgym models path NAME")

@@ -8,7 +8,7 @@ memgym's model cache:
 
 A prepared folder is a plain transformers model folder (config.json, model.safetensors,
 tokenizer files) plus `memgym_model.json`, which records where it came from. It appears in one
-rename when complete (`memgym.models.prepare`), so a folder that exists is a whole one.
+rename when complete (`memgym.models.preparation.prepare`), so a folder that exists is a whole one.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from memgym.errors import unknown_name
 
 __all__ = ["MARKER", "MODELS", "ModelSpec", "cache_dir", "get_spec", "is_present",
-           "local_folder", "prepare_command"]
+           "local_folder", "prepare_command", "read_marker"]
 
 MARKER = "memgym_model.json"
 """The file a prepared folder holds, written last, recording its source and how it was made."""
@@ -120,11 +120,14 @@ def local_folder(name: str) -> Path:
 
 
 def is_present(name: str) -> bool:
-    """Whether the named model's folder is there and whole (it has config.json and the marker)."""
+    """Whether the named model's folder is there and whole: config.json, and a marker whose
+    sha256 is the registry's (a folder made from another package version counts as absent)."""
     folder = local_folder(name)
     if get_spec(name).kind == "embedded":
         return (folder / "config.json").is_file()
-    return (folder / "config.json").is_file() and (folder / MARKER).is_file()
+    marker = read_marker(name)
+    return (folder / "config.json").is_file() and bool(marker) and \
+        marker.get("sha256") == get_spec(name).sha256
 
 
 def read_marker(name: str) -> dict:

