@@ -41,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from memgym.errors import ConfigError, MemgymError
-from memgym.models.registry import MARKER, ModelSpec, cache_dir, get_spec, is_present, local_folder
+from memgym.models.registry import MARKER, ModelSpec, get_spec, is_present, local_folder
 
 __all__ = ["convert_gguf", "prepare"]
 

@@ -4,8 +4,8 @@
 import dataclasses
 
 import pytest
-
 from gguf_helpers import sha256_of, write_tiny_llama_gguf, write_wheel
+
 from memgym.assets import TINY_MEMAGENT
 from memgym.cli import main
 from memgym.models import registry

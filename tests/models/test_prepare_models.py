@@ -11,11 +11,11 @@ import sys
 import zipfile
 
 import pytest
-
 from gguf_helpers import sha256_of, write_tiny_llama_gguf, write_wheel
+
 from memgym.errors import ConfigError, UnknownNameError
-from memgym.models import prepare, registry, resolve_model_path
 from memgym.models import preparation as prepare_module
+from memgym.models import prepare, registry, resolve_model_path
 
 pytest.importorskip("gguf")
 
