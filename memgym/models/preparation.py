@@ -89,7 +89,7 @@ def prepare(name: str, *, source: str | None = None, force: bool = False,
                   "origin": str(source or origin)}
         if spec.kind == "gguf":
             _check_sha256(weights, spec, source)
-            log(f"{name}: converting {weights.name} to float32 safetensors (about 30 s)")
+            log(f"{name}: converting {weights.name} to float32 safetensors (30-60 s, once)")
             marker.update(convert_gguf(weights, out, name))
         else:
             _check_sha256(weights / "model.safetensors", spec, source)
@@ -259,6 +259,7 @@ def convert_gguf(gguf_file: Path, out_dir: Path, name: str) -> dict:
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     _add_legacy_config_keys(out_dir / "config.json")
+    _portable_tokenizer_config(out_dir, settings.get("max_position_embeddings"))
 
     reloaded = AutoModelForCausalLM.from_pretrained(str(out_dir))
     expected = quantised.state_dict()
@@ -268,6 +269,27 @@ def convert_gguf(gguf_file: Path, out_dir: Path, name: str) -> dict:
                               "please report this with your transformers version")
     return {"dtype": "float32", "parameters": sum(p.numel() for p in reloaded.parameters()),
             "converted_with": f"transformers {transformers.__version__}"}
+
+
+def _portable_tokenizer_config(out_dir: Path, max_len: int | None) -> None:
+    """Make tokenizer_config.json loadable by transformers 4 and vLLM too.
+
+    transformers 5 writes `tokenizer_class: TokenizersBackend` (unknown before 5) and keeps
+    the chat template only in chat_template.jinja (read since 4.5x); `PreTrainedTokenizerFast`
+    names the same tokenizer.json loader in both, and the template is copied in. The window
+    becomes `model_max_length` (instead of 1e30), and loader bookkeeping keys are dropped.
+    """
+    path = out_dir / "tokenizer_config.json"
+    config = json.loads(path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    for key in ("is_local", "local_files_only"):
+        config.pop(key, None)
+    if max_len:
+        config["model_max_length"] = int(max_len)
+    template = out_dir / "chat_template.jinja"
+    if template.is_file() and "chat_template" not in config:
+        config["chat_template"] = template.read_text()
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _add_legacy_config_keys(config_json: Path) -> None:

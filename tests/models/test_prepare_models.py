@@ -65,6 +65,10 @@ def test_prepare_from_a_wheel_converts_the_gguf_to_a_float_folder_equal_to_the_g
     config = json.loads((folder / "config.json").read_text())
     assert "quantization_config" not in config
     assert config["rope_theta"] == 100000.0 and config["torch_dtype"] == "float32"
+    tokenizer_config = json.loads((folder / "tokenizer_config.json").read_text())
+    assert tokenizer_config["tokenizer_class"] == "PreTrainedTokenizerFast"  # transformers 4 too
+    assert tokenizer_config["model_max_length"] == 256  # the GGUF's context length
+    assert "<|im_start|>" in tokenizer_config["chat_template"]
 
     model = AutoModelForCausalLM.from_pretrained(folder)
     tokenizer = AutoTokenizer.from_pretrained(folder)
