@@ -96,19 +96,38 @@ def test_full_finetuning_with_beta_keeps_a_frozen_reference(tiny_recipe):
     assert "kl" in rows[-1] and rows[-1]["kl"] >= 0
 
 
-def test_zero_variance_groups_are_dropped(tiny_recipe):
+def test_flat_rollout_is_dropped_with_a_warning_and_no_update(tiny_recipe, caplog):
     # Reward only accuracy, which the untrained tiny model never earns: every group is flat.
     env = {**tiny_recipe["env_kwargs"], "reward_weights": {"accuracy": 1.0}}
     trainer, before, rows = _train(tiny_recipe, env_kwargs=env, max_steps=1)
     assert rows[-1]["frac_reward_zero_std"] == 1.0 and rows[-1]["rows"] == 0
+    assert "nothing will be learned" in caplog.text
     for n, p in trainer.model.named_parameters():
         if p.requires_grad:
             assert torch.equal(p, before[n])
 
 
+def test_dropped_groups_shrink_the_rollouts_steps_instead_of_leaving_empty_ones(tiny_recipe):
+    # 4 groups, 4 steps per rollout: a dropped group must not leave an empty step behind.
+    trainer = GRPOTrainer(load_config({**tiny_recipe, "tasks_per_step": 4,
+                                       "steps_per_generation": 4, "max_steps": 4}))
+    from memgym.trainer.rollout import TrainingRow
+    try:
+        # two groups survive the zero-std filter, two rows each
+        rows = [TrainingRow([1, 2], [3], [0.0], 1.0, 1.0, e, 0) for e in range(4)]
+        steps = trainer._prepare_steps(rows, [[0, 1], [2, 3]])
+        assert [len(step_rows) for step_rows, _ in steps] == [2, 2]
+        assert trainer._prepare_steps([], []) == [([], [])]  # all dropped: one step, no rows
+        trained = trainer.train()
+    finally:
+        trainer.close()
+    assert all(r["rows"] > 0 for r in trained if r["frac_reward_zero_std"] < 1)
+    assert trainer.scheduler.last_epoch == trainer.step == 4
+
+
 def test_one_rollout_feeds_several_optimizer_steps(tiny_recipe):
     trainer, _, rows = _train(tiny_recipe, steps_per_generation=2, num_iterations=2,
-                              max_steps=4, tasks_per_step=2)
+                              max_steps=4, tasks_per_step=2, drop_zero_std_groups=False)
     assert trainer.rollouts == 1 and [r["step"] for r in rows] == [1, 2, 3, 4]
     # All four steps train on the one rollout: its metrics repeat on every row.
     assert len({r["reward"] for r in rows}) == 1
@@ -136,8 +155,10 @@ def _cli(recipe_path: Path, out: Path, *extra: str) -> list[str]:
 def test_resume_after_sigkill_reproduces_next_metrics(tmp_path, tiny_recipe):
     import yaml
 
+    # One LLM call per forward: batched decoding is not bit-exact across batch compositions
+    # (float sums in another order can flip a sampled token), and timing decides the batches.
     recipe = {**tiny_recipe, "max_steps": 6, "save_steps": 2, "lr_scheduler_type": "linear",
-              "warmup_steps": 2, "save_total_limit": 5}
+              "warmup_steps": 2, "save_total_limit": 5, "rollout_batch_size": 1}
     recipe.pop("output_dir")
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
