@@ -306,3 +306,16 @@ def test_make_backend_hf_alias(sequential):
         assert (
             b.generate_batch([_chat(PROMPTS[0])])[0].completion_ids == sequential[0].completion_ids
         )
+
+
+def test_engine_leaves_the_mode_alone_when_the_caller_owns_it(monkeypatch):
+    calls = []
+    monkeypatch.setattr(type(MODEL), "train", lambda self, mode=True: calls.append(mode) or self)
+    MODEL.training = True
+    try:
+        with TransformersBackend(MODEL, TOK, manage_mode=False, batch_wait_ms=0) as b:
+            c = b.generate_batch([_chat("Hello")])[0]
+            time.sleep(0.05)  # the idle engine would restore the mode here
+    finally:
+        MODEL.training = False
+    assert c.finish_reason != "error" and calls == []
