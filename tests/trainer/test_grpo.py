@@ -338,3 +338,72 @@ def test_recipe_sampling_is_overridden_and_capped_by_the_trainer():
               "answer_max_new_tokens": 16}
     out = _sampling_overrides(recipe, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=512)
     assert out == {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "memory_max_new_tokens": 512}
+
+
+# ---------------------------------------------------------------------------------------------
+# The train command: --resume continues in DIR, --overwrite, --dry-run validates offline
+# ---------------------------------------------------------------------------------------------
+def _recipe_file(tmp_path, tiny_recipe, **extra):
+    import yaml
+
+    recipe = {**tiny_recipe, **extra}
+    recipe.pop("output_dir")
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({**recipe, "output_dir": str(tmp_path / "recipe_out")}))
+    return path
+
+
+def _main(*argv):
+    from memgym.cli import main
+    return main([str(a) for a in argv])
+
+
+def test_resume_continues_in_dir_with_its_config_and_appends(tmp_path, tiny_recipe, capsys):
+    path = _recipe_file(tmp_path, tiny_recipe, max_steps=5, save_steps=1)
+    run = tmp_path / "run"
+    assert _main("train", path, "max_steps=2", f"output_dir={run}") == 0
+    first = read_metrics(run / "metrics.jsonl")
+    # The recipe says max_steps=5: the run keeps its own 2 unless the command line says more.
+    assert _main("train", path, "--resume", run) == 0
+    assert "ignored" in capsys.readouterr().err
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2]
+    assert _main("train", path, "max_steps=3", "--resume", run / "checkpoint-2") == 0
+    rows = read_metrics(run / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3] and rows[:2] == first
+    assert not (tmp_path / "recipe_out").exists()
+    # A changed learning rate is refused, naming the key.
+    assert _main("train", path, "learning_rate=0.1", "--resume", run) == 2
+    assert "learning_rate" in capsys.readouterr().err
+
+
+def test_a_fresh_run_refuses_a_folder_with_checkpoints_unless_overwrite(tmp_path, tiny_recipe,
+                                                                        capsys):
+    path = _recipe_file(tmp_path, tiny_recipe, max_steps=1)
+    run = tmp_path / "run"
+    assert _main("train", path, f"output_dir={run}") == 0
+    assert _main("train", path, f"output_dir={run}") == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "--overwrite" in err
+    assert _main("train", path, f"output_dir={run}", "--overwrite") == 0
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [1]
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("env_id=MemAgent-Synthtic-v0", "Did you mean 'MemAgent-Synthetic-v0'"),
+    ("env_kwargs.num_kyes=3", "Did you mean 'num_keys'"),
+    ("agent.temperatur=0.5", "Did you mean 'temperature'"),
+    ("model=embeded", "Did you mean 'embedded'"),
+    ("env_id=no_such_module:X-v0", "could not be imported"),
+])
+def test_dry_run_catches_misspelt_names_offline(tmp_path, tiny_recipe, capsys, override,
+                                                expected):
+    path = _recipe_file(tmp_path, tiny_recipe)
+    assert _main("train", path, override, "--dry-run") == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_dry_run_accepts_the_shipped_recipes(capsys):
+    for recipe in sorted((Path(__file__).resolve().parents[2] / "train").glob("*.yaml")):
+        if recipe.name == "tiny_memagent_gpu.yaml":  # its model is built by a script first
+            continue
+        assert _main("train", recipe, "--dry-run") == 0, recipe
