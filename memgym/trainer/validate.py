@@ -124,7 +124,7 @@ def check_model(model: str) -> str:
 
         if isinstance(try_to_load_from_cache(model, "config.json"), str):
             return ""
-    except Exception:  # noqa: BLE001 - not installed, or not a valid repo id
+    except Exception:  # noqa: BLE001, S110 - not installed, or not a valid repo id
         pass
     if model.count("/") == 1 and not model.startswith((".", "/")):
         return (f"note: model={model!r} is not in the local hub cache; the run will download it "
