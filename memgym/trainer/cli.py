@@ -121,9 +121,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.resume:
         _guard_output_dir(Path(config.output_dir), args.overwrite)
-    from memgym.trainer.validate import check_env_id
+    from memgym.envs.validation import validate_env
 
-    check_env_id(config.env_id)  # a user's `module:Env-v0` imports from the working folder
+    # a typo fails here, not after the model loads; `module:Env-v0` imports from the working dir
+    validate_env(config.env_id, config.env_kwargs, field="env_id", kwargs_field="env_kwargs")
     from memgym.trainer.grpo import GRPOTrainer
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -393,7 +393,7 @@ def test_a_fresh_run_refuses_a_folder_with_checkpoints_unless_overwrite(tmp_path
     ("env_kwargs.num_kyes=3", "Did you mean 'num_keys'"),
     ("agent.temperatur=0.5", "Did you mean 'temperature'"),
     ("model=embeded", "Did you mean 'embedded'"),
-    ("env_id=no_such_module:X-v0", "could not be imported"),
+    ("env_id=no_such_module:X-v0", "no module 'no_such_module' in the current directory"),
 ])
 def test_dry_run_catches_misspelt_names_offline(tmp_path, tiny_recipe, capsys, override,
                                                 expected):
