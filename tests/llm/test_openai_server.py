@@ -36,6 +36,7 @@ from memgym.llm import (
 )
 from memgym.models import resolve_model_path
 
+
 def _missing_serving() -> bool:
     """Whether `transformers serve` or its serving extra (fastapi, uvicorn, openai) is missing."""
     try:
