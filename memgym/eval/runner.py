@@ -8,7 +8,9 @@ Writes into `out_dir`:
   - predictions.jsonl: one row per (task_id, attempt): prediction, golds, every reward
     component, turns (component, token counts, finish reason, error), tokens, latency.
   - traces.jsonl: the memory after each step of the same episodes.
-  - summary.json: {"metrics": summarize(predictions), "run": run.json's content + wall time}.
+  - summary.json: {"metrics": summarize(predictions), "run": run.json's content + wall time,
+    and for an OpenAI-compatible server "backend_capabilities": what it offered (logprobs, token
+    ids, top_k, token-id prompts) and what is missing}.
 
 Seeds: every episode resets with `seed` (all attempts of a task start from the identical state,
 like a GRPO group); attempt a of task t samples with `derive_seed(seed, t, a)`
@@ -301,6 +303,9 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
     summary = {"metrics": summarize(read_jsonl(out / PREDICTIONS)),
                "run": {**run, "wall_time_s": time.perf_counter() - start,
                        "episodes_run_now": len(jobs)}}
+    capabilities = getattr(getattr(fail_fast, "backend", None), "capabilities", None)
+    if capabilities is not None:  # what an OpenAI-compatible server offered (logprobs, ids, ...)
+        summary["backend_capabilities"] = capabilities.to_dict()
     (out / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
                                encoding="utf-8")
     return summary
