@@ -19,7 +19,7 @@ import gymnasium as gym
 
 from memgym.errors import ConfigError, did_you_mean
 
-__all__ = ["env_accepts", "env_kwarg_names", "import_env_module", "validate_env"]
+__all__ = ["align_answer_format", "env_accepts", "env_kwarg_names", "import_env_module", "validate_env"]
 
 
 def import_env_module(env_id: str, field: str = "--env") -> None:
@@ -127,3 +127,15 @@ def validate_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, *,
             raise ConfigError(f"{kwargs_field} {key}=...: {spec.id} has no argument {key!r}."
                               f"{did_you_mean(key, accepted)} Its arguments: "
                               f"{', '.join(sorted(accepted))}")
+
+
+def align_answer_format(env_id: str, env_kwargs: dict[str, Any], agent_config: Any) -> None:
+    """Let the env extract the answer format the agent's prompt asks for, unless kwargs set one.
+
+    A MemAgent recipe with `answer_format: answer_is` (MemAgent's released eval prompt) then
+    needs no matching `--env-kwargs answer_format=answer_is`; an explicit env kwarg wins (and the
+    agent refuses a mismatch at its first step).
+    """
+    fmt = getattr(agent_config, "answer_format", None)
+    if fmt and "answer_format" not in env_kwargs and env_accepts(env_id, "answer_format"):
+        env_kwargs["answer_format"] = fmt

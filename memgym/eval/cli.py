@@ -174,8 +174,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from memgym.agents.recipe import build_agent, load_recipe
+    from memgym.envs.validation import align_answer_format, validate_env
     from memgym.errors import ConfigError
-    from memgym.eval.runner import FailFast, align_answer_format, evaluate, validate_env
+    from memgym.eval.runner import FailFast, evaluate
 
     recipe = load_recipe(args.agent, args.agent_overrides)
     env_kwargs = parse_overrides(args.env_kwargs)

@@ -43,7 +43,7 @@ import numpy as np
 
 from memgym.agents.base import Agent
 from memgym.agents.episode import EnvPool, Episode, EpisodeJob, derive_seed, run_episodes, run_sync
-from memgym.envs.validation import env_accepts, validate_env
+from memgym.envs.validation import validate_env
 from memgym.errors import BackendError, ConfigError, did_you_mean
 from memgym.eval.metrics import is_complete, summarize
 from memgym.eval.records import (
@@ -62,7 +62,6 @@ __all__ = [
     "SUMMARY",
     "TRACES",
     "FailFast",
-    "align_answer_format",
     "evaluate",
     "evaluate_async",
 ]
@@ -165,18 +164,6 @@ def _check_out_dir(out: Path, run: Mapping[str, Any], resume: bool) -> set[tuple
                     f"--resume: {out / RUN} was written with {key}={before.get(key)!r}, this run "
                     f"has {key}={run.get(key)!r}; resume with the same settings or use a new --out")
     return {(r["task_id"], r["attempt"]) for r in previous if is_complete(r)}
-
-
-def align_answer_format(env_id: str, env_kwargs: dict[str, Any], agent_config: Any) -> None:
-    """Let the env extract the answer format the agent's prompt asks for, unless kwargs set one.
-
-    A MemAgent recipe with `answer_format: answer_is` (MemAgent's released eval prompt) then
-    needs no matching `--env-kwargs answer_format=answer_is`; an explicit env kwarg wins (and the
-    agent refuses a mismatch at its first step).
-    """
-    fmt = getattr(agent_config, "answer_format", None)
-    if fmt and "answer_format" not in env_kwargs and env_accepts(env_id, "answer_format"):
-        env_kwargs["answer_format"] = fmt
 
 
 def _first_env(env_id: str, env_kwargs: Mapping[str, Any], make_env: Callable[[], gym.Env]
