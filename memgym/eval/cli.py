@@ -8,6 +8,10 @@
 Exit status: 0 when every episode is complete; 3 when some episodes had failed LLM calls
 (they are left out of the metrics, the headline counts them, and `--resume` runs them again);
 2 on an error (bad flag, env, recipe, a backend that is down or died mid-run); 130 on Ctrl-C.
+
+With --backend openai the server is probed first: a warning line names each thing it does not
+offer (logprobs, token ids, top_k, token-id prompts) and what that costs, and summary.json
+records it as `backend_capabilities`.
 """
 
 from __future__ import annotations
@@ -141,6 +145,27 @@ def _headline(env_id: str, kind: str, metrics: dict[str, Any]) -> tuple[str, boo
             + " | ".join(parts)), incomplete > 0
 
 
+def _probe_server(backend: Any, where: str) -> None:
+    """Ask an OpenAI-compatible server what it offers; warn (stderr) about what it lacks.
+
+    Raises:
+        BackendError: the probe's first request failed (the server is down, the URL or model
+            name is wrong), so the run stops before it starts.
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    from memgym.errors import BackendError
+
+    try:
+        capabilities = backend.probe()
+    except BackendError as exc:
+        raise BackendError(f"the first LLM call of the run failed ({where}): {exc}") from exc
+    console = Console(stderr=True)
+    for line in capabilities.warnings():
+        console.print("[bold yellow]warning[/]: " + escape(line))
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the recipe, build the backend and the agent, evaluate, print the headline metrics.
 
@@ -149,8 +174,9 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from memgym.agents.recipe import build_agent, load_recipe
+    from memgym.envs.validation import align_answer_format, validate_env
     from memgym.errors import ConfigError
-    from memgym.eval.runner import FailFast, align_answer_format, evaluate, validate_env
+    from memgym.eval.runner import FailFast, evaluate
 
     recipe = load_recipe(args.agent, args.agent_overrides)
     env_kwargs = parse_overrides(args.env_kwargs)
@@ -172,6 +198,8 @@ def run(args: argparse.Namespace) -> int:
         where = f"{args.backend} at {args.base_url}" if args.base_url else \
             f"{args.backend} model {args.model}"
         fail_fast = FailFast(backend, where)
+        if args.backend == "openai":
+            _probe_server(backend, where)
     elif recipe.needs_backend:
         raise ConfigError(f"{args.agent}: agent kind {recipe.kind!r} calls an LLM; pass "
                           "--backend and --model")

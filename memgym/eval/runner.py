@@ -8,7 +8,9 @@ Writes into `out_dir`:
   - predictions.jsonl: one row per (task_id, attempt): prediction, golds, every reward
     component, turns (component, token counts, finish reason, error), tokens, latency.
   - traces.jsonl: the memory after each step of the same episodes.
-  - summary.json: {"metrics": summarize(predictions), "run": run.json's content + wall time}.
+  - summary.json: {"metrics": summarize(predictions), "run": run.json's content + wall time,
+    and for an OpenAI-compatible server "backend_capabilities": what it offered (logprobs, token
+    ids, top_k, token-id prompts) and what is missing}.
 
 Seeds: every episode resets with `seed` (all attempts of a task start from the identical state,
 like a GRPO group); attempt a of task t samples with `derive_seed(seed, t, a)`
@@ -30,11 +32,7 @@ its own loop in a helper thread (`memgym.agents.episode.run_sync`).
 from __future__ import annotations
 
 import asyncio
-import importlib
-import inspect
 import json
-import os
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -45,6 +43,7 @@ import numpy as np
 
 from memgym.agents.base import Agent
 from memgym.agents.episode import EnvPool, Episode, EpisodeJob, derive_seed, run_episodes, run_sync
+from memgym.envs.validation import validate_env
 from memgym.errors import BackendError, ConfigError, did_you_mean
 from memgym.eval.metrics import is_complete, summarize
 from memgym.eval.records import (
@@ -63,11 +62,8 @@ __all__ = [
     "SUMMARY",
     "TRACES",
     "FailFast",
-    "align_answer_format",
-    "env_accepts",
     "evaluate",
     "evaluate_async",
-    "validate_env",
 ]
 
 PREDICTIONS, TRACES, SUMMARY, RUN = "predictions.jsonl", "traces.jsonl", "summary.json", "run.json"
@@ -168,111 +164,6 @@ def _check_out_dir(out: Path, run: Mapping[str, Any], resume: bool) -> set[tuple
                     f"--resume: {out / RUN} was written with {key}={before.get(key)!r}, this run "
                     f"has {key}={run.get(key)!r}; resume with the same settings or use a new --out")
     return {(r["task_id"], r["attempt"]) for r in previous if is_complete(r)}
-
-
-def _import_env_module(env_id: str) -> None:
-    """Import the module of a `module:EnvId` id, from the current directory too.
-
-    Gymnasium imports it with the plain `sys.path`, which for the `memgym` console script does
-    not hold the current directory; a user's `myenvs.py` next to them is found here instead.
-    """
-    module = env_id.split(":", 1)[0]
-    if not module or module in sys.modules:
-        return
-    cwd = os.getcwd()
-    for attempt in ("sys.path", "cwd"):
-        if attempt == "cwd" and cwd not in sys.path:
-            sys.path.insert(0, cwd)
-        try:
-            importlib.import_module(module)
-            return
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module.startswith(exc.name):  # one of ITS imports
-                raise ConfigError(f"--env {env_id}: importing {module!r} failed: {exc} (a "
-                                  f"module that {module!r} imports is missing; install it)"
-                                  ) from exc
-            if attempt == "cwd":
-                raise ConfigError(
-                    f"--env {env_id}: no module {module!r} in the current directory ({cwd}) or "
-                    f"on sys.path; run from the folder that holds {module.replace('.', '/')}.py,"
-                    " or add its folder to PYTHONPATH, or install it") from exc
-
-
-def env_accepts(env_id: str, key: str) -> bool:
-    """Whether the registered env `env_id` takes the keyword argument `key` (False if unknown)."""
-    try:
-        spec = gym.spec(env_id.split(":", 1)[-1])
-    except gym.error.Error:
-        return False
-    names = _env_kwarg_names(spec.entry_point)
-    return names is not None and key in names
-
-
-def align_answer_format(env_id: str, env_kwargs: dict[str, Any], agent_config: Any) -> None:
-    """Let the env extract the answer format the agent's prompt asks for, unless kwargs set one.
-
-    A MemAgent recipe with `answer_format: answer_is` (MemAgent's released eval prompt) then
-    needs no matching `--env-kwargs answer_format=answer_is`; an explicit env kwarg wins (and the
-    agent refuses a mismatch at its first step).
-    """
-    fmt = getattr(agent_config, "answer_format", None)
-    if fmt and "answer_format" not in env_kwargs and env_accepts(env_id, "answer_format"):
-        env_kwargs["answer_format"] = fmt
-
-
-def _env_kwarg_names(entry_point: Any) -> set[str] | None:
-    """The keyword arguments an env's entry point accepts, or None when they cannot be known."""
-    from gymnasium.envs.registration import load_env_creator
-
-    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
-    try:
-        params = inspect.signature(creator).parameters
-    except (TypeError, ValueError):
-        return None
-    names = {n for n, p in params.items()
-             if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return names
-    from memgym.envs import registration
-    from memgym.envs.long_context import LongContextMemoryEnv
-
-    if getattr(creator, "__module__", None) != registration.__name__:
-        return None  # a user's entry point forwarding **kwargs somewhere we cannot see
-    # memgym's factories forward **kwargs to the env (tasks and source they set themselves)
-    names |= set(inspect.signature(LongContextMemoryEnv.__init__).parameters) - {
-        "self", "tasks", "source"}
-    if creator is registration.make_synthetic:
-        from memgym.data.synthetic import synthetic_tasks
-
-        names |= set(inspect.signature(synthetic_tasks).parameters)
-    return names
-
-
-def validate_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> None:
-    """Check an env id and its kwarg names without building the env (no data is loaded).
-
-    A `module:EnvId` id imports `module` (from the current directory too); an unknown id or
-    kwarg name raises a ConfigError with the nearest valid one.
-    """
-    if ":" in env_id:
-        _import_env_module(env_id)
-    name = env_id.split(":", 1)[-1]
-    try:
-        spec = gym.spec(name)
-    except gym.error.Error as exc:
-        ids = [i for i in gym.registry if i.startswith("MemAgent-")] or list(gym.registry)
-        hint = "" if "Did you mean" in str(exc) else did_you_mean(name, ids)
-        raise ConfigError(f"--env {env_id}: {exc}{hint} (`memgym envs` "
-                          "lists memgym's; give a user's env as module:EnvId-v0)") from exc
-    accepted = _env_kwarg_names(spec.entry_point)
-    if accepted is None:
-        return
-    accepted |= set(inspect.signature(gym.make).parameters) - {"id", "kwargs"}
-    for key in env_kwargs or {}:
-        if key not in accepted:
-            raise ConfigError(f"--env-kwargs {key}=...: {name} has no argument {key!r}."
-                              f"{did_you_mean(key, accepted)} Its arguments: "
-                              f"{', '.join(sorted(accepted))}")
 
 
 def _first_env(env_id: str, env_kwargs: Mapping[str, Any], make_env: Callable[[], gym.Env]
@@ -399,6 +290,9 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
     summary = {"metrics": summarize(read_jsonl(out / PREDICTIONS)),
                "run": {**run, "wall_time_s": time.perf_counter() - start,
                        "episodes_run_now": len(jobs)}}
+    capabilities = getattr(getattr(fail_fast, "backend", None), "capabilities", None)
+    if capabilities is not None:  # what an OpenAI-compatible server offered (logprobs, ids, ...)
+        summary["backend_capabilities"] = capabilities.to_dict()
     (out / SUMMARY).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
                                encoding="utf-8")
     return summary

@@ -29,7 +29,11 @@ from memgym.llm.base import (
 
 if TYPE_CHECKING:
     from memgym.llm.hf import TransformersBackend
-    from memgym.llm.openai import OpenAIBackend
+    from memgym.llm.openai import (
+        OpenAIBackend,
+        ServerCapabilities,
+        require_training_capabilities,
+    )
     from memgym.llm.scripted import ScriptedBackend
     from memgym.llm.vllm import VLLMBackend
 
@@ -43,10 +47,12 @@ __all__ = [
     "OpenAIBackend",
     "SamplingParams",
     "ScriptedBackend",
+    "ServerCapabilities",
     "TransformersBackend",
     "VLLMBackend",
     "cut_at_stop",
     "make_backend",
+    "require_training_capabilities",
     "strip_think",
 ]
 
@@ -55,6 +61,8 @@ _LAZY = {
     "TransformersBackend": "memgym.llm.hf",
     "VLLMBackend": "memgym.llm.vllm",
     "OpenAIBackend": "memgym.llm.openai",
+    "ServerCapabilities": "memgym.llm.openai",
+    "require_training_capabilities": "memgym.llm.openai",
 }
 
 BACKENDS: dict[str, str] = {

@@ -11,9 +11,10 @@ together, one forward pass per step for the whole batch:
   (positions count the row's real tokens only), so a prompt decodes to the same tokens alone or in
   any batch: with temperature 0, batched and one-by-one completions are identical.
 - **Per-row sampling.** Temperature, top-k, top-p, max_new_tokens, stop strings and seed are
-  per request; rows with different settings share a batch. A row's logprobs are the
-  log-softmax of the logits it was actually sampled from (after temperature, top-k and top-p;
-  the raw logits when greedy), which is what the trainer's importance ratio needs.
+  per request; rows with different settings share a batch. Tokens are drawn from the processed
+  distribution (temperature, then top-k, then top-p), but a row's logprobs are those of the
+  temperature-scaled *full* softmax (the raw logits when greedy): the distribution the trainer's
+  forward computes, so with identical weights the truncated importance weight is exactly 1.
 - **Shared weights.** Given a model object, the backend uses it in place (never a copy), so a
   trainer's updates are seen by the next generation. Do not step the optimizer while a
   generation is running.
@@ -104,8 +105,11 @@ def sample_tokens(
 
     Rows with temperature 0 are greedy: argmax of the raw logits, logprob from their
     log-softmax. Other rows apply temperature, then top-k, then top-p (as transformers'
-    warpers do), sample from the resulting distribution (with the row's generator when given)
-    and report the log-probability under that same processed distribution.
+    warpers do) and sample from the resulting distribution (with the row's generator when
+    given). The reported logprob is the token's under the temperature-scaled full softmax, not
+    the renormalised nucleus: that is what `memgym.trainer.loss.completion_logprobs` computes,
+    so the importance weight exp(trainer - sampler) measures numerics only (a nucleus
+    logprob would be off by log(kept mass), biasing the weight down by the factor top_p).
     """
     import torch
 
@@ -118,6 +122,7 @@ def sample_tokens(
 
     vocab = logits.shape[-1]
     scaled = logits / torch.where(greedy, 1.0, temperature)[:, None]
+    full_logp = torch.log_softmax(scaled, dim=-1)  # [B, V] what the trainer computes
     k = torch.where(greedy | (top_k <= 0), vocab, top_k.clamp(max=vocab))  # [B]
     if bool((k < vocab).any()):
         kth = scaled.topk(int(k.max()), dim=-1).values.gather(1, (k - 1)[:, None])  # [B, 1]
@@ -143,7 +148,7 @@ def sample_tokens(
     target = (1.0 - uniform).to(cdf.device)[:, None] * cdf[:, -1:]  # in (0, total]: p=0 never hit
     sampled = torch.searchsorted(cdf, target).squeeze(1).clamp(max=vocab - 1)
     tokens = torch.where(greedy, logits.argmax(dim=-1), sampled)
-    return tokens, logp.gather(1, tokens[:, None]).squeeze(1)
+    return tokens, full_logp.gather(1, tokens[:, None]).squeeze(1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -288,6 +293,8 @@ class _Engine:
     # -- model mode -----------------------------------------------------------------------------
     def _enter_eval(self) -> None:
         model = self.b.model
+        if not self.b.manage_mode:  # the caller (a trainer) owns train/eval mode
+            return
         if self._was_training is None:
             self._was_training = model.training
             if model.training:
@@ -521,6 +528,10 @@ class TransformersBackend:
         stop_token_ids: token ids that end a completion (default: the generation config's and
             the tokenizer's EOS ids).
         trust_remote_code: passed to `from_pretrained` when loading by name.
+        manage_mode: switch a model in train mode to eval mode while decoding and back when
+            idle. A trainer that shares the model passes False and sets the mode itself: the
+            engine thread then never calls `train()`/`eval()`, so it cannot flip the mode
+            while the trainer computes old or reference log-probs on the main thread.
 
     Completions carry `prompt_ids` (the exact ids the model saw), `completion_ids` (including the
     EOS token that ended them; for a stop string, up to the token that completed it while the
@@ -545,6 +556,7 @@ class TransformersBackend:
         chat_template_kwargs: dict[str, Any] | None = None,
         stop_token_ids: Sequence[int] | None = None,
         trust_remote_code: bool = False,
+        manage_mode: bool = True,
     ):
         import torch
 
@@ -576,6 +588,7 @@ class TransformersBackend:
                 model.to(device)  # in place: the trainer's model moves with it, no copy
         self.model = model
         self.tokenizer = tokenizer
+        self.manage_mode = manage_mode
         self.device = next(model.parameters()).device
         self.max_batch_size = max_batch_size
         self.batch_wait_ms = batch_wait_ms

@@ -2,10 +2,23 @@
 
 Chat requests go to `POST {base_url}/chat/completions`, raw prompts (text or token ids) to
 `POST {base_url}/completions`, with per-token logprobs requested (`logprobs`) so evaluation
-traces and off-policy corrections have them. Servers that reject logprobs are retried once
-without them, and the backend remembers. Token ids are not part of the OpenAI API: with
-`vllm_token_ids=True` the backend asks a vLLM server for them (`return_token_ids`,
-`return_tokens_as_token_ids`); otherwise `completion_ids` and `prompt_ids` are empty.
+traces and off-policy corrections have them. Token ids are not part of the OpenAI API: a vLLM
+server returns them when asked (`return_token_ids`, `return_tokens_as_token_ids`); otherwise
+`completion_ids` and `prompt_ids` are empty and token counts become estimates.
+
+Servers differ in what they take, so the backend finds out and records it in `capabilities`
+(a `ServerCapabilities`): `probe()` sends two tiny requests (memgym eval does this at start-up),
+and every response teaches it too. A field the server rejects with HTTP 400/422 naming it
+(`transformers serve` answers 422 "Unexpected fields in the request: {'top_k'}") is dropped and
+the request re-sent at once, and never sent again; logprobs or token ids asked for but absent
+from a 200 response (`transformers serve` drops `logprobs` silently) are recorded as missing and
+no longer asked for; a server that refuses token-id prompts ("prompt must be a string") fails
+those requests with an error that says so. `require_training_capabilities(backend)` refuses a
+backend that cannot give the token ids and logprobs GRPO training needs.
+
+Measured against `transformers serve` (transformers 5.24): chat and text completions, `stop`,
+`seed`, `top_p` work; `logprobs` is dropped; `top_k` and the vLLM token-id fields get 422;
+token-id prompts get 400. vLLM serve offers all of them.
 
 Failures:
 - connection refused / unknown host: `BackendUnavailable` (a BackendError) at once, naming the
@@ -21,12 +34,16 @@ Failures:
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
 import random
+import re
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,14 +52,74 @@ from memgym.llm.base import (
     BackendUnavailable,
     Completion,
     GenerationRequest,
+    SamplingParams,
     cut_at_stop,
     strip_think,
 )
 
-__all__ = ["OpenAIBackend"]
+__all__ = ["OpenAIBackend", "ServerCapabilities", "require_training_capabilities"]
+
+logger = logging.getLogger(__name__)
 
 _RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _FATAL_STATUS = frozenset({401, 403, 404})
+
+_OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "logprobs": ("logprobs", "top_logprobs"),
+    "token_ids": ("return_token_ids", "return_tokens_as_token_ids"),
+    "top_k": ("top_k",),
+    "seed": ("seed",),
+}
+"""The request fields outside the core OpenAI API (or not taken by every server), by the
+capability they ask for: a server that rejects one of them gets requests without the group."""
+
+_CONSEQUENCE = {
+    "logprobs": "turns have no logprobs (no off-policy correction or training on this backend)",
+    "token_ids": "turns have no prompt or completion token ids, so token counts are estimates "
+                 "(tokens_estimated in the metrics) and training on this backend is impossible",
+    "top_k": "recipes' top_k is not applied (sampling uses temperature and top_p only)",
+    "prompt_ids": "requests with token-id prompts (prompt_ids) fail",
+    "seed": "sampling is not seeded",
+}
+_TRAINING_NEEDS = ("logprobs", "token_ids")
+
+
+@dataclass
+class ServerCapabilities:
+    """What an OpenAI-compatible server was found to offer; None means not known yet.
+
+    Attributes:
+        logprobs: returns per-token logprobs of the sampled tokens.
+        token_ids: returns prompt and completion token ids (vLLM's `return_token_ids`).
+        top_k: accepts `top_k` (not in the OpenAI API).
+        prompt_ids: accepts token-id prompts on /completions.
+        seed: accepts `seed`.
+        notes: how each capability was found out (the server's answer, shortened).
+    """
+
+    logprobs: bool | None = None
+    token_ids: bool | None = None
+    top_k: bool | None = None
+    prompt_ids: bool | None = None
+    seed: bool | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def missing(self) -> list[str]:
+        """The capabilities known to be absent."""
+        return [name for name in _CONSEQUENCE if getattr(self, name) is False]
+
+    def missing_for_training(self) -> list[str]:
+        """What GRPO training needs (token ids and their logprobs) and is not known present."""
+        return [name for name in _TRAINING_NEEDS if getattr(self, name) is not True]
+
+    def warnings(self) -> list[str]:
+        """One line per missing capability: what is missing, how it was found, what it costs."""
+        return [f"the server offers no {name} ({self.notes.get(name, 'not offered')}): "
+                f"{_CONSEQUENCE[name]}" for name in self.missing()]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able record (as written to summary.json's `backend_capabilities`)."""
+        return {**asdict(self), "missing": self.missing(), "warnings": self.warnings()}
 
 
 class OpenAIBackend:
@@ -60,7 +137,8 @@ class OpenAIBackend:
         backoff_s: first retry delay; doubles each retry (with up to 25% jitter).
         max_backoff_s: cap on one retry delay.
         logprobs: ask for per-token logprobs.
-        vllm_token_ids: ask a vLLM server for prompt and completion token ids.
+        vllm_token_ids: ask a vLLM server for prompt and completion token ids: True always,
+            False never, None (default) when `probe()` found that the server returns them.
         strip_think: remove `<think>...</think>` from the returned text.
         extra_body: extra JSON fields sent with every request (e.g. {"top_k": 20},
             {"chat_template_kwargs": {"enable_thinking": False}}).
@@ -81,7 +159,7 @@ class OpenAIBackend:
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         logprobs: bool = True,
-        vllm_token_ids: bool = False,
+        vllm_token_ids: bool | None = None,
         strip_think: bool = False,
         extra_body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
@@ -114,6 +192,9 @@ class OpenAIBackend:
         self.headers = {"Content-Type": "application/json", **(headers or {})}
         if self.api_key:
             self.headers["Authorization"] = f"Bearer {self.api_key}"
+        self.capabilities = ServerCapabilities()
+        self._omit: set[str] = set()  # capabilities whose fields are no longer sent
+        self._probing = False
         # httpx clients and asyncio semaphores belong to one event loop: keep one per loop.
         self._per_loop: weakref.WeakKeyDictionary[Any, tuple[Any, asyncio.Semaphore]] = (
             weakref.WeakKeyDictionary()
@@ -129,12 +210,13 @@ class OpenAIBackend:
             "temperature": s.temperature,
             "top_p": s.top_p,
         }
-        if s.top_k > 0:  # not in the OpenAI API; vLLM, SGLang and Ollama accept it
-            body["top_k"] = s.top_k
+        if s.top_k > 0 and "top_k" not in self._omit:  # not in the OpenAI API; vLLM,
+            body["top_k"] = s.top_k  # SGLang and Ollama accept it
         if s.stop:
             body["stop"] = list(s.stop)
-        if s.seed is not None:
+        if s.seed is not None and "seed" not in self._omit:
             body["seed"] = s.seed
+        logprobs = self.logprobs and "logprobs" not in self._omit
         if request.prompt_ids is not None or request.messages is None:
             if request.prompt_ids is not None:
                 body["prompt"] = [int(t) for t in request.prompt_ids]
@@ -145,19 +227,116 @@ class OpenAIBackend:
                     "GenerationRequest has no messages, prompt or prompt_ids; set one"
                 )
             path = "/completions"
-            if self.logprobs:
+            if logprobs:
                 body["logprobs"] = 0  # the sampled token's logprob only
         else:
             body["messages"] = [dict(m) for m in request.messages]
             path = "/chat/completions"
-            if self.logprobs:
+            if logprobs:
                 body["logprobs"] = True
                 body["top_logprobs"] = 0
-        if self.vllm_token_ids:
+        if self._ask_token_ids():
             body["return_token_ids"] = True
             body["return_tokens_as_token_ids"] = True
         body.update(self.extra_body)
         return path, body
+
+    def _ask_token_ids(self) -> bool:
+        if "token_ids" in self._omit or self.vllm_token_ids is False:
+            return False
+        return bool(self.vllm_token_ids or self._probing or self.capabilities.token_ids)
+
+    # -- capabilities -----------------------------------------------------------------------------
+    def _learn(self, name: str, offered: bool, note: str) -> None:
+        """Record a capability; one that is absent is no longer asked for (and is logged once)."""
+        if getattr(self.capabilities, name) is offered:
+            return
+        if getattr(self.capabilities, name) is True and not offered:
+            return  # offered once: a later response without it (e.g. an empty one) is no proof
+        setattr(self.capabilities, name, offered)
+        self.capabilities.notes[name] = note
+        if not offered:
+            self._omit.add(name)
+        if not offered and not self._probing:  # the prober's caller reports what it found
+            logger.warning("OpenAIBackend %s: the server offers no %s (%s): %s", self.base_url,
+                           name, note, _CONSEQUENCE[name])
+
+    def _rejected(self, status: int, detail: str, body: dict[str, Any]) -> list[str]:
+        """The capabilities whose fields in `body` a 400/422 answer names as unsupported."""
+        if status not in (400, 422):
+            return []
+        found = []
+        for name, fields in _OPTIONAL_FIELDS.items():
+            sent = [f for f in fields if f in body]
+            if any(re.search(rf"\b{f}\b", detail) for f in sent) or (
+                name == "logprobs" and sent and "logprob" in detail.lower()
+            ):
+                found.append(name)
+        return found
+
+    def _observe(self, body: dict[str, Any], data: Any) -> None:
+        """Learn from a 200 response what the server did with the optional fields sent."""
+        choice = data["choices"][0] if isinstance(data, dict) and data.get("choices") else {}
+        choice = choice if isinstance(choice, dict) else {}
+        if "logprobs" in body:
+            if choice.get("logprobs") is not None:
+                self._learn("logprobs", True, "returned")
+            else:
+                self._learn("logprobs", False, "asked for; the response had none (dropped)")
+        block = choice.get("logprobs") if isinstance(choice.get("logprobs"), dict) else {}
+        entries = (block.get("content") or []) + (block.get("tokens") or [])
+        has_ids = (isinstance(choice.get("token_ids"), list)
+                   or isinstance(data.get("prompt_token_ids"), list)
+                   or isinstance(choice.get("prompt_token_ids"), list)
+                   or any(_token_id(e.get("token") if isinstance(e, dict) else e) is not None
+                          for e in entries[:1]))
+        if has_ids:
+            self._learn("token_ids", True, "returned")
+        elif "return_token_ids" in body:
+            self._learn("token_ids", False, "asked for (return_token_ids); the response had none")
+        elif self.capabilities.token_ids is None:
+            self._learn("token_ids", False, "not asked for (vllm_token_ids=False): the OpenAI "
+                        "API has none")
+        for name in ("top_k", "seed"):
+            if name in body:
+                self._learn(name, True, "accepted")
+        if isinstance(body.get("prompt"), list):
+            self._learn("prompt_ids", True, "accepted")
+
+    def probe(self) -> ServerCapabilities:
+        """Find out what the server offers with two tiny requests; returns `capabilities`.
+
+        A chat request with every optional field (logprobs, top_k, seed and, unless
+        vllm_token_ids=False, the vLLM token-id fields), then a one-token completion of a
+        token-id prompt. Raises BackendError when the chat request fails (the server is down,
+        or the model name is wrong), so a run can stop before it starts.
+        """
+        chat = GenerationRequest(messages=({"role": "user", "content": "Say OK."},),
+                                 sampling=SamplingParams(max_new_tokens=2, temperature=0.0,
+                                                         top_k=1, seed=0))
+        by_ids = GenerationRequest(prompt_ids=(0,), sampling=SamplingParams(
+            max_new_tokens=1, temperature=0.0))
+
+        async def run() -> ServerCapabilities:
+            self._probing = True
+            try:
+                first = await self.generate(chat)
+                if first.finish_reason == "error":
+                    raise BackendError(f"OpenAIBackend: the capability probe's chat request to "
+                                       f"{self.base_url} failed: {first.error}")
+                try:
+                    second = await self.generate(by_ids)
+                except BackendUnavailable as exc:  # e.g. 404: no /completions endpoint
+                    self._learn("prompt_ids", False, f"the probe failed: {exc}"[:300])
+                else:
+                    if second.finish_reason == "error" and self.capabilities.prompt_ids is None:
+                        self._learn("prompt_ids", False, f"the probe failed: {second.error}"[:300])
+                return self.capabilities
+            finally:
+                self._probing = False
+                await self.aclose()
+
+        return _run_blocking(run)
 
     # -- response parsing -------------------------------------------------------------------------
     def parse_response(
@@ -233,6 +412,10 @@ class OpenAIBackend:
         import httpx
 
         start = time.perf_counter()
+        if request.prompt_ids is not None and self.capabilities.prompt_ids is False:
+            return Completion("", finish_reason="error", error=(
+                f"OpenAIBackend: {self.base_url} takes no token-id prompts "
+                f"({self.capabilities.notes.get('prompt_ids')}); send prompt= text or messages="))
         try:
             path, body = self.request_body(request)
         except ConfigError as exc:
@@ -268,19 +451,32 @@ class OpenAIBackend:
                             f"OpenAIBackend: {url} returned 200 with a body that is not JSON: "
                             f"{response.text[:200]!r}"
                         ) from exc
-                    return self.parse_response(path, data, request, time.perf_counter() - start)
+                    completion = self.parse_response(path, data, request,
+                                                     time.perf_counter() - start)
+                    self._observe(body, data)
+                    return completion
                 detail = response.text[:500]
                 if status in _FATAL_STATUS:
                     raise BackendUnavailable(
                         f"OpenAIBackend: {url} answered HTTP {status} for model {self.model!r}: "
                         f"{detail}. Check base_url, model and api_key (OPENAI_API_KEY)."
                     )
-                if status == 400 and "logprobs" in body and "logprob" in detail.lower():
-                    # The server does not do logprobs: stop asking (for every later request too).
-                    self.logprobs = False
+                rejected = self._rejected(status, detail, body)
+                if rejected:
+                    # The server does not take these fields: send this request and every later
+                    # one without them.
+                    for name in rejected:
+                        self._learn(name, False, f"rejected: HTTP {status} {_brief(detail)}")
                     path, body = self.request_body(request)
                     attempt -= 1  # not a retry
                     continue
+                if (status in (400, 422) and isinstance(body.get("prompt"), list)
+                        and re.search(r"prompt.*\b(string|str|text)\b", detail, re.IGNORECASE)):
+                    self._learn("prompt_ids", False, f"rejected: HTTP {status} {_brief(detail)}")
+                    return Completion("", finish_reason="error", error=(
+                        f"OpenAIBackend: {url} takes no token-id prompts (HTTP {status}: "
+                        f"{detail}); send prompt= text or messages="),
+                        latency_s=time.perf_counter() - start)
                 if status in _RETRY_STATUS:
                     problem = f"HTTP {status}: {detail}"
                     header = response.headers.get("retry-after", "")
@@ -315,20 +511,7 @@ class OpenAIBackend:
             finally:
                 await self.aclose()
 
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(run())
-        # Called from inside an event loop (a notebook, an async agent): run on a fresh loop in
-        # a helper thread rather than failing with "asyncio.run() cannot be called ...".
-        result: list[Any] = []
-        thread = threading.Thread(target=lambda: result.append(_capture(run)))
-        thread.start()
-        thread.join()
-        outcome = result[0]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
+        return _run_blocking(run)
 
     async def aclose(self) -> None:
         """Close the HTTP client of the running event loop."""
@@ -340,6 +523,60 @@ class OpenAIBackend:
     def close(self) -> None:
         """Forget the per-loop HTTP clients (their connections close with their loops)."""
         self._per_loop.clear()
+
+
+def require_training_capabilities(backend: Any) -> None:
+    """Refuse a backend that cannot give what GRPO training needs: token ids and their logprobs.
+
+    In-process backends (transformers, vLLM) always give both and pass. An OpenAI-compatible
+    backend (also inside a `FailFast` wrapper) is probed if its capabilities are not known yet.
+
+    Raises:
+        ConfigError: naming what the server lacks and what to use instead.
+    """
+    caps = getattr(backend, "capabilities", None)
+    if not isinstance(caps, ServerCapabilities):
+        return
+    if caps.missing_for_training():
+        caps = backend.probe()
+    missing = caps.missing_for_training()
+    if missing:
+        found = "; ".join(f"{name}: {caps.notes.get(name, 'unknown')}" for name in missing)
+        raise ConfigError(
+            f"training needs the sampled token ids and their logprobs, and the server at "
+            f"{getattr(backend, 'base_url', '?')} offers no {' and no '.join(missing)} ({found}). "
+            "Train with the transformers or vllm backend (generation_backend=), or serve the "
+            "model with vLLM and pass vllm_token_ids=True.")
+
+
+def _run_blocking(run: Callable[[], Awaitable[Any]]) -> Any:
+    """Run the coroutine `run()` to completion from sync code, also inside a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run())  # type: ignore[arg-type]
+    # Called from inside an event loop (a notebook, an async agent): run on a fresh loop in
+    # a helper thread rather than failing with "asyncio.run() cannot be called ...".
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(_capture(run)))
+    thread.start()
+    thread.join()
+    outcome = result[0]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+def _brief(detail: str) -> str:
+    """A server's error message without its JSON wrapper ({"detail": ...} or {"error": ...})."""
+    try:
+        data = json.loads(detail)
+    except ValueError:
+        return detail[:160]
+    if isinstance(data, dict):
+        error = data.get("error")
+        data = data.get("detail") or (error.get("message") if isinstance(error, dict) else error)
+    return str(data or detail)[:160]
 
 
 def _capture(run: Any) -> Any:

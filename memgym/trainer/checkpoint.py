@@ -27,11 +27,13 @@ __all__ = [
     "CHECKPOINT_PREFIX",
     "latest_checkpoint",
     "load_checkpoint",
+    "read_trainer_state",
     "resolve_resume",
     "rng_state",
     "rotate_checkpoints",
     "save_checkpoint",
     "set_rng_state",
+    "sweep_leftovers",
 ]
 
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -78,8 +80,12 @@ def _load_weights(model: torch.nn.Module, folder: Path) -> None:
                               "it written by a full fine-tuning run? Resume with use_lora=false")
         result = set_peft_model_state_dict(model, load_file(str(path)))
         unexpected = getattr(result, "unexpected_keys", [])
-        if unexpected:
-            raise ConfigError(f"{path}: adapter keys do not match this model: {unexpected[:3]}")
+        # missing_keys lists every base weight too; only adapter weights must all be there
+        missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
+        if unexpected or missing:
+            raise ConfigError(f"{path}: adapter keys do not match this model (missing "
+                              f"{missing[:3]}, unexpected {unexpected[:3]}); was it written with "
+                              "other lora_target_modules or lora_r?")
         return
     files = sorted(folder.glob("model*.safetensors"))
     if not files:
@@ -89,13 +95,42 @@ def _load_weights(model: torch.nn.Module, folder: Path) -> None:
     for f in files:
         state.update(load_file(str(f)))
     missing, unexpected = model.load_state_dict(state, strict=False)
-    tied = set(getattr(model, "_tied_weights_keys", None) or [])
-    if isinstance(getattr(model, "_tied_weights_keys", None), dict):
-        tied = set(model._tied_weights_keys)
-    missing = [k for k in missing if k not in tied and not k.endswith("lm_head.weight")]
+    # Only a weight tied to another (lm_head to the embeddings) may be absent from the file.
+    missing = [k for k in missing if not _is_tied(model, k)]
     if missing or unexpected:
         raise ConfigError(f"{folder}: checkpoint does not match the model (missing "
                           f"{missing[:3]}, unexpected {unexpected[:3]})")
+
+
+def _is_tied(model: torch.nn.Module, key: str) -> bool:
+    """Whether parameter `key` shares its storage with another parameter of `model`."""
+    params = dict(model.named_parameters(remove_duplicate=False))
+    tensor = params.get(key)
+    if tensor is None:
+        return False
+    return any(other is tensor for name, other in params.items() if name != key)
+
+
+def sweep_leftovers(output_dir: str | Path) -> None:
+    """Clean up after writes killed mid-way: temporary folders, and re-save leftovers.
+
+    A same-step re-save moves the old `checkpoint-N` aside to `.checkpoint-N.old-<pid>` before
+    renaming the new one in; killed between the two, only the `.old-` copy holds step N, so it is
+    renamed back. Otherwise the `.old-` copy is stale and deleted.
+    """
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return
+    mine = f"-{os.getpid()}"
+    for path in output_dir.glob(f".{CHECKPOINT_PREFIX}*.tmp-*"):
+        if not path.name.endswith(mine):
+            shutil.rmtree(path, ignore_errors=True)
+    for path in output_dir.glob(f".{CHECKPOINT_PREFIX}*.old-*"):
+        final = output_dir / path.name[1:].rsplit(".old-", 1)[0]
+        if not final.exists() and (path / _STATE_FILE).is_file():
+            os.replace(path, final)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def save_checkpoint(output_dir: str | Path, step: int, *, model: torch.nn.Module,
@@ -117,6 +152,7 @@ def save_checkpoint(output_dir: str | Path, step: int, *, model: torch.nn.Module
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    sweep_leftovers(output_dir)
     final = output_dir / f"{CHECKPOINT_PREFIX}{step}"
     tmp = output_dir / f".{final.name}.tmp-{os.getpid()}"
     if tmp.exists():
@@ -179,10 +215,7 @@ def rotate_checkpoints(output_dir: str | Path, limit: int) -> list[Path]:
     doomed = [p for _, p in found[:max(0, len(found) - limit)]]
     for path in doomed:
         shutil.rmtree(path, ignore_errors=True)
-    # leftovers of writes killed mid-way
-    for path in Path(output_dir).glob(f".{CHECKPOINT_PREFIX}*.tmp-*"):
-        if not path.name.endswith(f".tmp-{os.getpid()}"):
-            shutil.rmtree(path, ignore_errors=True)
+    sweep_leftovers(output_dir)
     return doomed
 
 
@@ -197,12 +230,18 @@ def resolve_resume(path: str | Path) -> Path:
     path = Path(path)
     if (path / _STATE_FILE).is_file():
         return path
+    sweep_leftovers(path)
     latest = latest_checkpoint(path)
     if latest is None:
         raise ConfigError(f"--resume {path}: no {CHECKPOINT_PREFIX}<step> folder with "
                           f"{_STATE_FILE} found there; pass a run's output_dir or a checkpoint "
                           "folder")
     return latest
+
+
+def read_trainer_state(folder: str | Path) -> dict:
+    """The trainer state (step, sampler position, stored config, ...) of a checkpoint folder."""
+    return json.loads((Path(folder) / _STATE_FILE).read_text())
 
 
 def load_checkpoint(folder: str | Path, *, model: torch.nn.Module,

@@ -19,7 +19,8 @@ from typing import Any, Literal
 from memgym.config import from_dict, load_yaml, merge, parse_overrides
 from memgym.errors import ConfigError
 
-__all__ = ["GRPOConfig", "load_config"]
+__all__ = ["RESUME_SAFE_KEYS", "GRPOConfig", "check_resume_config", "config_changes",
+           "load_config"]
 
 
 @dataclass
@@ -81,10 +82,13 @@ class GRPOConfig:
     """Sampling temperature for rollouts; the trainer divides logits by it too, so its
     log-probs are those of the distribution that was sampled."""
     top_p: float = 1.0
-    """Nucleus sampling for rollouts (1.0 disables)."""
+    """Nucleus sampling for rollouts (1.0 disables); it overrides the agent recipe's top_p."""
+    top_k: int = 0
+    """Top-k sampling for rollouts (0 disables); it overrides the agent recipe's top_k."""
     max_completion_length: int = 1024
-    """Longest completion of one LLM call, in tokens (the backend's cap, and dr_grpo's
-    constant normaliser)."""
+    """Longest completion of one LLM call, in tokens: it caps the agent recipe's
+    `*_max_new_tokens` (each becomes the smaller of the two) and is dr_grpo's constant
+    normaliser."""
 
     # -- rewards and advantages ----------------------------------------------------------------
     reward_weights: dict[str, float] | None = None
@@ -100,7 +104,11 @@ class GRPOConfig:
     MemAgent's `grpo_use_adv=False`)."""
     drop_zero_std_groups: bool = True
     """Drop groups whose rewards are all equal before training: their advantage is zero, so
-    they would only cost compute (and dilute per-row losses). Logged as frac_reward_zero_std."""
+    they would only cost compute (and dilute per-row losses). Logged as frac_reward_zero_std.
+    The kept groups are split into at most `steps_per_generation` optimizer steps, so no step
+    is empty while any group is left. A rollout with no group left (every reward equal, e.g. a
+    converged policy) is one step without an update: logged with rows 0 and a warning, counted
+    toward max_steps (so the run ends) and the schedule, as a zero-advantage batch is in TRL."""
     credit_assignment: Literal["broadcast", "per_step"] = "broadcast"
     """broadcast: every trainable Turn of an episode gets the episode's advantage (MemAgent).
     per_step: each Turn gets the group-normalised discounted return from its env step on."""
@@ -108,12 +116,14 @@ class GRPOConfig:
     """Discount for per_step credit assignment."""
     normalize_turns_per_episode: bool = True
     """Weight each of an episode's T trainable Turns by 1/T, so an episode over a long document
-    (many chunks, many Turns) counts as much as a short one."""
+    (many chunks, many Turns) counts as much as a short one (a memgym choice: MemAgent's verl
+    gives every conversation weight 1)."""
 
     # -- loss ----------------------------------------------------------------------------------
     loss_type: Literal["grpo", "bnpo", "dr_grpo", "dapo"] = "dapo"
     """How per-token losses are averaged (TRL's definitions): grpo = mean of per-row means;
-    bnpo = mean over the micro-batch's tokens; dr_grpo = sum / (rows x max_completion_length);
+    bnpo = mean over the micro-batch's tokens (refused: memgym packs micro-batches by a token
+    budget, so bnpo's objective would change with `max_tokens_per_microbatch`); dr_grpo = sum / (rows x max_completion_length);
     dapo = mean over every token of the optimizer step."""
     epsilon: float = 0.2
     """Lower clip range: ratios below 1 - epsilon stop moving a negative-advantage token."""
@@ -182,8 +192,9 @@ class GRPOConfig:
     generation_backend: Literal["transformers", "vllm"] = "transformers"
     """Who samples the rollouts. transformers: the trained model itself (always in sync). vllm:
     an offline vLLM engine on the same GPU (`pip install memgym[vllm]`), loaded from `model`
-    (a hub id or path) and given the trained weights after every optimizer step (LoRA folded
-    in). Evaluation episodes use the same engine."""
+    (a hub id or path) and given the trained weights (LoRA folded in) before each rollout or
+    evaluation whose weights changed, including the first after a resume. Evaluation episodes
+    use the same engine."""
     vllm_gpu_memory_utilization: float = 0.3
     """Fraction of GPU memory vLLM may take (the rest is the trainer's)."""
 
@@ -226,6 +237,22 @@ class GRPOConfig:
                               "evaluation")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p={self.top_p} must be in (0, 1]")
+        if self.top_k < 0:
+            raise ConfigError(f"top_k={self.top_k} must be >= 0 (0 disables top-k)")
+        if (self.generation_backend == "vllm" and self.tis_cap is not None
+                and (self.top_p < 1 or self.top_k > 0)):
+            raise ConfigError(
+                f"tis_cap={self.tis_cap} with generation_backend='vllm' and top_p={self.top_p}, "
+                f"top_k={self.top_k}: vLLM reports log-probs of the truncated (renormalised) "
+                "distribution while the trainer computes the full softmax, so the importance "
+                "weight would be biased down by the kept mass. Set top_p=1.0 and top_k=0, or "
+                "tis_cap=null")
+        if self.loss_type == "bnpo":
+            raise ConfigError(
+                "loss_type='bnpo' averages tokens per micro-batch, and memgym packs micro-batches "
+                "by a token budget, so the objective would change with max_tokens_per_microbatch"
+                "; use loss_type='dapo' (the token mean over the whole optimizer step, bnpo's "
+                "packing-invariant form)")
         if not 0 <= self.epsilon < 1:
             raise ConfigError(f"epsilon={self.epsilon} must be in [0, 1)")
         if self.epsilon_high is not None and self.epsilon_high < 0:
@@ -289,6 +316,48 @@ class GRPOConfig:
     def to_dict(self) -> dict[str, Any]:
         """The recipe fields (not the derived ones) as a plain dict, for run folders and wandb."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+
+RESUME_SAFE_KEYS: frozenset[str] = frozenset({
+    "max_steps", "output_dir", "run_name", "logging_steps", "report_to", "wandb_project",
+    "num_sample_episodes", "save_steps", "save_total_limit", "eval_steps", "device",
+    "max_concurrent_episodes", "rollout_batch_size", "max_tokens_per_microbatch",
+    "gradient_checkpointing", "vllm_gpu_memory_utilization",
+})
+"""Keys a resumed run may change: where and how often it logs, saves and evaluates, its
+horizon, and memory/throughput knobs that leave the objective alone (the loss is
+packing-invariant, seeded sampling is batch-invariant). A changed `max_steps` also moves a
+linear or cosine schedule's end. Every other key changes what the checkpoint's state means."""
+
+
+def config_changes(saved: Mapping[str, Any], config: GRPOConfig) -> dict[str, tuple[Any, Any]]:
+    """Keys whose value differs between a checkpoint's stored config and `config`.
+
+    Values are compared after a JSON round trip (as stored), so tuples equal lists.
+    Returns {key: (saved value, new value)}; keys missing from `saved` are skipped.
+    """
+    import json
+
+    now = json.loads(json.dumps(config.to_dict(), default=str))
+    return {k: (saved[k], v) for k, v in now.items() if k in saved and saved[k] != v}
+
+
+def check_resume_config(saved: Mapping[str, Any], config: GRPOConfig, *, where: str
+                        ) -> dict[str, tuple[Any, Any]]:
+    """Refuse a resume whose config changed beyond RESUME_SAFE_KEYS; return the safe changes.
+
+    Raises:
+        ConfigError: naming every changed key with its checkpoint value and its new value.
+    """
+    changes = config_changes(saved, config)
+    bad = {k: v for k, v in changes.items() if k not in RESUME_SAFE_KEYS}
+    if bad:
+        listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(bad.items()))
+        raise ConfigError(
+            f"--resume {where}: the config differs from the checkpoint's ({listed}). Resume with "
+            f"the checkpoint's values, or start a new run in another output_dir; only "
+            f"{', '.join(sorted(RESUME_SAFE_KEYS))} may change on resume")
+    return changes
 
 
 # A recipe may group the trainer keys under `trainer:` (the issue's `trainer.num_generations=8`

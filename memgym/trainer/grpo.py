@@ -2,7 +2,8 @@
 
 One step: sample `tasks_per_step` tasks -> run `num_generations` episodes of each from an
 identical initial state, all concurrently through the batched transformers backend that shares
-the trained weights (the backend switches the model to eval mode and no_grad while it decodes)
+the trained weights (the trainer puts the model in eval mode for rollouts and old/reference
+log-probs, and in train mode only for its own backward passes; the backend decodes in no_grad)
 -> read every episode's reward components -> group-relative advantages -> one training row per
 trainable LLM call (Turn) -> micro-batches packed by a token budget -> clipped surrogate (+ k3
 KL) -> AdamW step with warmup, schedule and gradient clipping -> metrics -> checkpoint.
@@ -10,8 +11,10 @@ KL) -> AdamW step with warmup, schedule and gradient clipping -> metrics -> chec
 How this departs from GRPO as published (Shao et al., 2024, DeepSeekMath):
   - An episode is many independent conversations (MemAgent: one LLM call per chunk plus the
     answer), not one completion. Every trainable call becomes a row carrying its episode's
-    advantage; with `normalize_turns_per_episode` the rows of an episode with T calls weigh 1/T
-    each, so long documents do not dominate (MemAgent's multi-conversation GRPO).
+    advantage, as MemAgent's multi-conversation GRPO broadcasts it (verl `ray_trainer.py`:
+    each conversation gets its sample's advantage, all tokens token-meaned, no 1/T). With
+    `normalize_turns_per_episode` (memgym's default, not MemAgent's) the rows of an episode
+    with T calls weigh 1/T each, so long documents do not dominate.
   - Rewards are vectors (the env's rubric components); they are combined into the advantage
     by `multi_objective_aggregation` and logged separately.
   - The default loss averages over every token of the step (`loss_type="dapo"`, DAPO/TRL's
@@ -21,7 +24,11 @@ How this departs from GRPO as published (Shao et al., 2024, DeepSeekMath):
     equal are dropped before training (`drop_zero_std_groups`, DAPO's dynamic-sampling filter
     without the resampling).
   - The sampler's log-probs come from the backend; a truncated importance weight
-    min(exp(trainer - sampler), tis_cap) corrects for the two computing them differently.
+    min(exp(trainer - sampler), tis_cap) corrects for the two computing them differently. Both
+    are log-probs of the temperature-scaled full softmax (the transformers sampler reports
+    those even under top-k/top-p), so with identical weights the weight is exactly 1.
+  - Groups dropped for equal rewards shrink the rollout's optimizer steps instead of leaving
+    empty ones; a vLLM sampler gets the weights once per rollout whose weights changed.
   - The reference policy is the base model with the LoRA adapter disabled, not a second copy.
 """
 
@@ -50,8 +57,13 @@ from memgym.trainer.advantages import (
     per_step_credit,
     zero_std_groups,
 )
-from memgym.trainer.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
-from memgym.trainer.config import GRPOConfig
+from memgym.trainer.checkpoint import (
+    load_checkpoint,
+    read_trainer_state,
+    resolve_resume,
+    save_checkpoint,
+)
+from memgym.trainer.config import GRPOConfig, check_resume_config
 from memgym.trainer.logging import MetricsLogger
 from memgym.trainer.loss import LossNorm, completion_logprobs, grpo_loss, tis_weights
 from memgym.trainer.rollout import (
@@ -162,14 +174,29 @@ def build_scheduler(optimizer: torch.optim.Optimizer, *, kind: str, warmup_steps
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _sampling_overrides(recipe: Any, temperature: float, top_p: float) -> dict[str, float]:
-    # The trainer's temperature is the one its log-probs assume, so it wins over the recipe's;
-    # only keys the recipe's kind has are overridden (a scripted agent has none).
-    from memgym.agents.recipe import AGENT_KINDS, load_recipe
-    fields = set(getattr(AGENT_KINDS[load_recipe(recipe).kind].config,
-                         "__dataclass_fields__", {}))
-    wanted = {"temperature": temperature, "top_p": top_p}
-    return {k: v for k, v in wanted.items() if k in fields}
+def _sampling_overrides(recipe: Any, *, temperature: float, top_p: float, top_k: int,
+                        max_new_tokens: int) -> dict[str, float]:
+    """The agent-recipe keys the trainer's sampling settings override.
+
+    The trainer's temperature is the one its log-probs assume, so it wins over the recipe's, as
+    do top_p and top_k (a recipe's own never truncates silently); `max_new_tokens` (the trainer's
+    max_completion_length) caps every `*_max_new_tokens` of the recipe. Only keys the recipe's
+    kind has are overridden (a scripted agent has none).
+    """
+    import dataclasses
+
+    from memgym.agents.recipe import load_recipe
+    config = load_recipe(recipe).config
+    if not dataclasses.is_dataclass(config):
+        return {}
+    values = dataclasses.asdict(config)
+    out: dict[str, Any] = {k: v for k, v in
+                           {"temperature": temperature, "top_p": top_p, "top_k": top_k}.items()
+                           if k in values}
+    for key, value in values.items():
+        if key.endswith("max_new_tokens") and isinstance(value, int) and value > max_new_tokens:
+            out[key] = max_new_tokens
+    return out
 
 
 def _set_seed(seed: int) -> None:
@@ -203,6 +230,16 @@ class GRPOTrainer:
         self.config = cfg = config
         self.env_id = env_id or cfg.env_id
         self.env_kwargs = dict(cfg.env_kwargs if env_kwargs is None else env_kwargs)
+        resume_folder = None if resume_from is None else resolve_resume(resume_from)
+        if resume_folder is not None:  # refuse a changed config before loading anything
+            saved = read_trainer_state(resume_folder).get("config")
+            if saved is None:
+                logger.warning("%s stores no config (written by an older memgym): the resumed "
+                               "run's config is not checked against it", resume_folder)
+            else:
+                for key, (old, new) in check_resume_config(saved, cfg,
+                                                           where=str(resume_folder)).items():
+                    logger.info("resume: %s changed from %r to %r (allowed)", key, old, new)
         self.agent_recipe = cfg.agent if agent is None else agent
         self.out = Path(cfg.output_dir)
         _set_seed(cfg.seed)
@@ -222,12 +259,10 @@ class GRPOTrainer:
         # Full fine-tuning needs a frozen copy for the KL; LoRA disables its adapter instead.
         self.ref_model = (copy.deepcopy(self.model).eval().requires_grad_(False)
                           if (cfg.beta > 0 and not cfg.use_lora) else None)
-        from memgym.agents.recipe import load_agent
-        self.backend = self._generation_backend()
-        self.agent = load_agent(self.agent_recipe, self.backend, overrides=_sampling_overrides(
-            self.agent_recipe, cfg.temperature, cfg.top_p))
-        self.eval_agent = load_agent(self.agent_recipe, self.backend, overrides=(
-            _sampling_overrides(self.agent_recipe, cfg.eval_temperature, 1.0)))
+        # Chunks and memory budgets count the policy's own tokens, as `memgym eval` does. The
+        # envs get their own copy: a fast tokenizer is not safe to share with the engine thread
+        # (concurrent use made seeded runs irreproducible).
+        self.env_kwargs.setdefault("tokenizer", copy.deepcopy(self.tokenizer))
 
         # -- environments and the task split ------------------------------------------------
         self.concurrency = cfg.max_concurrent_episodes or cfg.episodes_per_step
@@ -242,6 +277,12 @@ class GRPOTrainer:
         self.train_ids = list(range(num_tasks - cfg.eval_tasks))
         self.eval_ids = list(range(num_tasks - cfg.eval_tasks, num_tasks))
         self.sampler = TaskSampler(self.train_ids, cfg.seed)
+        if len(self.train_ids) < cfg.tasks_per_step:
+            logger.warning(
+                "only %d training tasks for tasks_per_step=%d: every rollout repeats tasks, and "
+                "a group whose episodes all score alike teaches nothing; with so few tasks "
+                "nothing useful may be learned (lower tasks_per_step or add tasks)",
+                len(self.train_ids), cfg.tasks_per_step)
 
         # -- optimizer, schedule, resume ----------------------------------------------------
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -255,13 +296,26 @@ class GRPOTrainer:
                                          total_steps=cfg.max_steps)
         self.step = 0
         self.rollouts = 0
-        if resume_from is not None:
-            folder = resolve_resume(resume_from)
-            state = load_checkpoint(folder, model=self.model, optimizer=self.optimizer,
+        self.resumed_step: int | None = None
+        if resume_folder is not None:
+            state = load_checkpoint(resume_folder, model=self.model, optimizer=self.optimizer,
                                     scheduler=self.scheduler)
             self.step, self.rollouts = int(state["step"]), int(state["rollouts"])
+            self.resumed_step = self.step
             self.sampler.load_state_dict(state["sampler"])
-            logger.info("resumed from %s at step %d", folder, self.step)
+            logger.info("resumed from %s at step %d", resume_folder, self.step)
+        self._saved_step = self.resumed_step
+
+        # -- the sampler, built after the resume so it never holds pre-resume weights --------
+        from memgym.agents.recipe import load_agent
+        self.backend = self._generation_backend()
+        self._sampler_stale = True  # the sampler's weights may differ from the model's
+        self.agent = load_agent(self.agent_recipe, self.backend, overrides=_sampling_overrides(
+            self.agent_recipe, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
+            max_new_tokens=cfg.max_completion_length))
+        self.eval_agent = load_agent(self.agent_recipe, self.backend, overrides=(
+            _sampling_overrides(self.agent_recipe, temperature=cfg.eval_temperature, top_p=1.0,
+                                top_k=0, max_new_tokens=cfg.max_completion_length)))
 
     def _generation_backend(self) -> Any:
         """The rollout sampler: the trained model itself, or a vLLM engine kept in sync."""
@@ -269,14 +323,21 @@ class GRPOTrainer:
         if cfg.generation_backend == "vllm":
             from memgym.llm.vllm import VLLMBackend
 
-            backend = VLLMBackend(cfg.model, gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
-                                  max_batch_size=cfg.rollout_batch_size, seed=cfg.seed)
-            backend.sync_weights(self.model)  # a resumed run starts from its checkpoint
-            return backend
+            return VLLMBackend(cfg.model, gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+                               max_batch_size=cfg.rollout_batch_size, seed=cfg.seed)
         from memgym.llm.hf import TransformersBackend
 
+        # The trainer owns train/eval mode: the engine thread must never flip it.
         return TransformersBackend(self.model, self.tokenizer,
-                                   max_batch_size=cfg.rollout_batch_size)
+                                   max_batch_size=cfg.rollout_batch_size, manage_mode=False)
+
+    def _ready_to_sample(self) -> None:
+        """Before episodes: eval mode, and a separate sampler (vLLM) gets changed weights once."""
+        self.model.eval()
+        sync = getattr(self.backend, "sync_weights", None)
+        if sync is not None and self._sampler_stale:
+            sync(self.model)
+        self._sampler_stale = False
 
     def _make_env(self) -> gym.Env:
         try:
@@ -295,7 +356,7 @@ class GRPOTrainer:
         log = MetricsLogger(self.out, config=cfg.to_dict(), report_to=cfg.reporters,
                             run_name=cfg.run_name, project=cfg.wandb_project,
                             max_steps=cfg.max_steps, logging_steps=cfg.logging_steps,
-                            resume_step=self.step)
+                            resume_step=self.resumed_step)
         try:
             if cfg.eval_steps and self.step == 0:  # the baseline the curve starts from
                 log.log({"step": 0, **self.evaluate()})
@@ -305,6 +366,7 @@ class GRPOTrainer:
                 task_ids = self.sampler.take(cfg.tasks_per_step)
                 jobs = group_jobs(task_ids, cfg.num_generations, seed=cfg.seed,
                                   rollout=self.rollouts)
+                self._ready_to_sample()
                 episodes = collect_episodes(self.pool, self.agent, jobs,
                                             concurrency=self.concurrency)
                 self.rollouts += 1
@@ -315,33 +377,44 @@ class GRPOTrainer:
                 roll_metrics["time/rollout_s"] = rollout_s
                 gen_tokens = sum(len(t.completion_ids) for e in episodes for t in e.turns)
                 roll_metrics["throughput/rollout_tokens_per_s"] = gen_tokens / max(rollout_s, 1e-9)
+                self._warn_if_flat(roll_metrics)
                 batches = self._prepare_steps(rows, groups)
 
-                # 3. optimise: num_iterations passes x steps_per_generation optimizer steps
+                # 3. optimise: num_iterations passes x (at most) steps_per_generation steps
+                step_before = self.step
                 for _ in range(cfg.num_iterations):
                     for step_rows, micro in batches:
                         if self.step >= cfg.max_steps:
                             break
                         metrics = self._optimizer_step(step_rows, micro)
                         self.step += 1
-                        if cfg.generation_backend == "vllm":  # the sampler gets the new weights
-                            self.backend.sync_weights(self.model)
+                        self._sampler_stale = True
 
-                        # 4. log, evaluate, checkpoint
+                        # 4. log, evaluate
                         metrics.update(roll_metrics, step=self.step)
                         if cfg.eval_steps and self.step % cfg.eval_steps == 0:
                             metrics.update(self.evaluate())
                         log.log(metrics)
                         if self.step % cfg.logging_steps == 0:
                             log.plot()
-                        if cfg.save_steps and self.step % cfg.save_steps == 0:
-                            self.save()
                 log.log_samples(self.step, _samples(episodes, cfg.num_sample_episodes))
-            if not cfg.save_steps or self.step % cfg.save_steps:
+                # 5. checkpoint between rollouts, once a multiple of save_steps was passed
+                if cfg.save_steps and self.step // cfg.save_steps > step_before // cfg.save_steps:
+                    self.save()
+            if self._saved_step != self.step:
                 self.save()
             return log.rows
         finally:
             log.close()
+
+    def _warn_if_flat(self, roll_metrics: Mapping[str, float]) -> None:
+        """Warn when every group's rewards are equal: every advantage is 0."""
+        if roll_metrics["frac_reward_zero_std"] >= 1.0:
+            logger.warning(
+                "rollout %d: every group's rewards are equal (frac_reward_zero_std=1), so every "
+                "advantage is 0 and nothing will be learned from it; if this persists, make "
+                "rewards vary within a group (easier tasks, a graded reward component, a higher "
+                "temperature)", self.rollouts)
 
     # ------------------------------------------------------------------------------------------
     # 2. rewards -> advantages -> rows
@@ -389,27 +462,40 @@ class GRPOTrainer:
 
     def _prepare_steps(self, rows: list[TrainingRow], groups: list[list[int]]
                        ) -> list[tuple[list[TrainingRow], list[MicroBatch]]]:
-        """Split the rollout's groups into optimizer steps and pack each into micro-batches."""
+        """Split the kept groups into optimizer steps and pack each into micro-batches.
+
+        The kept groups (zero-std ones may have been dropped) are split into at most
+        `steps_per_generation` steps, so no step is empty while a group is left; with none left
+        the rollout is one step without rows (logged, no update).
+        """
         cfg = self.config
         reuse = cfg.num_iterations > 1 or cfg.steps_per_generation > 1
+        if not rows:
+            return [([], [])]
         steps = []
-        for chunk in np.array_split(np.arange(len(groups)), cfg.steps_per_generation):
+        for chunk in np.array_split(np.arange(len(groups)),
+                                    min(cfg.steps_per_generation, len(groups))):
             step_rows = [rows[i] for g in chunk.tolist() for i in groups[g]]
+            if not step_rows:  # kept groups whose episodes made no trainable call
+                continue
             packs = pack_rows([r.length for r in step_rows], cfg.max_tokens_per_microbatch)
             # Micro-batches wait on the CPU; each moves to the device only for its own pass.
             micro = [collate(step_rows, idx, pad_id=self.tokenizer.pad_token_id, device="cpu")
                      for idx in packs]
-            assert sum(len(m.rows) for m in micro) == len(step_rows), "rows lost in packing"
-            self.model.eval()  # old and reference log-probs without dropout noise
-            with torch.no_grad():
-                for mb in micro:
-                    # The batch is used after the policy has moved: keep the rollout policy's
-                    # log-probs. Used once, the current forward's detached log-probs are exact.
-                    on_device = mb.to(self.device)
-                    if reuse:
-                        mb.old_logps = self._logps(self.model, on_device).cpu()
-                    if cfg.beta > 0:
-                        mb.ref_logps = self._ref_logps(on_device).cpu()
+            if sum(len(m.rows) for m in micro) != len(step_rows):
+                raise RuntimeError("pack_rows lost rows: a memgym bug, please report it")
+            if reuse or cfg.beta > 0:
+                self.model.eval()  # old and reference log-probs without dropout noise
+                with torch.no_grad():
+                    for mb in micro:
+                        # The batch is used after the policy has moved: keep the rollout
+                        # policy's log-probs. Used once, the current forward's detached
+                        # log-probs are exact.
+                        on_device = mb.to(self.device)
+                        if reuse:
+                            mb.old_logps = self._logps(self.model, on_device).cpu()
+                        if cfg.beta > 0:
+                            mb.ref_logps = self._ref_logps(on_device).cpu()
             steps.append((step_rows, micro))
         return steps
 
@@ -460,9 +546,9 @@ class GRPOTrainer:
         grad_norm = (torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
                      if cfg.max_grad_norm > 0 else _grad_norm(self.params)) if micro else 0.0
         lr = self.scheduler.get_last_lr()[0]
-        if micro:
+        if micro:  # a rollout with every group dropped is a step without an update
             self.optimizer.step()
-        with warnings.catch_warnings():  # a step whose groups were all dropped skips optimizer
+        with warnings.catch_warnings():  # torch warns when the optimizer did not step
             warnings.simplefilter("ignore", UserWarning)
             self.scheduler.step()
         train_s = time.perf_counter() - t0
@@ -490,6 +576,7 @@ class GRPOTrainer:
         if not self.eval_ids:
             return {}
         jobs = group_jobs(self.eval_ids, 1, seed=self.config.seed + 1, rollout=0)
+        self._ready_to_sample()
         episodes = collect_episodes(self.pool, self.eval_agent, jobs,
                                     concurrency=self.concurrency)
         out = {"eval/reward": float(np.mean([e.reward for e in episodes]))}
@@ -501,11 +588,14 @@ class GRPOTrainer:
     def save(self) -> Path:
         """Write `checkpoint-<step>` (weights, optimizer, scheduler, RNG, sampler position)."""
         state = {"rollouts": self.rollouts, "sampler": self.sampler.state_dict(),
-                 "env_id": self.env_id}
-        return save_checkpoint(self.out, self.step, model=self.model, optimizer=self.optimizer,
-                               scheduler=self.scheduler, trainer_state=state,
-                               tokenizer=self.tokenizer,
-                               save_total_limit=self.config.save_total_limit)
+                 "env_id": self.env_id,
+                 "config": json.loads(json.dumps(self.config.to_dict(), default=str))}
+        folder = save_checkpoint(self.out, self.step, model=self.model,
+                                 optimizer=self.optimizer, scheduler=self.scheduler,
+                                 trainer_state=state, tokenizer=self.tokenizer,
+                                 save_total_limit=self.config.save_total_limit)
+        self._saved_step = self.step
+        return folder
 
     def close(self) -> None:
         """Stop the backend's engine and close the environments."""

@@ -118,30 +118,36 @@ class MetricsLogger:
         project: the wandb project.
         max_steps: the total, for the progress bar.
         logging_steps: print a console line every this many steps.
-        resume_step: on resume, rows after this step (logged by the killed run after its last
-            checkpoint) are dropped, so the file reads as one uninterrupted run.
+        resume_step: the step a resumed run continues from. Rows after it (logged by the
+            killed run after its last checkpoint) are dropped by rewriting the file atomically,
+            so it reads as one uninterrupted run; every earlier row is kept and new rows are
+            appended. None (a fresh run) starts an empty file.
     """
 
     def __init__(self, output_dir: str | Path, *, config: Mapping[str, Any] | None = None,
                  report_to: Sequence[str] = (), run_name: str | None = None,
                  project: str = "memgym", max_steps: int | None = None, logging_steps: int = 1,
-                 resume_step: int = 0):
+                 resume_step: int | None = None):
         self.dir = Path(output_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "metrics.jsonl"
         self.plot_path = self.dir / "learning_curve.png"
         self.logging_steps = logging_steps
-        rows = read_metrics(self.path) if resume_step else []
-        self.rows = [r for r in rows if r.get("step", 0) <= resume_step]
-        with open(self.path, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(row) + "\n" for row in self.rows)
+        if resume_step is None:
+            self.rows: list[dict[str, Any]] = []
+            self.path.write_text("", encoding="utf-8")
+        else:
+            rows = read_metrics(self.path) if self.path.is_file() else []
+            self.rows = [r for r in rows if r.get("step", 0) <= resume_step]
+            if len(self.rows) < len(rows):
+                _atomic_write_rows(self.path, self.rows)
         self._wandb = None
         if "wandb" in report_to:
             self._wandb = self._init_wandb(config or {}, run_name or self.dir.name, project)
         self._progress = None
         self._task = None
         if max_steps:
-            self._start_progress(max_steps, resume_step)
+            self._start_progress(max_steps, resume_step or 0)
 
     # -- sinks ----------------------------------------------------------------------------------
     def _init_wandb(self, config: Mapping[str, Any], name: str, project: str):
@@ -236,6 +242,16 @@ class MetricsLogger:
             except Exception as exc:  # noqa: BLE001 - never fail a run
                 logger.warning("wandb finish failed: %s", exc)
             self._wandb = None
+
+
+def _atomic_write_rows(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Replace the JSONL file at `path` by `rows`: written aside, fsynced, renamed into place."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(row) + "\n" for row in rows)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def _jsonable(value: Any) -> Any:

@@ -16,11 +16,18 @@ frozen model's memories), so TRL users can train the answer call on memories of 
 
 Each rubric component is its own reward function named after the component, so TRL logs
 `rewards/<component>/mean` separately; `reward_weights` carries the env's weights in the same
-order. Episodes are replayed once per completion and shared by the component functions.
+order; the component functions share one scoring of each completion.
+
+The prefix is replayed once per (task, seed): the env at its final step is kept and deep-copied
+before each completion is stepped, so the prefix policy runs once per task however many
+completions TRL samples (with an LLM prefix policy, one episode per task, not per completion),
+and every completion is scored on the very state its prompt showed, even when the prefix
+policy samples. The copy shares the env's read-only parts (its task list and token counter).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -71,11 +78,10 @@ class TRLEnvAdapter:
         self.seed = seed
         self.max_prefix_steps = max_prefix_steps
         self.env = gym.make(env_id, **self.env_kwargs)
-        obs, _ = self.env.reset(seed=seed, options={"task_id": 0})
-        self._obs_at_final(obs, 0)
+        self._finals: dict[tuple[int, int], tuple[gym.Env, Observation]] = {}
+        self._cache: dict[tuple[int, int, str], dict[str, float]] = {}
         self.components, weights = self._probe_rubric()
         self.reward_weights = [float(weights.get(c, 0.0)) for c in self.components]
-        self._cache: dict[tuple[int, int, str], dict[str, float]] = {}
         self.reward_funcs = [self._component_reward(c) for c in self.components]
 
     # -- episodes -------------------------------------------------------------------------------
@@ -93,13 +99,41 @@ class TRLEnvAdapter:
                                   "before its final step")
         return obs
 
+    def _final(self, task_id: int, seed: int) -> tuple[gym.Env, Observation]:
+        """The env at the final step of task `task_id` (replayed once, then kept) and its obs."""
+        key = (int(task_id), int(seed))
+        if key not in self._finals:
+            obs, _ = self.env.reset(seed=key[1], options={"task_id": key[0]})
+            obs = self._obs_at_final(obs, key[0])
+            if len(self._finals) >= 65_536:  # bound memory over a huge task set
+                self._finals.clear()
+            self._finals[key] = (self._copy(self.env), obs)
+        return self._finals[key]
+
     def _replay(self, task_id: int, seed: int) -> Observation:
-        obs, _ = self.env.reset(seed=seed, options={"task_id": task_id})
-        return self._obs_at_final(obs, task_id)
+        """The final observation of task `task_id` (what the dataset's prompt shows)."""
+        return self._final(task_id, seed)[1]
+
+    def _copy(self, env: gym.Env) -> gym.Env:
+        # Deep copy, sharing what no step mutates (the task list, possibly large, and the token
+        # counter, possibly a whole tokenizer).
+        inner = env.unwrapped
+        memo: dict[int, Any] = {}
+        for shared in (getattr(inner, "tasks", None), getattr(inner, "counter", None)):
+            if shared is not None:
+                memo[id(shared)] = shared
+        for task in getattr(inner, "tasks", None) or ():
+            memo[id(task)] = task
+        return copy.deepcopy(env, memo)
+
+    def _step_final(self, task_id: int, seed: int, action: str) -> tuple[bool, dict[str, Any]]:
+        """Step `action` on a copy of the final-step env; (terminated, info)."""
+        env = self._copy(self._final(task_id, seed)[0])
+        _, _, terminated, _, info = env.step(action)
+        return terminated, info
 
     def _probe_rubric(self) -> tuple[list[str], dict[str, float]]:
-        self._replay(0, self.seed)
-        _, _, terminated, _, info = self.env.step("")
+        terminated, info = self._step_final(0, self.seed, "")
         if not terminated:
             raise ConfigError(f"{self.env_id}: the episode did not end after the final action; "
                               "adjust is_final= to mark the last observation")
@@ -109,8 +143,7 @@ class TRLEnvAdapter:
         """Every reward component of `completion` as the final action of task `task_id`."""
         key = (int(task_id), int(seed), completion)
         if key not in self._cache:
-            self._replay(int(task_id), int(seed))
-            _, _, terminated, _, info = self.env.step(completion)
+            terminated, info = self._step_final(key[0], key[1], completion)
             if not terminated:
                 raise ConfigError(f"{self.env_id} task {task_id}: the episode did not end after "
                                   "the completion")

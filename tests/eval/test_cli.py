@@ -175,18 +175,6 @@ def test_memagent_eval_recipe_sets_the_envs_answer_format_unless_given(tmp_path,
     assert "answer_format=answer_is" in capsys.readouterr().err
 
 
-def test_align_answer_format_leaves_envs_without_the_argument_alone():
-    from memgym.agents.recipe import load_recipe
-    from memgym.eval.runner import align_answer_format
-
-    recipe = load_recipe(AGENTS / "memagent_eval.yaml")
-    kwargs: dict = {}
-    align_answer_format("NoSuchEnv-v0", kwargs, recipe.config)
-    assert kwargs == {}
-    align_answer_format("MemAgent-HotpotQA-v0", kwargs, recipe.config)
-    assert kwargs == {"answer_format": "answer_is"}
-
-
 FAILING = '''
 CALLS = []
 

@@ -119,17 +119,25 @@ def test_greedy_logprobs_are_the_max_log_softmax_of_a_forward_pass(sequential):
         torch.testing.assert_close(torch.tensor(c.logprobs), logp.max(-1).values, atol=1e-4, rtol=0)
 
 
-def test_sampled_logprobs_come_from_the_processed_distribution(backend):
-    sp = SamplingParams(max_new_tokens=10, temperature=0.7, top_k=5, seed=3)
-    c = backend.generate_batch([_chat("Hello there", sp)])[0]
-    logits = _forward_logits(c) / 0.7
-    kth = logits.topk(5, dim=-1).values[:, -1:]
-    logp = logits.masked_fill(logits < kth, float("-inf")).log_softmax(-1)
-    ids = torch.tensor(c.completion_ids)
-    assert torch.isfinite(logp.gather(1, ids[:, None])).all()  # every token was in the top 5
-    torch.testing.assert_close(
-        torch.tensor(c.logprobs), logp.gather(1, ids[:, None]).squeeze(1), atol=1e-4, rtol=0
-    )
+def test_tis_weight_is_exactly_one_with_identical_weights_under_top_p(backend):
+    # The sampler's logprobs are the temperature-scaled full softmax, as the trainer computes
+    # them, so truncation (top_p 0.95, top_k) never biases the importance weight.
+    from memgym.trainer.loss import tis_weights
+
+    prompts = PROMPTS * 4
+    reqs = [_chat(p, SamplingParams(max_new_tokens=24, temperature=0.8, top_p=0.95, seed=i))
+            for i, p in enumerate(prompts)]
+    reqs.append(_chat("Hello", SamplingParams(max_new_tokens=24, temperature=0.8, top_k=5, seed=99)))
+    sampler, trainer = [], []
+    for c in backend.generate_batch(reqs):
+        logp = (_forward_logits(c) / 0.8).log_softmax(-1)
+        trainer.append(logp.gather(1, torch.tensor(c.completion_ids)[:, None]).squeeze(1))
+        sampler.append(torch.tensor(c.logprobs))
+    sampler, trainer = torch.cat(sampler), torch.cat(trainer)
+    assert sampler.numel() > 200
+    w = tis_weights(trainer[None], sampler[None], torch.ones(1, sampler.numel()), cap=2.0)
+    torch.testing.assert_close(w, torch.ones_like(w), atol=1e-5, rtol=0)
+    assert w.mean().item() == pytest.approx(1.0, abs=1e-6)
 
 
 def test_top_p_keeps_the_smallest_nucleus():
@@ -139,7 +147,7 @@ def test_top_p_keeps_the_smallest_nucleus():
             logits, torch.tensor([1.0]), torch.tensor([0]), torch.tensor([0.75]), [None]
         )
         assert tok.item() in (0, 1)  # 0.5 + 0.3 >= 0.75: the tail is cut
-        expected = {0: 0.5 / 0.8, 1: 0.3 / 0.8}[tok.item()]
+        expected = {0: 0.5, 1: 0.3}[tok.item()]  # the full softmax's, not the nucleus's
         assert lp.item() == pytest.approx(torch.log(torch.tensor(expected)).item(), abs=1e-5)
 
 
@@ -298,3 +306,16 @@ def test_make_backend_hf_alias(sequential):
         assert (
             b.generate_batch([_chat(PROMPTS[0])])[0].completion_ids == sequential[0].completion_ids
         )
+
+
+def test_engine_leaves_the_mode_alone_when_the_caller_owns_it(monkeypatch):
+    calls = []
+    monkeypatch.setattr(type(MODEL), "train", lambda self, mode=True: calls.append(mode) or self)
+    MODEL.training = True
+    try:
+        with TransformersBackend(MODEL, TOK, manage_mode=False, batch_wait_ms=0) as b:
+            c = b.generate_batch([_chat("Hello")])[0]
+            time.sleep(0.05)  # the idle engine would restore the mode here
+    finally:
+        MODEL.training = False
+    assert c.finish_reason != "error" and calls == []

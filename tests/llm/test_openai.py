@@ -1,6 +1,8 @@
 """OpenAIBackend against a real local HTTP server (stdlib, in a thread): chat and completions
 bodies, logprobs and vLLM token ids, retries on 500/429, fatal statuses, a closed port,
-malformed responses, a server without logprobs, and the concurrency bound."""
+malformed responses, a server without logprobs, the concurrency bound, and the capability
+probe: fields a server rejects (422) or drops, token-id prompts it refuses, and the training
+check. tests/llm/test_openai_server.py runs the backend against a real `transformers serve`."""
 
 import asyncio
 import json
@@ -12,7 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from memgym.errors import BackendError, ConfigError
-from memgym.llm import GenerationRequest, OpenAIBackend, SamplingParams
+from memgym.eval.runner import FailFast
+from memgym.llm import (
+    GenerationRequest,
+    OpenAIBackend,
+    SamplingParams,
+    ScriptedBackend,
+    require_training_capabilities,
+)
 
 
 class _Server:
@@ -22,6 +31,9 @@ class _Server:
         self.bodies, self.headers = [], []
         self.fail = []  # statuses to answer before succeeding, consumed in order
         self.mode = "ok"
+        self.reject: set[str] = set()  # fields answered with 422 "Unexpected fields" (FastAPI)
+        self.drop: set[str] = set()  # fields silently ignored
+        self.string_prompts_only = False
         self.delay_s = 0.0
         self.in_flight = self.max_in_flight = 0
         self.lock = threading.Lock()
@@ -63,6 +75,12 @@ class _Server:
         self.thread.start()
 
     def answer(self, path, body):
+        unexpected = sorted(self.reject & set(body))
+        if unexpected:
+            return 422, {"detail": f"Unexpected fields in the request: {set(unexpected)}"}
+        if self.string_prompts_only and isinstance(body.get("prompt"), list):
+            return 400, {"detail": "prompt must be a string."}
+        body = {k: v for k, v in body.items() if k not in self.drop}
         if self.mode == "malformed":
             return 200, {"choices": [{"finish_reason": "stop"}]}
         if self.mode == "no_logprobs" and body.get("logprobs") is not None:
@@ -237,3 +255,77 @@ def test_bad_configuration():
         OpenAIBackend("http://localhost:8000/v1", "m", max_concurrency=0)
     c = OpenAIBackend("http://localhost:8000/v1", "m").generate_batch([GenerationRequest()])[0]
     assert c.finish_reason == "error" and "no messages" in c.error
+
+
+def test_a_field_the_server_rejects_with_422_is_dropped_and_never_sent_again(server):
+    server.reject = {"top_k", "return_token_ids", "return_tokens_as_token_ids"}
+    backend = OpenAIBackend(server.url, "tiny", vllm_token_ids=True)
+    first, second = (backend.generate_batch([_chat(t, top_k=5)])[0] for t in ("a", "b"))
+    assert (first.text, second.text) == ("echo: a", "echo: b")
+    assert [sorted(server.reject & set(b)) for b in server.bodies] == [
+        ["return_token_ids", "return_tokens_as_token_ids", "top_k"], [], []]
+    caps = backend.capabilities
+    assert (caps.top_k, caps.token_ids, caps.logprobs) == (False, False, True)
+    assert "Unexpected fields" in caps.notes["top_k"] and "detail" not in caps.notes["top_k"]
+
+
+def test_logprobs_the_server_drops_are_recorded_and_no_longer_asked(server):
+    server.drop = {"logprobs", "top_logprobs"}
+    backend = OpenAIBackend(server.url, "tiny")
+    first, second = (backend.generate_batch([_chat(t)])[0] for t in ("a", "b"))
+    assert first.logprobs == [] and second.text == "echo: b"
+    assert [("logprobs" in b) for b in server.bodies] == [True, False]
+    assert backend.capabilities.logprobs is False
+    assert "logprobs" in backend.capabilities.missing()
+    assert any("no logprobs" in w for w in backend.capabilities.warnings())
+
+
+def test_refused_token_id_prompts_fail_clearly_and_are_not_resent(server):
+    server.string_prompts_only = True
+    backend = OpenAIBackend(server.url, "tiny")
+    first, second = backend.generate_batch([GenerationRequest(prompt_ids=(1, 2))] * 2)
+    assert first.finish_reason == second.finish_reason == "error"
+    assert "takes no token-id prompts" in first.error and "prompt must be a string" in first.error
+    assert "takes no token-id prompts" in second.error
+    text = backend.generate_batch([GenerationRequest(prompt="abc")])[0]
+    assert text.text == "ok abc"
+    assert backend.capabilities.prompt_ids is False
+    assert len([b for b in server.bodies if isinstance(b["prompt"], list)]) <= 2  # then none
+
+
+def test_probe_of_a_vllm_like_server_finds_everything_and_asks_for_token_ids(server):
+    backend = OpenAIBackend(server.url, "tiny")  # vllm_token_ids=None: ask if offered
+    caps = backend.probe()
+    assert (caps.logprobs, caps.token_ids, caps.top_k, caps.prompt_ids, caps.seed) == (
+        True, True, True, True, True)
+    assert caps.missing() == [] and caps.warnings() == []
+    c = backend.generate_batch([_chat("x")])[0]
+    assert c.completion_ids == [ord(ch) for ch in "echo: x"]
+    require_training_capabilities(backend)  # passes
+
+
+def test_probe_of_a_plain_openai_server_reports_what_is_missing(server):
+    server.reject = {"top_k"}
+    server.drop = {"logprobs", "top_logprobs", "return_token_ids", "return_tokens_as_token_ids"}
+    server.string_prompts_only = True
+    caps = OpenAIBackend(server.url, "tiny").probe()
+    assert caps.missing() == ["logprobs", "token_ids", "top_k", "prompt_ids"]
+    assert caps.seed is True
+    assert set(caps.to_dict()) >= {"logprobs", "token_ids", "missing", "warnings", "notes"}
+
+
+def test_probe_of_a_down_server_raises_naming_the_url():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(BackendError, match=f"127.0.0.1:{port}"):
+        OpenAIBackend(f"http://127.0.0.1:{port}/v1", "tiny").probe()
+
+
+def test_training_refuses_a_server_without_token_ids_or_logprobs(server):
+    server.drop = {"logprobs", "top_logprobs", "return_token_ids", "return_tokens_as_token_ids"}
+    backend = FailFast(OpenAIBackend(server.url, "tiny"), "openai")
+    with pytest.raises(ConfigError, match="offers no logprobs and no token_ids.*vllm"):
+        require_training_capabilities(backend)  # probes first: nothing was known
+    assert backend.capabilities.logprobs is False
+    require_training_capabilities(ScriptedBackend(["x"]))  # in-process backends pass

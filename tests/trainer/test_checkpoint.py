@@ -140,3 +140,78 @@ def test_wandb_offline_never_fails_the_run(tmp_path, monkeypatch):
     log.log_samples(1, [{"task_id": 0, "memory_trace": "x", "reward": 1.0}])
     log.close()
     assert read_metrics(tmp_path / "metrics.jsonl")[0]["reward"] == 1.0
+
+
+def test_resave_killed_between_renames_is_restored_or_swept(tmp_path):
+    import os
+
+    model, _ = _model(True)
+    _, opt, sched = _opt(model)
+    save_checkpoint(tmp_path, 4, model=model, optimizer=opt, scheduler=sched,
+                    trainer_state={"v": 1})
+    # killed after moving checkpoint-4 aside, before the new one was renamed in
+    os.replace(tmp_path / "checkpoint-4", tmp_path / ".checkpoint-4.old-99999")
+    assert resolve_resume(tmp_path) == tmp_path / "checkpoint-4"  # restored, not lost
+    # a stale .old- copy beside a complete checkpoint is deleted on the next save
+    save_checkpoint(tmp_path, 4, model=model, optimizer=opt, scheduler=sched,
+                    trainer_state={"v": 2})
+    (tmp_path / ".checkpoint-4.old-99998").mkdir()
+    save_checkpoint(tmp_path, 6, model=model, optimizer=opt, scheduler=sched,
+                    trainer_state={"v": 3})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-4", "checkpoint-6"]
+
+
+def test_missing_untied_lm_head_is_an_error(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from memgym.testing.tiny_lm import build_tiny_model, build_tiny_tokenizer
+    model = build_tiny_model(build_tiny_tokenizer(), hidden_size=32, seed=1)
+    model.config.tie_word_embeddings = False
+    model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
+    _, opt, sched = _opt(model)
+    folder = save_checkpoint(tmp_path, 1, model=model, optimizer=opt, scheduler=sched,
+                             trainer_state={})
+    [weights] = folder.glob("model*.safetensors")
+    state = load_file(str(weights))
+    assert "lm_head.weight" in state
+    save_file({k: v for k, v in state.items() if k != "lm_head.weight"}, str(weights),
+              metadata={"format": "pt"})
+    with pytest.raises(ConfigError, match="missing.*lm_head"):
+        load_checkpoint(folder, model=model, optimizer=opt, scheduler=sched)
+
+
+def test_tied_lm_head_may_be_absent(tmp_path):
+    model, _ = _model(False)
+    _, opt, sched = _opt(model)
+    folder = save_checkpoint(tmp_path, 1, model=model, optimizer=opt, scheduler=sched,
+                             trainer_state={})
+    load_checkpoint(folder, model=model, optimizer=opt, scheduler=sched)
+
+
+def test_missing_lora_keys_are_an_error(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model, _ = _model(True)
+    _, opt, sched = _opt(model)
+    folder = save_checkpoint(tmp_path, 1, model=model, optimizer=opt, scheduler=sched,
+                             trainer_state={})
+    path = folder / "adapter_model.safetensors"
+    state = load_file(str(path))
+    dropped = min(state)
+    save_file({k: v for k, v in state.items() if k != dropped}, str(path),
+              metadata={"format": "pt"})
+    with pytest.raises(ConfigError, match="missing"):
+        load_checkpoint(folder, model=model, optimizer=opt, scheduler=sched)
+
+
+def test_resumed_metrics_keep_every_earlier_row(tmp_path):
+    log = MetricsLogger(tmp_path)
+    for step in range(1, 6):
+        log.log({"step": step, "reward": step / 10})
+    log.close()
+    MetricsLogger(tmp_path, resume_step=3).close()
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3]
+    again = MetricsLogger(tmp_path, resume_step=3)
+    again.log({"step": 4, "reward": 0.9})
+    again.close()
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4]

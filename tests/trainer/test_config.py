@@ -128,3 +128,22 @@ def test_vllm_generation_needs_a_loadable_model():
         load_config({"model": "tiny", "generation_backend": "vllm"})
     assert load_config({"model": "Qwen/Qwen2.5-7B-Instruct",
                         "generation_backend": "vllm"}).generation_backend == "vllm"
+
+
+def test_bnpo_is_refused_because_token_packing_would_change_it():
+    from memgym.errors import ConfigError
+    with pytest.raises(ConfigError, match="loss_type='bnpo'.*dapo"):
+        load_config({"loss_type": "bnpo"})
+
+
+@pytest.mark.parametrize("truncation", [{"top_p": 0.95}, {"top_k": 20}])
+def test_vllm_tis_with_truncated_sampling_is_refused(truncation):
+    from memgym.errors import ConfigError
+    with pytest.raises(ConfigError, match="tis_cap"):
+        load_config({"generation_backend": "vllm", "model": "org/m", **truncation})
+    load_config({"generation_backend": "vllm", "model": "org/m", "tis_cap": None, **truncation})
+
+
+def test_memagent_recipe_uses_memagents_turn_weighting():
+    cfg = load_config(Path(__file__).resolve().parents[2] / "train" / "memagent_qwen2.5-7b.yaml")
+    assert cfg.normalize_turns_per_episode is False

@@ -96,19 +96,38 @@ def test_full_finetuning_with_beta_keeps_a_frozen_reference(tiny_recipe):
     assert "kl" in rows[-1] and rows[-1]["kl"] >= 0
 
 
-def test_zero_variance_groups_are_dropped(tiny_recipe):
+def test_flat_rollout_is_dropped_with_a_warning_and_no_update(tiny_recipe, caplog):
     # Reward only accuracy, which the untrained tiny model never earns: every group is flat.
     env = {**tiny_recipe["env_kwargs"], "reward_weights": {"accuracy": 1.0}}
     trainer, before, rows = _train(tiny_recipe, env_kwargs=env, max_steps=1)
     assert rows[-1]["frac_reward_zero_std"] == 1.0 and rows[-1]["rows"] == 0
+    assert "nothing will be learned" in caplog.text
     for n, p in trainer.model.named_parameters():
         if p.requires_grad:
             assert torch.equal(p, before[n])
 
 
+def test_dropped_groups_shrink_the_rollouts_steps_instead_of_leaving_empty_ones(tiny_recipe):
+    # 4 groups, 4 steps per rollout: a dropped group must not leave an empty step behind.
+    trainer = GRPOTrainer(load_config({**tiny_recipe, "tasks_per_step": 4,
+                                       "steps_per_generation": 4, "max_steps": 4}))
+    from memgym.trainer.rollout import TrainingRow
+    try:
+        # two groups survive the zero-std filter, two rows each
+        rows = [TrainingRow([1, 2], [3], [0.0], 1.0, 1.0, e, 0) for e in range(4)]
+        steps = trainer._prepare_steps(rows, [[0, 1], [2, 3]])
+        assert [len(step_rows) for step_rows, _ in steps] == [2, 2]
+        assert trainer._prepare_steps([], []) == [([], [])]  # all dropped: one step, no rows
+        trained = trainer.train()
+    finally:
+        trainer.close()
+    assert all(r["rows"] > 0 for r in trained if r["frac_reward_zero_std"] < 1)
+    assert trainer.scheduler.last_epoch == trainer.step == 4
+
+
 def test_one_rollout_feeds_several_optimizer_steps(tiny_recipe):
     trainer, _, rows = _train(tiny_recipe, steps_per_generation=2, num_iterations=2,
-                              max_steps=4, tasks_per_step=2)
+                              max_steps=4, tasks_per_step=2, drop_zero_std_groups=False)
     assert trainer.rollouts == 1 and [r["step"] for r in rows] == [1, 2, 3, 4]
     # All four steps train on the one rollout: its metrics repeat on every row.
     assert len({r["reward"] for r in rows}) == 1
@@ -136,8 +155,10 @@ def _cli(recipe_path: Path, out: Path, *extra: str) -> list[str]:
 def test_resume_after_sigkill_reproduces_next_metrics(tmp_path, tiny_recipe):
     import yaml
 
+    # One LLM call per forward: batched decoding is not bit-exact across batch compositions
+    # (float sums in another order can flip a sampled token), and timing decides the batches.
     recipe = {**tiny_recipe, "max_steps": 6, "save_steps": 2, "lr_scheduler_type": "linear",
-              "warmup_steps": 2, "save_total_limit": 5}
+              "warmup_steps": 2, "save_total_limit": 5, "rollout_batch_size": 1}
     recipe.pop("output_dir")
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -173,3 +194,216 @@ def test_resume_after_sigkill_reproduces_next_metrics(tmp_path, tiny_recipe):
             if key.startswith(_VOLATILE) or not isinstance(value, float):
                 continue
             assert resumed[step][key] == pytest.approx(value, rel=1e-4, abs=1e-6), (step, key)
+
+
+# ---------------------------------------------------------------------------------------------
+# A separate sampler (vLLM) kept in sync; the objective is packing-invariant; resume checks
+# ---------------------------------------------------------------------------------------------
+class _SyncRecorder:
+    """A TransformersBackend standing in for vLLM: records every sync and the weights it saw."""
+
+    def __init__(self, inner):
+        self.inner, self.syncs, self.tokenizer = inner, [], inner.tokenizer
+
+    def sync_weights(self, model):
+        self.syncs.append({n: p.detach().clone() for n, p in model.named_parameters()
+                           if p.requires_grad})
+
+    async def generate(self, request):
+        return await self.inner.generate(request)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def _recording_trainer(monkeypatch, config, **kwargs):
+    from memgym.llm.hf import TransformersBackend
+
+    def backend(self):
+        return _SyncRecorder(TransformersBackend(self.model, self.tokenizer,
+                                                 manage_mode=False))
+    monkeypatch.setattr(GRPOTrainer, "_generation_backend", backend)
+    return GRPOTrainer(config, **kwargs)
+
+
+def test_separate_sampler_syncs_once_per_rollout_and_sees_resumed_weights(tiny_recipe,
+                                                                          monkeypatch):
+    recipe = {**tiny_recipe, "steps_per_generation": 2, "drop_zero_std_groups": False,
+              "max_steps": 4, "save_steps": 2}
+    first = _recording_trainer(monkeypatch, load_config(recipe))
+    try:
+        first.train()
+    finally:
+        first.close()
+    assert first.rollouts == 2 and len(first.backend.syncs) == 2  # not one per optimizer step
+    trained = {n: p.detach().clone() for n, p in first.model.named_parameters()
+               if p.requires_grad}
+
+    resumed = _recording_trainer(monkeypatch, load_config({**recipe, "max_steps": 6}),
+                                 resume_from=recipe["output_dir"])
+    try:
+        assert resumed.backend.syncs == []  # built after the checkpoint loaded, synced lazily
+        resumed.train()
+    finally:
+        resumed.close()
+    assert resumed.rollouts == 3 and len(resumed.backend.syncs) == 1
+    for name, value in resumed.backend.syncs[0].items():  # the first rollout's weights
+        torch.testing.assert_close(value, trained[name], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "dr_grpo", "dapo"])
+def test_step_gradient_does_not_depend_on_microbatch_budget(tiny_recipe, loss_type):
+    from memgym.trainer.rollout import collect_episodes, group_jobs
+
+    trainer = GRPOTrainer(load_config({**tiny_recipe, "loss_type": loss_type,
+                                       "drop_zero_std_groups": False, "learning_rate": 0.0,
+                                       "max_grad_norm": 0.0, "beta": 0.01, "use_lora": False,
+                                       "num_iterations": 2, "tasks_per_step": 4}))
+    try:
+        trainer.model.eval()
+        jobs = group_jobs(trainer.sampler.take(4), 4, seed=1, rollout=0)
+        rows, groups, _ = trainer._rows(collect_episodes(trainer.pool, trainer.agent, jobs,
+                                                         concurrency=8))
+        grads = []
+        for budget in (1 << 20, 1):  # one micro-batch, then one row per micro-batch
+            trainer.config.max_tokens_per_microbatch = budget
+            [(step_rows, micro)] = trainer._prepare_steps(rows, groups)
+            assert len(micro) == (1 if budget > 1 else len(rows))
+            trainer._optimizer_step(step_rows, micro)
+            grads.append([p.grad.clone() for p in trainer.params])
+    finally:
+        trainer.close()
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+    assert any(g.abs().sum() > 0 for g in grads[0])
+
+
+def test_resume_refuses_a_changed_learning_rate_and_allows_max_steps(tiny_recipe):
+    from memgym.errors import ConfigError
+
+    _train(tiny_recipe, save_steps=2)
+    with pytest.raises(ConfigError, match=r"learning_rate: 0\.005 -> 0\.001"):
+        GRPOTrainer(load_config({**tiny_recipe, "learning_rate": 1e-3}),
+                    resume_from=tiny_recipe["output_dir"])
+    trainer = GRPOTrainer(load_config({**tiny_recipe, "max_steps": 3}),
+                          resume_from=tiny_recipe["output_dir"])
+    try:
+        rows = trainer.train()
+    finally:
+        trainer.close()
+    assert [r["step"] for r in rows] == [1, 2, 3]  # appended to the first run's rows
+
+
+def test_trainer_owns_the_mode_the_engine_never_switches_it(tiny_recipe, monkeypatch):
+    import threading
+
+    calls = []
+    trainer = GRPOTrainer(load_config({**tiny_recipe, "num_iterations": 2}))
+    original = type(trainer.model).train
+
+    def train(module, mode=True):
+        calls.append(threading.current_thread() is threading.main_thread())
+        return original(module, mode)
+    monkeypatch.setattr(type(trainer.model), "train", train)
+    try:
+        trainer.train()
+    finally:
+        trainer.close()
+    assert calls and all(calls)
+
+
+def test_training_chunks_count_the_policys_tokens(tiny_recipe):
+    trainer = GRPOTrainer(load_config(tiny_recipe))
+    try:
+        env = trainer.pool.first().unwrapped
+        text = "The river flows, through the old town."
+        assert env.counter.count(text) == len(trainer.tokenizer.encode(
+            text, add_special_tokens=False)) != len(text.split())
+        assert "tokenizer" not in trainer.config.env_kwargs  # the recipe stays as written
+    finally:
+        trainer.close()
+
+
+def test_few_tasks_warn_that_rollouts_repeat_them(tiny_recipe, caplog):
+    env = {**tiny_recipe["env_kwargs"], "num_tasks": 3}
+    trainer = GRPOTrainer(load_config({**tiny_recipe, "env_kwargs": env, "tasks_per_step": 4}))
+    trainer.close()
+    assert "only 3 training tasks for tasks_per_step=4" in caplog.text
+
+
+def test_recipe_sampling_is_overridden_and_capped_by_the_trainer():
+    from memgym.trainer.grpo import _sampling_overrides
+
+    recipe = {"kind": "memagent", "top_k": 20, "top_p": 0.8, "memory_max_new_tokens": 2048,
+              "answer_max_new_tokens": 16}
+    out = _sampling_overrides(recipe, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=512)
+    assert out == {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "memory_max_new_tokens": 512}
+
+
+# ---------------------------------------------------------------------------------------------
+# The train command: --resume continues in DIR, --overwrite, --dry-run validates offline
+# ---------------------------------------------------------------------------------------------
+def _recipe_file(tmp_path, tiny_recipe, **extra):
+    import yaml
+
+    recipe = {**tiny_recipe, **extra}
+    recipe.pop("output_dir")
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({**recipe, "output_dir": str(tmp_path / "recipe_out")}))
+    return path
+
+
+def _main(*argv):
+    from memgym.cli import main
+    return main([str(a) for a in argv])
+
+
+def test_resume_continues_in_dir_with_its_config_and_appends(tmp_path, tiny_recipe, capsys):
+    path = _recipe_file(tmp_path, tiny_recipe, max_steps=5, save_steps=1)
+    run = tmp_path / "run"
+    assert _main("train", path, "max_steps=2", f"output_dir={run}") == 0
+    first = read_metrics(run / "metrics.jsonl")
+    # The recipe says max_steps=5: the run keeps its own 2 unless the command line says more.
+    assert _main("train", path, "--resume", run) == 0
+    assert "ignored" in capsys.readouterr().err
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [1, 2]
+    assert _main("train", path, "max_steps=3", "--resume", run / "checkpoint-2") == 0
+    rows = read_metrics(run / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3] and rows[:2] == first
+    assert not (tmp_path / "recipe_out").exists()
+    # A changed learning rate is refused, naming the key.
+    assert _main("train", path, "learning_rate=0.1", "--resume", run) == 2
+    assert "learning_rate" in capsys.readouterr().err
+
+
+def test_a_fresh_run_refuses_a_folder_with_checkpoints_unless_overwrite(tmp_path, tiny_recipe,
+                                                                        capsys):
+    path = _recipe_file(tmp_path, tiny_recipe, max_steps=1)
+    run = tmp_path / "run"
+    assert _main("train", path, f"output_dir={run}") == 0
+    assert _main("train", path, f"output_dir={run}") == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "--overwrite" in err
+    assert _main("train", path, f"output_dir={run}", "--overwrite") == 0
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [1]
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("env_id=MemAgent-Synthtic-v0", "Did you mean 'MemAgent-Synthetic-v0'"),
+    ("env_kwargs.num_kyes=3", "Did you mean 'num_keys'"),
+    ("agent.temperatur=0.5", "Did you mean 'temperature'"),
+    ("model=embeded", "Did you mean 'embedded'"),
+    ("env_id=no_such_module:X-v0", "no module 'no_such_module' in the current directory"),
+])
+def test_dry_run_catches_misspelt_names_offline(tmp_path, tiny_recipe, capsys, override,
+                                                expected):
+    path = _recipe_file(tmp_path, tiny_recipe)
+    assert _main("train", path, override, "--dry-run") == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_dry_run_accepts_the_shipped_recipes(capsys):
+    for recipe in sorted((Path(__file__).resolve().parents[2] / "train").glob("*.yaml")):
+        if recipe.name == "tiny_memagent_gpu.yaml":  # its model is built by a script first
+            continue
+        assert _main("train", recipe, "--dry-run") == 0, recipe

@@ -1,6 +1,7 @@
 """Tests for memgym.trainer.trl_adapter: the dataset and per-component reward functions TRL's
 GRPOTrainer consumes, on the synthetic task (oracle memory as the prefix policy) and on a
-natively single-turn env, plus one real TRL GRPOTrainer step on the tiny model."""
+natively single-turn env, the replayed prefix cached per (task, seed), plus one real TRL
+GRPOTrainer step on the tiny model."""
 
 from __future__ import annotations
 
@@ -59,6 +60,52 @@ def test_one_reward_function_per_component_named_after_it():
     assert fmt(ds["prompt"], wrong, **kw) == [1.0, 0.0]
 
 
+def _scores_by_full_replay(adapter, task_id, seed, completion):
+    """What the adapter did before caching: a fresh env, the whole prefix, then the step."""
+    env = gym.make(adapter.env_id, **adapter.env_kwargs)
+    obs, _ = env.reset(seed=seed, options={"task_id": task_id})
+    while obs["phase"] != "answer":
+        obs, *_ = env.step(_oracle_prefix(obs))
+    *_, info = env.step(completion)
+    return dict(info["reward_components"])
+
+
+def test_prefix_policy_runs_once_per_task_and_seed_not_once_per_completion():
+    calls = []
+
+    def counting_prefix(obs):
+        calls.append(obs["question"])
+        return _oracle_prefix(obs)
+
+    adapter = TRLEnvAdapter("MemAgent-Synthetic-v0", SYNTH, prefix_policy=counting_prefix)
+    ds = adapter.dataset([0, 1, 2])
+    after_dataset = len(calls)
+    assert after_dataset > 3  # several chunks per task
+    obs = [adapter._replay(t, 0) for t in (0, 1, 2)]
+    group = [["\\boxed{000}", "no box", "\\boxed{x}",
+              oracle_answer(o["question"], o["memory"])] for o in obs]
+    completions = [c for g in group for c in g]  # G=4 completions per prompt, as TRL sends
+    task_ids = [t for t in ds["task_id"] for _ in range(4)]
+    seeds = [0] * len(completions)
+    for reward in adapter.reward_funcs:
+        reward([None] * len(completions), completions, task_id=task_ids, seed=seeds)
+    assert len(calls) == after_dataset  # no replay for any completion
+    adapter.reward_funcs[0]([None], ["late"], task_id=[0], seed=[7])  # a new seed: one replay
+    assert len(calls) > after_dataset
+
+
+def test_cached_prefix_scores_match_a_full_replay():
+    adapter = TRLEnvAdapter("MemAgent-Synthetic-v0", SYNTH, prefix_policy=_oracle_prefix)
+    for task_id in range(4):
+        obs = adapter._replay(task_id, 0)
+        right = oracle_answer(obs["question"], obs["memory"])
+        for completion in (right, "\\boxed{000}", "no box", right):  # the same twice
+            assert adapter.score(task_id, 0, completion) == \
+                _scores_by_full_replay(adapter, task_id, 0, completion)
+        assert adapter.score(task_id, 0, right)["accuracy"] == 1.0
+        assert adapter.score(task_id, 0, "no box")["accuracy"] == 0.0
+
+
 def test_multi_step_env_without_prefix_policy_is_rejected():
     with pytest.raises(ConfigError, match="not single-turn"):
         TRLEnvAdapter("MemAgent-Synthetic-v0", SYNTH)
@@ -81,11 +128,16 @@ def test_trl_grpo_trainer_runs_one_step_on_the_tiny_model(tmp_path):
     adapter = TRLEnvAdapter("Test-ClosedBook-v0")
     tok = build_tiny_tokenizer()
     model = build_tiny_model(tok)
+    # GRPOConfig turns gradient checkpointing on by default; transformers 5 renamed it
+    # activation_checkpointing (the old name is a deprecated alias): switch off whichever exists.
+    names = {f.name for f in dataclasses.fields(trl.GRPOConfig)}
+    off = "activation_checkpointing" if "activation_checkpointing" in names \
+        else "gradient_checkpointing"
     args = trl.GRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, max_steps=1,
                           per_device_train_batch_size=4, num_generations=4,
                           max_completion_length=4, reward_weights=adapter.reward_weights,
-                          report_to=[], logging_steps=1, save_strategy="no",
-                          activation_checkpointing=False)
+                          report_to=[], logging_steps=1, save_strategy="no", **{off: False})
+    assert args.gradient_checkpointing is False
     trainer = trl.GRPOTrainer(model=model, processing_class=tok,
                               reward_funcs=adapter.reward_funcs,
                               train_dataset=adapter.dataset(), args=args)
