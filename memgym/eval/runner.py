@@ -231,6 +231,27 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
     if episodes is not None and episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
     env_kwargs = dict(env_kwargs or {})
+    pool, num_tasks = _env_pool(env_id, env_kwargs, make_env, concurrency)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    n = num_tasks if episodes is None else min(episodes, num_tasks)
+    run = _run_record(env_id, env_kwargs, agent, recipe=recipe, run_info=run_info, seed=seed,
+                      avg_k=avg_k, episodes=n, num_tasks=num_tasks, concurrency=concurrency)
+    done = _open_out_dir(out, run, resume)
+    jobs = [EpisodeJob(task_id=t, seed=seed, sampling_seed=derive_seed(seed, t, a), key=a)
+            for t in range(n) for a in range(avg_k) if (t, a) not in done]
+    bar_view, bar = _progress(n * avg_k, n * avg_k - len(jobs), progress)
+    record = _recorder(out, bar_view, bar, fail_fast)
+    start = time.perf_counter()
+    with bar_view:
+        await _run_jobs(pool, agent, jobs, concurrency=concurrency, record=record,
+                        fail_fast=fail_fast)
+    return _write_summary(out, run, start=start, episodes_run_now=len(jobs), fail_fast=fail_fast)
+
+
+def _env_pool(env_id: str, env_kwargs: dict[str, Any], make_env: Callable[[], gym.Env] | None,
+              concurrency: int) -> tuple[EnvPool, int]:
+    """The pool of envs the episodes run in (its first env already built), and the task count."""
     if make_env is None:
         validate_env(env_id, env_kwargs)
 
@@ -241,24 +262,33 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
     if num_tasks is None:
         raise ConfigError(f"{env_id}: the env has no num_tasks; memgym eval needs an env whose "
                           "tasks are numbered 0..num_tasks-1 (reset options task_id)")
-    pool = EnvPool(make_env, concurrency, envs=[probe])
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    n = num_tasks if episodes is None else min(episodes, num_tasks)
+    return EnvPool(make_env, concurrency, envs=[probe]), num_tasks
+
+
+def _run_record(env_id: str, env_kwargs: dict[str, Any], agent: Agent, *,
+                recipe: Mapping[str, Any] | None, run_info: Mapping[str, Any] | None, seed: int,
+                avg_k: int, episodes: int, num_tasks: int, concurrency: int) -> dict[str, Any]:
+    """What run.json records about the run, as it reads back from JSON."""
     run = {"env_id": env_id, "env_kwargs": env_kwargs, "recipe": dict(recipe or {}),
            "agent": getattr(agent, "name", type(agent).__name__), "seed": seed, "avg_k": avg_k,
-           "episodes": n, "env_num_tasks": num_tasks, "concurrency": concurrency,
+           "episodes": episodes, "env_num_tasks": num_tasks, "concurrency": concurrency,
            **dict(run_info or {}), "versions": package_versions()}
-    run = json.loads(json.dumps(run, default=str))  # what is compared on resume is what is saved
+    return json.loads(json.dumps(run, default=str))  # what is compared on resume is what is saved
+
+
+def _open_out_dir(out: Path, run: Mapping[str, Any], resume: bool) -> set[tuple[int, int]]:
+    """Check and repair --out, write run.json; returns the (task_id, attempt) already done."""
     done = _check_out_dir(out, run, resume)
     # drop partial last lines, and the rows of incomplete episodes, which run again
     repair_jsonl(out / PREDICTIONS, keep=done)
     repair_jsonl(out / TRACES, keep=done)
     (out / RUN).write_text(json.dumps(run, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return done
 
-    jobs = [EpisodeJob(task_id=t, seed=seed, sampling_seed=derive_seed(seed, t, a), key=a)
-            for t in range(n) for a in range(avg_k) if (t, a) not in done]
-    bar_view, bar = _progress(n * avg_k, n * avg_k - len(jobs), progress)
+
+def _recorder(out: Path, bar_view: Any, bar: Any, fail_fast: FailFast | None
+              ) -> Callable[[EpisodeJob, Episode], None]:
+    """The per-episode callback: append its trace and prediction rows and advance the bar."""
     rewards: list[float] = []
 
     def record(job: EpisodeJob, episode: Episode) -> None:
@@ -269,27 +299,37 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
         rewards.append(episode.reward)
         bar_view.update(bar, advance=1, reward=f"{np.mean(rewards):.3f}")
 
-    start = time.perf_counter()
-    with bar_view:
-        runner = asyncio.ensure_future(run_episodes(pool, agent, jobs,
-                                                    concurrency=concurrency, on_episode=record))
-        watch = asyncio.ensure_future(fail_fast.tripped.wait()) if fail_fast else None
-        try:
-            await asyncio.wait([t for t in (runner, watch) if t is not None],
-                               return_when=asyncio.FIRST_COMPLETED)
-            if fail_fast is not None and fail_fast.fatal:
-                raise fail_fast.error()
-            await runner
-        finally:
-            for task in (runner, watch):
-                if task is not None and not task.done():
-                    task.cancel()
-            await asyncio.gather(*(t for t in (runner, watch) if t is not None),
-                                 return_exceptions=True)
-            pool.close()
+    return record
+
+
+async def _run_jobs(pool: EnvPool, agent: Agent, jobs: list[EpisodeJob], *, concurrency: int,
+                    record: Callable[[EpisodeJob, Episode], None],
+                    fail_fast: FailFast | None) -> None:
+    """Run the episodes, stopping at once when `fail_fast` trips; closes the pool."""
+    runner = asyncio.ensure_future(run_episodes(pool, agent, jobs,
+                                                concurrency=concurrency, on_episode=record))
+    watch = asyncio.ensure_future(fail_fast.tripped.wait()) if fail_fast else None
+    try:
+        await asyncio.wait([t for t in (runner, watch) if t is not None],
+                           return_when=asyncio.FIRST_COMPLETED)
+        if fail_fast is not None and fail_fast.fatal:
+            raise fail_fast.error()
+        await runner
+    finally:
+        for task in (runner, watch):
+            if task is not None and not task.done():
+                task.cancel()
+        await asyncio.gather(*(t for t in (runner, watch) if t is not None),
+                             return_exceptions=True)
+        pool.close()
+
+
+def _write_summary(out: Path, run: Mapping[str, Any], *, start: float, episodes_run_now: int,
+                   fail_fast: FailFast | None) -> dict[str, Any]:
+    """Summarize predictions.jsonl into summary.json (with the server's capabilities); return it."""
     summary = {"metrics": summarize(read_jsonl(out / PREDICTIONS)),
                "run": {**run, "wall_time_s": time.perf_counter() - start,
-                       "episodes_run_now": len(jobs)}}
+                       "episodes_run_now": episodes_run_now}}
     capabilities = getattr(getattr(fail_fast, "backend", None), "capabilities", None)
     if capabilities is not None:  # what an OpenAI-compatible server offered (logprobs, ids, ...)
         summary["backend_capabilities"] = capabilities.to_dict()

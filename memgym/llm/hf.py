@@ -567,25 +567,7 @@ class TransformersBackend:
         if isinstance(model, str):
             model, tokenizer, device = _load(model, tokenizer, device, dtype, trust_remote_code)
         else:
-            if dtype is not None:
-                raise ConfigError(
-                    "dtype= applies only when the model is loaded by name; a model object is "
-                    "used as is (it is shared with the trainer). Cast it before passing it."
-                )
-            if tokenizer is None:
-                path = getattr(model, "name_or_path", None) or getattr(
-                    getattr(model, "config", None), "_name_or_path", None
-                )
-                if not path:
-                    raise ConfigError(
-                        "TransformersBackend(model=<object>) needs tokenizer=: the model has no "
-                        "name_or_path to load one from"
-                    )
-                tokenizer = path
-            if isinstance(tokenizer, str):
-                tokenizer = _load_tokenizer(tokenizer, trust_remote_code)
-            if device is not None:
-                model.to(device)  # in place: the trainer's model moves with it, no copy
+            tokenizer = _adopt(model, tokenizer, device, dtype, trust_remote_code)
         self.model = model
         self.tokenizer = tokenizer
         self.manage_mode = manage_mode
@@ -597,31 +579,13 @@ class TransformersBackend:
         self.strip_think = strip_think
         self.chat_template_kwargs = dict(chat_template_kwargs or {})
 
-        config = model.config
-        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
-        self.max_model_len = int(
-            max_model_len or getattr(text_config, "max_position_embeddings", None) or 1 << 30
-        )
+        self.max_model_len = _max_model_len(model, max_model_len)
         if stop_token_ids is None:
-            eos: set[int] = set()
-            gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-            for value in (gen_eos, tokenizer.eos_token_id):
-                if isinstance(value, int):
-                    eos.add(value)
-                elif value is not None:
-                    eos.update(int(v) for v in value)
-            stop_token_ids = sorted(eos)
+            stop_token_ids = _default_stop_ids(model, tokenizer)
         self.eos_token_ids = frozenset(int(t) for t in stop_token_ids)
         pad = tokenizer.pad_token_id
         self.pad_token_id = int(pad if pad is not None else min(self.eos_token_ids, default=0))
-
-        # transformers 5 renamed `past_key_values` to `cache` and takes `logits_to_keep`.
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        params = inspect.signature(base.forward).parameters
-        self._cache_kw = "cache" if "cache" in params else "past_key_values"
-        self._keep_kw = next(
-            (k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None
-        )
+        self._cache_kw, self._keep_kw = _forward_keywords(model)
         self._torch = torch
         self._engine = _Engine(self)
 
@@ -734,6 +698,59 @@ def _resolve(future: asyncio.Future, completion: Completion) -> None:
 def _settle(future: concurrent.futures.Future, completion: Completion) -> None:
     if not future.done():  # a request is answered once, even if an error path repeats it
         future.set_result(completion)
+
+
+def _adopt(model: Any, tokenizer: Any, device: Any, dtype: Any, trust_remote_code: bool) -> Any:
+    """Take a model object as is (moved to `device` if given); returns its tokenizer object."""
+    if dtype is not None:
+        raise ConfigError(
+            "dtype= applies only when the model is loaded by name; a model object is "
+            "used as is (it is shared with the trainer). Cast it before passing it."
+        )
+    if tokenizer is None:
+        path = getattr(model, "name_or_path", None) or getattr(
+            getattr(model, "config", None), "_name_or_path", None
+        )
+        if not path:
+            raise ConfigError(
+                "TransformersBackend(model=<object>) needs tokenizer=: the model has no "
+                "name_or_path to load one from"
+            )
+        tokenizer = path
+    if isinstance(tokenizer, str):
+        tokenizer = _load_tokenizer(tokenizer, trust_remote_code)
+    if device is not None:
+        model.to(device)  # in place: the trainer's model moves with it, no copy
+    return tokenizer
+
+
+def _max_model_len(model: Any, max_model_len: int | None) -> int:
+    """The longest prompt + completion: `max_model_len`, else the config's position limit."""
+    config = model.config
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return int(max_model_len or getattr(text_config, "max_position_embeddings", None) or 1 << 30)
+
+
+def _default_stop_ids(model: Any, tokenizer: Any) -> list[int]:
+    """The EOS ids of the model's generation config and of the tokenizer, sorted."""
+    eos: set[int] = set()
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in (gen_eos, tokenizer.eos_token_id):
+        if isinstance(value, int):
+            eos.add(value)
+        elif value is not None:
+            eos.update(int(v) for v in value)
+    return sorted(eos)
+
+
+def _forward_keywords(model: Any) -> tuple[str, str | None]:
+    """The model's names for the KV-cache and logits-to-keep arguments of `forward`."""
+    # transformers 5 renamed `past_key_values` to `cache` and takes `logits_to_keep`.
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    params = inspect.signature(base.forward).parameters
+    cache_kw = "cache" if "cache" in params else "past_key_values"
+    keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
+    return cache_kw, keep_kw
 
 
 def _load_tokenizer(name: str, trust_remote_code: bool) -> Any:

@@ -63,6 +63,8 @@ logger = logging.getLogger(__name__)
 
 _RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _FATAL_STATUS = frozenset({401, 403, 404})
+_RESEND = object()
+"""`_on_error_status`'s answer: send the request again without the fields the server rejected."""
 
 _OPTIONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "logprobs": ("logprobs", "top_logprobs"),
@@ -409,17 +411,13 @@ class OpenAIBackend:
 
     async def generate(self, request: GenerationRequest) -> Completion:
         """Send one request (with retries); concurrency is bounded by `max_concurrency`."""
-        import httpx
+        import httpx  # noqa: F401  (fail here, as before any request, if it is missing)
 
         start = time.perf_counter()
-        if request.prompt_ids is not None and self.capabilities.prompt_ids is False:
-            return Completion("", finish_reason="error", error=(
-                f"OpenAIBackend: {self.base_url} takes no token-id prompts "
-                f"({self.capabilities.notes.get('prompt_ids')}); send prompt= text or messages="))
-        try:
-            path, body = self.request_body(request)
-        except ConfigError as exc:
-            return Completion("", finish_reason="error", error=str(exc))
+        prepared = self._prepare(request)
+        if isinstance(prepared, Completion):
+            return prepared
+        path, body = prepared
         client, semaphore = self._loop_state()
         url = self.base_url + path
         problem, retry_after, attempt = "", None, 0
@@ -428,70 +426,107 @@ class OpenAIBackend:
                 if attempt:
                     await asyncio.sleep(self._delay(attempt, retry_after))
                 attempt += 1
-                try:
-                    response = await client.post(url, json=body)
-                except httpx.ConnectError as exc:
-                    raise BackendUnavailable(
-                        f"OpenAIBackend: cannot connect to {url} ({exc}). Is the server running "
-                        "and is base_url right?"
-                    ) from exc
-                except (
-                    httpx.TimeoutException,
-                    httpx.NetworkError,
-                    httpx.RemoteProtocolError,
-                ) as exc:
-                    problem, retry_after = f"{type(exc).__name__}: {exc}", None
+                response = await self._post(client, url, body)
+                if isinstance(response, str):  # a transient network error: retry
+                    problem, retry_after = response, None
                     continue
-                status = response.status_code
-                if status == 200:
-                    try:
-                        data = response.json()
-                    except ValueError as exc:
-                        raise BackendError(
-                            f"OpenAIBackend: {url} returned 200 with a body that is not JSON: "
-                            f"{response.text[:200]!r}"
-                        ) from exc
-                    completion = self.parse_response(path, data, request,
-                                                     time.perf_counter() - start)
-                    self._observe(body, data)
-                    return completion
-                detail = response.text[:500]
-                if status in _FATAL_STATUS:
-                    raise BackendUnavailable(
-                        f"OpenAIBackend: {url} answered HTTP {status} for model {self.model!r}: "
-                        f"{detail}. Check base_url, model and api_key (OPENAI_API_KEY)."
-                    )
-                rejected = self._rejected(status, detail, body)
-                if rejected:
-                    # The server does not take these fields: send this request and every later
-                    # one without them.
-                    for name in rejected:
-                        self._learn(name, False, f"rejected: HTTP {status} {_brief(detail)}")
+                if response.status_code == 200:
+                    return self._completion(response, url, path, body, request, start)
+                outcome = self._on_error_status(response, url, body, request, start)
+                if outcome is _RESEND:
                     path, body = self.request_body(request)
                     attempt -= 1  # not a retry
-                    continue
-                if (status in (400, 422) and isinstance(body.get("prompt"), list)
-                        and re.search(r"prompt.*\b(string|str|text)\b", detail, re.IGNORECASE)):
-                    self._learn("prompt_ids", False, f"rejected: HTTP {status} {_brief(detail)}")
-                    return Completion("", finish_reason="error", error=(
-                        f"OpenAIBackend: {url} takes no token-id prompts (HTTP {status}: "
-                        f"{detail}); send prompt= text or messages="),
-                        latency_s=time.perf_counter() - start)
-                if status in _RETRY_STATUS:
-                    problem = f"HTTP {status}: {detail}"
-                    header = response.headers.get("retry-after", "")
-                    retry_after = float(header) if header.replace(".", "", 1).isdigit() else None
-                    continue
-                return Completion(
-                    "",
-                    finish_reason="error",
-                    error=f"HTTP {status} from {url}: {detail}",
-                    latency_s=time.perf_counter() - start,
-                )
+                elif isinstance(outcome, Completion):
+                    return outcome
+                else:
+                    problem, retry_after = outcome
         return Completion(
             "",
             finish_reason="error",
             error=f"{url} failed after {attempt} attempts: {problem}",
+            latency_s=time.perf_counter() - start,
+        )
+
+    def _prepare(self, request: GenerationRequest) -> tuple[str, dict[str, Any]] | Completion:
+        """The endpoint path and body for `request`, or the error Completion if it cannot go."""
+        if request.prompt_ids is not None and self.capabilities.prompt_ids is False:
+            return Completion("", finish_reason="error", error=(
+                f"OpenAIBackend: {self.base_url} takes no token-id prompts "
+                f"({self.capabilities.notes.get('prompt_ids')}); send prompt= text or messages="))
+        try:
+            return self.request_body(request)
+        except ConfigError as exc:
+            return Completion("", finish_reason="error", error=str(exc))
+
+    async def _post(self, client: Any, url: str, body: dict[str, Any]) -> Any:
+        """POST `body`: the response, or the text of a transient network error (to retry)."""
+        import httpx
+
+        try:
+            return await client.post(url, json=body)
+        except httpx.ConnectError as exc:
+            raise BackendUnavailable(
+                f"OpenAIBackend: cannot connect to {url} ({exc}). Is the server running "
+                "and is base_url right?"
+            ) from exc
+        except (
+            httpx.TimeoutException,
+            httpx.NetworkError,
+            httpx.RemoteProtocolError,
+        ) as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    def _completion(self, response: Any, url: str, path: str, body: dict[str, Any],
+                    request: GenerationRequest, start: float) -> Completion:
+        """Parse a 200 response into a Completion, learning what the server did with `body`."""
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise BackendError(
+                f"OpenAIBackend: {url} returned 200 with a body that is not JSON: "
+                f"{response.text[:200]!r}"
+            ) from exc
+        completion = self.parse_response(path, data, request, time.perf_counter() - start)
+        self._observe(body, data)
+        return completion
+
+    def _on_error_status(self, response: Any, url: str, body: dict[str, Any],
+                         request: GenerationRequest, start: float
+                         ) -> Completion | tuple[str, float | None] | object:
+        """Decide what a non-200 answer means; raises BackendUnavailable on a fatal status.
+
+        Returns `_RESEND` (send again without the fields it rejected), (problem, retry_after) to
+        retry, or the error Completion to return.
+        """
+        status = response.status_code
+        detail = response.text[:500]
+        if status in _FATAL_STATUS:
+            raise BackendUnavailable(
+                f"OpenAIBackend: {url} answered HTTP {status} for model {self.model!r}: "
+                f"{detail}. Check base_url, model and api_key (OPENAI_API_KEY)."
+            )
+        rejected = self._rejected(status, detail, body)
+        if rejected:
+            # The server does not take these fields: send this request and every later
+            # one without them.
+            for name in rejected:
+                self._learn(name, False, f"rejected: HTTP {status} {_brief(detail)}")
+            return _RESEND
+        if (status in (400, 422) and isinstance(body.get("prompt"), list)
+                and re.search(r"prompt.*\b(string|str|text)\b", detail, re.IGNORECASE)):
+            self._learn("prompt_ids", False, f"rejected: HTTP {status} {_brief(detail)}")
+            return Completion("", finish_reason="error", error=(
+                f"OpenAIBackend: {url} takes no token-id prompts (HTTP {status}: "
+                f"{detail}); send prompt= text or messages="),
+                latency_s=time.perf_counter() - start)
+        if status in _RETRY_STATUS:
+            header = response.headers.get("retry-after", "")
+            retry_after = float(header) if header.replace(".", "", 1).isdigit() else None
+            return f"HTTP {status}: {detail}", retry_after
+        return Completion(
+            "",
+            finish_reason="error",
+            error=f"HTTP {status} from {url}: {detail}",
             latency_s=time.perf_counter() - start,
         )
 

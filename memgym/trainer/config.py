@@ -11,7 +11,7 @@ blocks take plain arguments.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +21,26 @@ from memgym.errors import ConfigError
 
 __all__ = ["RESUME_SAFE_KEYS", "GRPOConfig", "check_resume_config", "config_changes",
            "load_config"]
+
+
+_POSITIVE = ("tasks_per_step", "num_generations", "max_steps", "steps_per_generation",
+             "num_iterations", "max_tokens_per_microbatch", "max_completion_length",
+             "lora_r", "lora_alpha", "logging_steps", "rollout_batch_size")
+"""GRPOConfig fields that must be > 0."""
+_NON_NEGATIVE = ("save_steps", "eval_steps", "eval_tasks", "beta", "weight_decay",
+                 "max_grad_norm", "eval_temperature", "learning_rate")
+"""GRPOConfig fields that must be >= 0."""
+_RANGES: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("epsilon", lambda v: not 0 <= v < 1, "must be in [0, 1)"),
+    ("epsilon_high", lambda v: v is not None and v < 0, "must be >= 0 (or null)"),
+    ("tis_cap", lambda v: v is not None and v < 1,
+     "must be >= 1 (or null to disable truncated importance sampling)"),
+    ("warmup_ratio", lambda v: not 0 <= v < 1, "must be in [0, 1)"),
+    ("warmup_steps", lambda v: v is not None and v < 0, "must be >= 0"),
+    ("gamma", lambda v: not 0 < v <= 1, "must be in (0, 1]"),
+    ("lora_dropout", lambda v: not 0 <= v < 1, "must be in [0, 1)"),
+)
+"""GRPOConfig range checks, in order: (field, is the value out of range, the rule it breaks)."""
 
 
 @dataclass
@@ -208,20 +228,39 @@ class GRPOConfig:
 
     def __post_init__(self) -> None:
         """Validate values that the types cannot, and compute the derived fields."""
-        positive = ("tasks_per_step", "num_generations", "max_steps", "steps_per_generation",
-                    "num_iterations", "max_tokens_per_microbatch", "max_completion_length",
-                    "lora_r", "lora_alpha", "logging_steps", "rollout_batch_size")
-        for name in positive:
+        self._check_positive()
+        self._check_vllm_model()
+        self._check_non_negative()
+        self._check_groups()
+        self._check_sampling()
+        self._check_loss()
+        self._check_credit()
+        self._check_run()
+        self.episodes_per_step = self.tasks_per_step * self.num_generations
+        self.tasks_per_optimizer_step = self.tasks_per_step // self.steps_per_generation
+        self.epsilon_high_resolved = (self.epsilon if self.epsilon_high is None
+                                      else self.epsilon_high)
+
+    def _check_positive(self) -> None:
+        """Counts and sizes must be positive."""
+        for name in _POSITIVE:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive integer")
+
+    def _check_vllm_model(self) -> None:
+        """A vLLM sampler loads `model` itself, so it must be a hub id or a path."""
         if self.generation_backend == "vllm" and self.model in ("tiny", "embedded"):
             raise ConfigError(f"generation_backend='vllm' needs model= a hub id or local path "
                               f"vLLM can load, not {self.model!r}")
-        non_negative = ("save_steps", "eval_steps", "eval_tasks", "beta", "weight_decay",
-                        "max_grad_norm", "eval_temperature", "learning_rate")
-        for name in non_negative:
+
+    def _check_non_negative(self) -> None:
+        """Intervals, rates and coefficients must not be negative."""
+        for name in _NON_NEGATIVE:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0")
+
+    def _check_groups(self) -> None:
+        """A group needs two episodes, and optimizer steps take whole groups."""
         if self.num_generations < 2:
             raise ConfigError(
                 f"num_generations={self.num_generations}: GRPO needs at least 2 episodes per "
@@ -231,6 +270,9 @@ class GRPOConfig:
                 f"tasks_per_step={self.tasks_per_step} is not divisible by steps_per_generation="
                 f"{self.steps_per_generation}; each optimizer step takes whole groups, so pick "
                 "tasks_per_step as a multiple of steps_per_generation")
+
+    def _check_sampling(self) -> None:
+        """Rollout sampling settings the trainer's log-probs can follow."""
         if not 0 < self.temperature:
             raise ConfigError(f"temperature={self.temperature} must be > 0 for training (the "
                               "trainer divides logits by it); use eval_temperature=0 for greedy "
@@ -247,33 +289,30 @@ class GRPOConfig:
                 "distribution while the trainer computes the full softmax, so the importance "
                 "weight would be biased down by the kept mass. Set top_p=1.0 and top_k=0, or "
                 "tis_cap=null")
+
+    def _check_loss(self) -> None:
+        """A packing-invariant loss, and the clip, weight, schedule and LoRA ranges (_RANGES)."""
         if self.loss_type == "bnpo":
             raise ConfigError(
                 "loss_type='bnpo' averages tokens per micro-batch, and memgym packs micro-batches "
                 "by a token budget, so the objective would change with max_tokens_per_microbatch"
                 "; use loss_type='dapo' (the token mean over the whole optimizer step, bnpo's "
                 "packing-invariant form)")
-        if not 0 <= self.epsilon < 1:
-            raise ConfigError(f"epsilon={self.epsilon} must be in [0, 1)")
-        if self.epsilon_high is not None and self.epsilon_high < 0:
-            raise ConfigError(f"epsilon_high={self.epsilon_high} must be >= 0 (or null)")
-        if self.tis_cap is not None and self.tis_cap < 1:
-            raise ConfigError(f"tis_cap={self.tis_cap} must be >= 1 (or null to disable "
-                              "truncated importance sampling)")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ConfigError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1)")
-        if self.warmup_steps is not None and self.warmup_steps < 0:
-            raise ConfigError(f"warmup_steps={self.warmup_steps} must be >= 0")
-        if not 0 < self.gamma <= 1:
-            raise ConfigError(f"gamma={self.gamma} must be in (0, 1]")
-        if not 0 <= self.lora_dropout < 1:
-            raise ConfigError(f"lora_dropout={self.lora_dropout} must be in [0, 1)")
+        for name, out_of_range, rule in _RANGES:
+            if out_of_range(getattr(self, name)):
+                raise ConfigError(f"{name}={getattr(self, name)} {rule}")
+
+    def _check_credit(self) -> None:
+        """Per-step credit works on the weighted step reward."""
         if (self.credit_assignment == "per_step"
                 and self.multi_objective_aggregation != "sum_then_normalize"):
             raise ConfigError(
                 "credit_assignment='per_step' works on the weighted step reward; set "
                 "multi_objective_aggregation='sum_then_normalize' (or use credit_assignment="
                 "'broadcast' with normalize_then_sum)")
+
+    def _check_run(self) -> None:
+        """Checkpointing, concurrency, logging, evaluation and agent settings."""
         if self.save_total_limit is not None and self.save_total_limit < 1:
             raise ConfigError(f"save_total_limit={self.save_total_limit} must be >= 1 or null")
         if self.max_concurrent_episodes is not None and self.max_concurrent_episodes < 1:
@@ -294,11 +333,6 @@ class GRPOConfig:
                               "eval_tasks to the number of task ids to hold out")
         if not isinstance(self.agent, (str, dict)) or not self.agent:
             raise ConfigError("agent must be a recipe path or a recipe mapping")
-
-        self.episodes_per_step = self.tasks_per_step * self.num_generations
-        self.tasks_per_optimizer_step = self.tasks_per_step // self.steps_per_generation
-        self.epsilon_high_resolved = (self.epsilon if self.epsilon_high is None
-                                      else self.epsilon_high)
 
     @property
     def reporters(self) -> list[str]:

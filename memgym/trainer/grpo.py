@@ -142,7 +142,9 @@ def build_policy(model: str | Any, *, tokenizer: Any = None, device: torch.devic
     return model.to(device=device, dtype=dtype), tokenizer
 
 
-def _add_lora(model: Any, cfg: GRPOConfig) -> Any:
+def _add_lora(model: Any, *, r: int, alpha: int, dropout: float,
+              target_modules: str | Sequence[str]) -> Any:
+    """Wrap `model` in a peft LoRA adapter of rank `r` on `target_modules` (unless it has one)."""
     if hasattr(model, "peft_config"):  # the caller already wrapped it
         return model
     try:
@@ -150,13 +152,27 @@ def _add_lora(model: Any, cfg: GRPOConfig) -> Any:
     except ImportError as exc:
         raise ConfigError("use_lora=true needs peft: pip install 'memgym[train]' (or set "
                           "use_lora=false for full fine-tuning)") from exc
-    target = cfg.lora_target_modules
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=target if isinstance(target, str) else list(target),
+    lora = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,
+                      target_modules=(target_modules if isinstance(target_modules, str)
+                                      else list(target_modules)),
                       task_type="CAUSAL_LM")
     with warnings.catch_warnings():  # peft calls a transformers API deprecated in v5
         warnings.simplefilter("ignore", FutureWarning)
         return get_peft_model(model, lora)
+
+
+def _checked_resume(resume_from: str | Path, cfg: GRPOConfig) -> Path:
+    """The checkpoint folder to resume from, refusing a changed config before anything loads."""
+    resume_folder = resolve_resume(resume_from)
+    saved = read_trainer_state(resume_folder).get("config")
+    if saved is None:
+        logger.warning("%s stores no config (written by an older memgym): the resumed "
+                       "run's config is not checked against it", resume_folder)
+    else:
+        for key, (old, new) in check_resume_config(saved, cfg,
+                                                   where=str(resume_folder)).items():
+            logger.info("resume: %s changed from %r to %r (allowed)", key, old, new)
+    return resume_folder
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, *, kind: str, warmup_steps: int,
@@ -230,32 +246,31 @@ class GRPOTrainer:
         self.config = cfg = config
         self.env_id = env_id or cfg.env_id
         self.env_kwargs = dict(cfg.env_kwargs if env_kwargs is None else env_kwargs)
-        resume_folder = None if resume_from is None else resolve_resume(resume_from)
-        if resume_folder is not None:  # refuse a changed config before loading anything
-            saved = read_trainer_state(resume_folder).get("config")
-            if saved is None:
-                logger.warning("%s stores no config (written by an older memgym): the resumed "
-                               "run's config is not checked against it", resume_folder)
-            else:
-                for key, (old, new) in check_resume_config(saved, cfg,
-                                                           where=str(resume_folder)).items():
-                    logger.info("resume: %s changed from %r to %r (allowed)", key, old, new)
+        resume_folder = None if resume_from is None else _checked_resume(resume_from, cfg)
         self.agent_recipe = cfg.agent if agent is None else agent
         self.out = Path(cfg.output_dir)
         _set_seed(cfg.seed)
         self.device = _device(cfg.device)
-        dtype = _dtype(cfg.dtype, self.device)
+        self._build_models(cfg.model if policy is None else policy, tokenizer,
+                           _dtype(cfg.dtype, self.device))
+        self._split_tasks()
+        self._build_optimizer()
+        self._resume(resume_folder)
+        self._build_agents()
 
-        # -- model, reference, backend, agents --------------------------------------------
-        model, self.tokenizer = build_policy(cfg.model if policy is None else policy,
-                                             tokenizer=tokenizer, device=self.device,
+    def _build_models(self, policy: Any, tokenizer: Any, dtype: torch.dtype) -> None:
+        """The policy (with LoRA and checkpointing as configured), its tokenizer, the reference."""
+        cfg = self.config
+        model, self.tokenizer = build_policy(policy, tokenizer=tokenizer, device=self.device,
                                              dtype=dtype, seed=cfg.seed)
         if cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={
                 "use_reentrant": False})
             if cfg.use_lora:
                 model.enable_input_require_grads()
-        self.model = _add_lora(model, cfg) if cfg.use_lora else model
+        self.model = (_add_lora(model, r=cfg.lora_r, alpha=cfg.lora_alpha,
+                                dropout=cfg.lora_dropout, target_modules=cfg.lora_target_modules)
+                      if cfg.use_lora else model)
         # Full fine-tuning needs a frozen copy for the KL; LoRA disables its adapter instead.
         self.ref_model = (copy.deepcopy(self.model).eval().requires_grad_(False)
                           if (cfg.beta > 0 and not cfg.use_lora) else None)
@@ -264,7 +279,9 @@ class GRPOTrainer:
         # (concurrent use made seeded runs irreproducible).
         self.env_kwargs.setdefault("tokenizer", copy.deepcopy(self.tokenizer))
 
-        # -- environments and the task split ------------------------------------------------
+    def _split_tasks(self) -> None:
+        """The env pool, and the task ids split into training and held-out evaluation ones."""
+        cfg = self.config
         self.concurrency = cfg.max_concurrent_episodes or cfg.episodes_per_step
         self.pool = EnvPool(self._make_env, self.concurrency)
         num_tasks = getattr(self.pool.first().unwrapped, "num_tasks", None)
@@ -284,7 +301,9 @@ class GRPOTrainer:
                 "nothing useful may be learned (lower tasks_per_step or add tasks)",
                 len(self.train_ids), cfg.tasks_per_step)
 
-        # -- optimizer, schedule, resume ----------------------------------------------------
+    def _build_optimizer(self) -> None:
+        """AdamW over the trainable parameters, and its learning-rate schedule."""
+        cfg = self.config
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         if not self.params:
             raise ConfigError("the policy has no trainable parameters")
@@ -294,6 +313,9 @@ class GRPOTrainer:
         self.scheduler = build_scheduler(self.optimizer, kind=cfg.lr_scheduler_type,
                                          warmup_steps=cfg.num_warmup_steps,
                                          total_steps=cfg.max_steps)
+
+    def _resume(self, resume_folder: Path | None) -> None:
+        """Start the counters at 0, or load model, optimizer, schedule and sampler state."""
         self.step = 0
         self.rollouts = 0
         self.resumed_step: int | None = None
@@ -306,8 +328,11 @@ class GRPOTrainer:
             logger.info("resumed from %s at step %d", resume_folder, self.step)
         self._saved_step = self.resumed_step
 
-        # -- the sampler, built after the resume so it never holds pre-resume weights --------
+    def _build_agents(self) -> None:
+        """The rollout sampler, and the training and evaluation agents that sample through it."""
         from memgym.agents.recipe import load_agent
+        cfg = self.config
+        # built after the resume, so the sampler never holds pre-resume weights
         self.backend = self._generation_backend()
         self._sampler_stale = True  # the sampler's weights may differ from the model's
         self.agent = load_agent(self.agent_recipe, self.backend, overrides=_sampling_overrides(
