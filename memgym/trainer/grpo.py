@@ -50,6 +50,8 @@ import numpy as np
 import torch
 
 from memgym.agents.episode import EnvPool, Episode
+from memgym.agents.recipe import load_recipe
+from memgym.envs.validation import align_answer_format
 from memgym.errors import ConfigError
 from memgym.trainer.advantages import (
     broadcast_credit,
@@ -201,7 +203,6 @@ def _sampling_overrides(recipe: Any, *, temperature: float, top_p: float, top_k:
     """
     import dataclasses
 
-    from memgym.agents.recipe import load_recipe
     config = load_recipe(recipe).config
     if not dataclasses.is_dataclass(config):
         return {}
@@ -248,6 +249,8 @@ class GRPOTrainer:
         self.env_kwargs = dict(cfg.env_kwargs if env_kwargs is None else env_kwargs)
         resume_folder = None if resume_from is None else _checked_resume(resume_from, cfg)
         self.agent_recipe = cfg.agent if agent is None else agent
+        # the env extracts the answer format the agent's final prompt asks for, as in eval
+        align_answer_format(self.env_id, self.env_kwargs, load_recipe(self.agent_recipe).config)
         self.out = Path(cfg.output_dir)
         _set_seed(cfg.seed)
         self.device = _device(cfg.device)

@@ -324,6 +324,16 @@ def test_training_chunks_count_the_policys_tokens(tiny_recipe):
         trainer.close()
 
 
+def test_training_env_extracts_the_answer_format_the_agent_asks_for(tiny_recipe):
+    agent = {**tiny_recipe["agent"], "answer_format": "answer_is"}
+    trainer = GRPOTrainer(load_config({**tiny_recipe, "agent": agent}))
+    try:
+        assert trainer.pool.first().unwrapped.answer_format == "answer_is"
+        assert trainer.agent.answer_format == "answer_is"
+    finally:
+        trainer.close()
+
+
 def test_few_tasks_warn_that_rollouts_repeat_them(tiny_recipe, caplog):
     env = {**tiny_recipe["env_kwargs"], "num_tasks": 3}
     trainer = GRPOTrainer(load_config({**tiny_recipe, "env_kwargs": env, "tasks_per_step": 4}))
