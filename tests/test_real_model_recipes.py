@@ -12,7 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from memgym.models import registry  # noqa: E402
+from memgym.models import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOL = "smollm2-135m-instruct"
