@@ -1,7 +1,8 @@
 """Rollout-style throughput of the transformers backend: N concurrent requests vs one at a time.
 
 Builds memgym's tiny tokenizer and a random-weight Qwen2 model of the requested size (no
-download), then completes the same N chat requests (seeded sampling, so every mode generates the
+download), or loads `--model` (any name `memgym models` knows, a local folder or a hub id), then
+completes the same N chat requests (seeded sampling or `--greedy`, so every mode generates the
 same tokens) three ways:
 
 - sequential: `await backend.generate(r)` one request after another (batch of one);
@@ -13,6 +14,10 @@ and prints wall time, new tokens/s and the speed-up over sequential:
     python bench/bench_backend.py --n 32 --max-new-tokens 32                   # CPU, tiny
     python bench/bench_backend.py --device cuda --hidden-size 896 --layers 24 --heads 14 \\
         --n 64 --max-new-tokens 256 --dtype bfloat16                            # ~Qwen2.5-0.5B
+    python bench/bench_backend.py --model smollm2-135m-instruct --threads 1 --n 16 \
+        --prompt-words 320 --max-new-tokens 32 --greedy                         # a real model
+
+With --greedy the script also checks that the three modes produced the same token ids.
 """
 
 from __future__ import annotations
@@ -35,14 +40,18 @@ _VOCABULARY = (
 WORDS = _VOCABULARY.split()
 
 
-def make_requests(n: int, max_new_tokens: int, vary: bool, seed: int) -> list[GenerationRequest]:
-    """N chat requests with prompts of 8-200 words and seeded sampling."""
+def make_requests(n: int, max_new_tokens: int, vary: bool, seed: int, *,
+                  prompt_words: int | None = None, greedy: bool = False
+                  ) -> list[GenerationRequest]:
+    """N chat requests: prompts of `prompt_words` words (default 8-200), seeded or greedy."""
     rng = random.Random(seed)
     requests = []
     for i in range(n):
-        prompt = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 200)))
+        words = prompt_words or rng.randint(8, 200)
+        prompt = " ".join(rng.choice(WORDS) for _ in range(words))
         new = rng.randint(max(1, max_new_tokens // 4), max_new_tokens) if vary else max_new_tokens
-        sampling = SamplingParams(max_new_tokens=new, temperature=1.0, seed=seed + i)
+        sampling = SamplingParams(max_new_tokens=new, temperature=0.0 if greedy else 1.0,
+                                  seed=seed + i)
         requests.append(
             GenerationRequest(messages=({"role": "user", "content": prompt},), sampling=sampling)
         )
@@ -66,36 +75,73 @@ def run_backend(backend: TransformersBackend, requests: list[GenerationRequest],
     return seconds, sum(len(c.completion_ids) for c in out), out
 
 
-def run_hf_generate(model, tokenizer, requests, device):
-    """Plain `model.generate` on all prompts as one left-padded batch (static batching)."""
+def run_hf_generate(model, tokenizer, requests, device, greedy: bool = False):
+    """Plain `model.generate` on all prompts as one left-padded batch (static batching).
+
+    Returns (seconds, useful new tokens, each request's new ids up to its limit or first EOS).
+    """
     texts = [
         tokenizer.apply_chat_template(list(r.messages), add_generation_prompt=True, tokenize=False)
         for r in requests
     ]
     tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+    sampling = ({"do_sample": False, "temperature": None, "top_p": None, "top_k": None} if greedy
+                else {"do_sample": True, "temperature": 1.0, "top_k": 0})
     start = time.perf_counter()
     with torch.no_grad():
         out = model.generate(
             **batch,
             max_new_tokens=max(r.sampling.max_new_tokens for r in requests),
-            do_sample=True,
-            temperature=1.0,
-            top_k=0,
             pad_token_id=tokenizer.pad_token_id,
+            **sampling,
         )
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     new = out[:, batch["input_ids"].shape[1] :]
-    eos = set(model.generation_config.eos_token_id)
-    tokens = 0  # useful tokens: up to the request's own limit or its first EOS, as the backend
+    eos = model.generation_config.eos_token_id
+    eos = set(eos if isinstance(eos, list) else [eos])
+    kept = []  # useful tokens: up to the request's own limit or its first EOS, as the backend
     for row, request in zip(new.tolist(), requests):
+        ids = []
         for tok in row[: request.sampling.max_new_tokens]:
-            tokens += 1
+            ids.append(tok)
             if tok in eos:
                 break
-    return seconds, tokens
+        kept.append(ids)
+    return seconds, sum(len(ids) for ids in kept), kept
+
+
+def load_model(args: argparse.Namespace):
+    """The (model, tokenizer, description) to benchmark: `--model`, or a random tiny one."""
+    dtype = getattr(torch, args.dtype)
+    if args.model:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from memgym.models import resolve_model_path
+
+        path = resolve_model_path(args.model)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        return model.to(args.device).eval(), tokenizer, args.model
+    tokenizer = build_tiny_tokenizer()
+    model = build_tiny_model(
+        tokenizer,
+        hidden_size=args.hidden_size,
+        num_layers=args.layers,
+        num_heads=args.heads,
+        arch=args.arch,
+    )
+    name = f"{args.arch} hidden={args.hidden_size} layers={args.layers} heads={args.heads}"
+    return model.to(device=args.device, dtype=dtype), tokenizer, name
+
+
+def _ids(completions) -> list[list[int]]:
+    """The completions' new token ids, for comparing modes."""
+    return [list(c.completion_ids) for c in completions]
 
 
 def main() -> None:
@@ -107,6 +153,14 @@ def main() -> None:
     parser.add_argument(
         "--vary-lengths", action="store_true", help="max_new_tokens in [max/4, max]"
     )
+    parser.add_argument("--model", default=None,
+                        help="a real model: a name `memgym models` knows "
+                             "(e.g. smollm2-135m-instruct), a local folder or a hub id "
+                             "(default: a random tiny model; --hidden-size etc. shape it)")
+    parser.add_argument("--prompt-words", type=int, default=None,
+                        help="words per prompt (default: 8-200 at random)")
+    parser.add_argument("--greedy", action="store_true",
+                        help="greedy decoding (and check that every mode gives the same ids)")
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--heads", type=int, default=4)
@@ -121,36 +175,40 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    tokenizer = build_tiny_tokenizer()
-    model = build_tiny_model(
-        tokenizer,
-        hidden_size=args.hidden_size,
-        num_layers=args.layers,
-        num_heads=args.heads,
-        arch=args.arch,
-    )
-    model.to(device=args.device, dtype=getattr(torch, args.dtype))
+    model, tokenizer, name = load_model(args)
     params = sum(p.numel() for p in model.parameters())
-    requests = make_requests(args.n, args.max_new_tokens, args.vary_lengths, args.seed)
+    requests = make_requests(args.n, args.max_new_tokens, args.vary_lengths, args.seed,
+                             prompt_words=args.prompt_words, greedy=args.greedy)
+    prompt_tokens = [len(tokenizer(tokenizer.apply_chat_template(
+        list(r.messages), add_generation_prompt=True, tokenize=False),
+        add_special_tokens=False)["input_ids"]) for r in requests]
     backend = TransformersBackend(model, tokenizer, max_batch_size=max(args.n, 1))
     run_backend(backend, requests[:2], concurrent=True)  # warm-up (allocator, kernels)
 
-    rows = []
+    rows, ids = [], []
     if not args.skip_sequential:
-        seconds, tokens, _ = run_backend(backend, requests, concurrent=False)
+        seconds, tokens, out = run_backend(backend, requests, concurrent=False)
         rows.append(("sequential (backend, batch of 1)", seconds, tokens))
-    seconds, tokens, _ = run_backend(backend, requests, concurrent=True)
+        ids.append(_ids(out))
+    seconds, tokens, out = run_backend(backend, requests, concurrent=True)
     rows.append((f"concurrent (backend, {args.n} coroutines)", seconds, tokens))
-    seconds, tokens = run_hf_generate(model, tokenizer, requests, args.device)
+    ids.append(_ids(out))
+    seconds, tokens, kept = run_hf_generate(model, tokenizer, requests, args.device, args.greedy)
     rows.append(("hf model.generate (one padded batch)", seconds, tokens))  # static batch
+    ids.append(kept)
     backend.close()
 
     print(
-        f"model: {args.arch} hidden={args.hidden_size} layers={args.layers} heads={args.heads} "
-        f"({params / 1e6:.2f}M params, {args.dtype}) on {args.device}; torch threads "
-        f"{torch.get_num_threads()}; {args.n} requests, max_new_tokens={args.max_new_tokens}"
-        f"{' (varied)' if args.vary_lengths else ''}"
+        f"model: {name} ({params / 1e6:.2f}M params, {args.dtype}) on {args.device}; torch "
+        f"threads {torch.get_num_threads()}; {args.n} requests of "
+        f"{min(prompt_tokens)}-{max(prompt_tokens)} prompt tokens "
+        f"(mean {sum(prompt_tokens) / len(prompt_tokens):.0f}), max_new_tokens="
+        f"{args.max_new_tokens}{' (varied)' if args.vary_lengths else ''}"
+        f"{', greedy' if args.greedy else ''}"
     )
+    same_ids = all(m == ids[0] for m in ids[1:]) if args.greedy else None
+    if args.greedy:
+        print(f"greedy token ids identical across modes: {'yes' if same_ids else 'NO'}")
     base = rows[0][2] / rows[0][1]
     print(f"{'mode':42s} {'seconds':>8s} {'new tokens':>10s} {'tokens/s':>10s} {'vs first':>8s}")
     results = []
@@ -162,7 +220,8 @@ def main() -> None:
         )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "params": params, "results": results}, f, indent=2)
+            json.dump({"args": vars(args), "params": params, "prompt_tokens": prompt_tokens,
+                       "same_greedy_ids": same_ids, "results": results}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ records it as `backend_capabilities`.
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from memgym.config import parse_overrides
+from memgym.llm import DEFAULT_CPU_THREADS, set_torch_threads
 
 __all__ = ["add_arguments", "build_backend", "run"]
 
@@ -29,8 +29,6 @@ SERVER_CONCURRENCY = 64
 """Default episodes in flight against a server (vLLM, OpenAI-compatible): it batches them."""
 LOCAL_CONCURRENCY = 32
 """Default episodes in flight for an in-process backend (transformers on CPU)."""
-DEFAULT_CPU_THREADS = 1
-"""Default torch threads for the transformers backend on CPU."""
 EXIT_INCOMPLETE = 3
 """Exit status of a run that finished with incomplete episodes (memgym.cli documents it)."""
 
@@ -79,31 +77,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def default_concurrency(backend: str | None) -> int:
     """Episodes in flight when --concurrency is not given (measured: bench/README.md)."""
     return SERVER_CONCURRENCY if backend in ("vllm", "openai") else LOCAL_CONCURRENCY
-
-
-def set_threads(threads: str | None, backend: str | None) -> None:
-    """Apply --threads to torch when the backend runs torch on this machine's CPU.
-
-    None keeps OMP_NUM_THREADS when the user set it, else uses DEFAULT_CPU_THREADS; "auto"
-    leaves torch's default. Other backends (a server, vLLM on a GPU) are left alone.
-    """
-    from memgym.errors import ConfigError
-
-    if backend not in ("transformers", "hf"):
-        return
-    if threads is None:
-        if os.environ.get("OMP_NUM_THREADS"):
-            return
-        threads = str(DEFAULT_CPU_THREADS)
-    if threads == "auto":
-        return
-    if not threads.isdigit() or int(threads) < 1:
-        raise ConfigError(f"--threads {threads}: give a positive number or 'auto'")
-    import torch
-
-    if torch.cuda.is_available():
-        return  # the model runs on the GPU; CPU threads only feed it
-    torch.set_num_threads(int(threads))
 
 
 def build_backend(name: str, model: str | None, base_url: str | None,
@@ -189,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
         model = resolve_model_path(model)  # fails at once, offline, saying what it tried
     backend = fail_fast = None
     if args.backend is not None:
-        set_threads(args.threads, args.backend)
+        if args.backend in ("transformers", "hf"):  # the others run no torch model here
+            set_torch_threads(args.threads, setting="--threads")
         backend = build_backend(args.backend, model, args.base_url,
                                 parse_overrides(args.backend_kwargs))
         if args.backend in ("transformers", "hf", "vllm") and "tokenizer" not in env_kwargs:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 from typing import TYPE_CHECKING, Any
 
 from memgym.errors import ConfigError, unknown_name
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_CPU_THREADS",
     "BackendUnavailable",
     "Completion",
     "GenerationRequest",
@@ -53,6 +55,7 @@ __all__ = [
     "cut_at_stop",
     "make_backend",
     "require_training_capabilities",
+    "set_torch_threads",
     "strip_think",
 ]
 
@@ -104,3 +107,52 @@ def make_backend(name: str, **kwargs: Any) -> LLMBackend:
             f"See help(memgym.llm.{cls.__name__}) for its arguments."
         ) from exc
     return cls(**kwargs)
+
+
+DEFAULT_CPU_THREADS = 1
+"""torch CPU threads when a model runs on the CPU and neither the user nor OMP_NUM_THREADS says
+otherwise: on shared machines torch's default (one per core) fought other jobs and swung
+SmolLM2 from 36 to 1.2 tokens/s, while one thread held 9-10 (bench/README.md)."""
+
+
+def set_torch_threads(threads: int | str | None, *, device: Any = None,
+                      setting: str = "threads") -> int | None:
+    """Set torch's CPU threads for a model that runs on this machine's CPU.
+
+    The one place memgym picks CPU threads: `memgym eval --threads`, the trainer's
+    `torch_threads`, `TransformersBackend(threads=...)` and the quickstart all call it.
+
+    Args:
+        threads: a positive number; "auto" for torch's default (one per core); None for the
+            default: OMP_NUM_THREADS when set (torch already honours it), else
+            DEFAULT_CPU_THREADS.
+        device: where the model runs; anything but a CPU leaves torch alone (CPU threads only
+            feed a GPU). None means "cuda if available, else cpu".
+        setting: the name of the setting, for the error message (e.g. "--threads").
+
+    Returns:
+        The thread count set, or None when torch was left as it was.
+
+    Raises:
+        ConfigError: `threads` is neither a positive number nor "auto".
+    """
+    if threads is None:
+        if os.environ.get("OMP_NUM_THREADS"):
+            return None
+        threads = DEFAULT_CPU_THREADS
+    if threads == "auto":
+        return None
+    text = str(threads)
+    if isinstance(threads, bool) or not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{setting}={threads!r}: give a positive number of CPU threads or "
+                          "'auto' (torch's default, one per core)")
+    import torch
+
+    if device is None:
+        on_cpu = not torch.cuda.is_available()
+    else:
+        on_cpu = torch.device(device).type == "cpu"
+    if not on_cpu:
+        return None
+    torch.set_num_threads(int(text))
+    return int(text)

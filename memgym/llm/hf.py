@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memgym.errors import BackendError, ConfigError
+from memgym.llm import set_torch_threads
 from memgym.llm.base import Completion, GenerationRequest, cut_at_stop, strip_think
 
 __all__ = ["TransformersBackend", "encode_prompt", "sample_tokens"]
@@ -532,6 +533,10 @@ class TransformersBackend:
             idle. A trainer that shares the model passes False and sets the mode itself: the
             engine thread then never calls `train()`/`eval()`, so it cannot flip the mode
             while the trainer computes old or reference log-probs on the main thread.
+        threads: torch CPU threads for a model on the CPU (a number or "auto"; see
+            `memgym.llm.set_torch_threads`). torch's setting is process-wide, so this sets it
+            for everything in the process. None (the default) leaves it as it is; `memgym
+            eval`'s `--threads` and the trainer's `torch_threads` set it before.
 
     Completions carry `prompt_ids` (the exact ids the model saw), `completion_ids` (including the
     EOS token that ended them; for a stop string, up to the token that completed it while the
@@ -557,6 +562,7 @@ class TransformersBackend:
         stop_token_ids: Sequence[int] | None = None,
         trust_remote_code: bool = False,
         manage_mode: bool = True,
+        threads: int | str | None = None,
     ):
         import torch
 
@@ -572,6 +578,8 @@ class TransformersBackend:
         self.tokenizer = tokenizer
         self.manage_mode = manage_mode
         self.device = next(model.parameters()).device
+        if threads is not None:
+            set_torch_threads(threads, device=self.device, setting="threads")
         self.max_batch_size = max_batch_size
         self.batch_wait_ms = batch_wait_ms
         self.min_join = max(1, min_join)

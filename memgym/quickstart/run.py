@@ -156,7 +156,7 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart", *, steps: int | None
                    eval_tasks: int = X.EVAL_TASKS, model_path: str | Path = EMBEDDED_MODEL,
                    seed: int = 0, progress: bool = True, overwrite: bool = False,
                    grpo_overrides: dict[str, Any] | None = None,
-                   log=print) -> QuickstartResult:
+                   threads: int | str | None = "auto", log=print) -> QuickstartResult:
     """Evaluate, train and re-evaluate the embedded model; write the table and files into `out_dir`.
 
     Args:
@@ -168,12 +168,17 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart", *, steps: int | None
         progress: show progress bars.
         overwrite: replace the results of an earlier quickstart in `out_dir`.
         grpo_overrides: changes to `experiment.GRPO` (smaller runs for tests).
+        threads: torch CPU threads for every phase (`memgym.llm.set_torch_threads`; None is
+            `memgym eval`'s default, 1 unless OMP_NUM_THREADS). "auto" (torch's default) by
+            default: training dominates the quickstart and ran 1.4x faster on 2 threads than
+            on 1 on a 2-core machine (bench/README.md), more than 1 thread saves in evaluation.
         log: where progress lines go.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from memgym.agents.recipe import load_agent
+    from memgym.llm import set_torch_threads
     from memgym.llm.hf import TransformersBackend
     from memgym.trainer.config import GRPOConfig
     from memgym.trainer.grpo import GRPOTrainer
@@ -190,6 +195,7 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart", *, steps: int | None
         for p in ours:
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+    set_torch_threads(threads, setting="threads")
     model_path = tokenizer_path = resolve_model_path(str(model_path))  # "embedded" works too
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
@@ -207,7 +213,8 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart", *, steps: int | None
 
     t0 = time.perf_counter()
     log("[2/4] GRPO training of the memory policy ...")
-    grpo = dict(X.GRPO, **(grpo_overrides or {}), output_dir=str(out / "train"))
+    grpo = dict(X.GRPO, torch_threads=threads, **(grpo_overrides or {}),
+                output_dir=str(out / "train"))
     if steps is not None:
         grpo["max_steps"] = steps
     config = GRPOConfig(**grpo)
@@ -252,6 +259,9 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--model", default=str(EMBEDDED_MODEL),
                         help="model folder to start from (default: the embedded tiny model)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", default="auto", metavar="N",
+                        help="torch CPU threads: a number, or 'auto' (default: torch's, one per "
+                             "core; training, most of the quickstart, is faster with them)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the results of an earlier quickstart in --out")
@@ -264,7 +274,8 @@ def run(args: Any) -> int:
 
     result = run_quickstart(args.out, steps=args.steps, eval_tasks=args.eval_tasks,
                             model_path=args.model, seed=args.seed,
-                            progress=not args.no_progress, overwrite=args.overwrite)
+                            progress=not args.no_progress, overwrite=args.overwrite,
+                            threads=args.threads)
     console = Console()
     console.print(Markdown((result.out_dir / "table.md").read_text()))
     console.print(f"files: {result.out_dir.resolve()} (quickstart.json, table.md, quickstart.png)")

@@ -60,6 +60,11 @@ class GRPOConfig:
     """Weights dtype: "auto" is bfloat16 on a CUDA GPU that supports it, float32 otherwise."""
     device: str = "auto"
     """"auto" (cuda when available, else cpu), or an explicit torch device string."""
+    torch_threads: int | str | None = None
+    """torch CPU threads, set at trainer start when the model runs on the CPU (no effect on a
+    GPU): a number, or "auto" for torch's default (one per core). None: OMP_NUM_THREADS when
+    set, else 1, as `memgym eval --threads` (on shared CPUs torch's default threads fought
+    other jobs; `memgym.llm.set_torch_threads`, bench/README.md)."""
 
     # -- LoRA ----------------------------------------------------------------------------------
     use_lora: bool = True
@@ -318,6 +323,11 @@ class GRPOConfig:
         if self.max_concurrent_episodes is not None and self.max_concurrent_episodes < 1:
             raise ConfigError(
                 f"max_concurrent_episodes={self.max_concurrent_episodes} must be >= 1 or null")
+        threads = self.torch_threads
+        if threads not in (None, "auto") and (isinstance(threads, bool) or
+                                               not str(threads).isdigit() or int(threads) < 1):
+            raise ConfigError(f"torch_threads={threads!r}: give a positive number, 'auto' "
+                              "(torch's default) or null (1 on CPU unless OMP_NUM_THREADS)")
         reporters = [self.report_to] if isinstance(self.report_to, str) else list(self.report_to)
         for name in reporters:
             if name not in ("none", "wandb"):
@@ -355,6 +365,7 @@ class GRPOConfig:
 RESUME_SAFE_KEYS: frozenset[str] = frozenset({
     "max_steps", "output_dir", "run_name", "logging_steps", "report_to", "wandb_project",
     "num_sample_episodes", "save_steps", "save_total_limit", "eval_steps", "device",
+    "torch_threads",
     "max_concurrent_episodes", "rollout_batch_size", "max_tokens_per_microbatch",
     "gradient_checkpointing", "vllm_gpu_memory_utilization",
 })

@@ -53,6 +53,7 @@ from memgym.agents.episode import EnvPool, Episode
 from memgym.agents.recipe import load_recipe
 from memgym.envs.validation import align_answer_format
 from memgym.errors import ConfigError
+from memgym.llm import set_torch_threads
 from memgym.trainer.advantages import (
     broadcast_credit,
     group_advantages,
@@ -254,6 +255,7 @@ class GRPOTrainer:
         self.out = Path(cfg.output_dir)
         _set_seed(cfg.seed)
         self.device = _device(cfg.device)
+        set_torch_threads(cfg.torch_threads, device=self.device, setting="torch_threads")
         self._build_models(cfg.model if policy is None else policy, tokenizer,
                            _dtype(cfg.dtype, self.device))
         self._split_tasks()

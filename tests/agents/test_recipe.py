@@ -19,6 +19,7 @@ AGENTS = Path(__file__).parents[2] / "agents"
 def test_shipped_recipes_build_the_right_agents():
     backend = reader_backend()
     expected = {"memagent": OverwriteMemoryAgent, "memagent_eval": OverwriteMemoryAgent,
+                "memagent_smollm2": OverwriteMemoryAgent,
                 "mem1": OverwriteMemoryAgent,
                 "full_context": FullContextAgent, "rag_bm25": RetrievalAgent,
                 "oracle": OracleAgent, "scripted_oracle": ScriptedPolicyAgent}

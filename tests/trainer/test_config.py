@@ -147,3 +147,11 @@ def test_vllm_tis_with_truncated_sampling_is_refused(truncation):
 def test_memagent_recipe_uses_memagents_turn_weighting():
     cfg = load_config(Path(__file__).resolve().parents[2] / "train" / "memagent_qwen2.5-7b.yaml")
     assert cfg.normalize_turns_per_episode is False
+
+
+@pytest.mark.parametrize("bad", [0, "two", True])
+def test_torch_threads_must_be_a_positive_number_auto_or_null(bad):
+    with pytest.raises(ConfigError, match=r"torch_threads=.*positive number, 'auto'"):
+        GRPOConfig(torch_threads=bad)
+    assert load_config(None, overrides=["torch_threads=auto"]).torch_threads == "auto"
+    assert load_config(None, overrides=["torch_threads=2"]).torch_threads == 2

@@ -417,3 +417,18 @@ def test_dry_run_accepts_the_shipped_recipes(capsys):
         if recipe.name == "tiny_memagent_gpu.yaml":  # its model is built by a script first
             continue
         assert _main("train", recipe, "--dry-run") == 0, recipe
+
+
+def test_trainer_start_sets_torch_threads_on_cpu(tiny_recipe, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        trainer = GRPOTrainer(load_config({**tiny_recipe, "device": "cpu"}))
+        trainer.close()
+        assert torch.get_num_threads() == 1  # the default on CPU
+        trainer = GRPOTrainer(load_config({**tiny_recipe, "device": "cpu", "torch_threads": 2}))
+        trainer.close()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
