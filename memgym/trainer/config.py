@@ -60,11 +60,13 @@ class GRPOConfig:
     """Weights dtype: "auto" is bfloat16 on a CUDA GPU that supports it, float32 otherwise."""
     device: str = "auto"
     """"auto" (cuda when available, else cpu), or an explicit torch device string."""
-    torch_threads: int | str | None = None
+    torch_threads: int | str | None = "auto"
     """torch CPU threads, set at trainer start when the model runs on the CPU (no effect on a
-    GPU): a number, or "auto" for torch's default (one per core). None: OMP_NUM_THREADS when
-    set, else 1, as `memgym eval --threads` (on shared CPUs torch's default threads fought
-    other jobs; `memgym.llm.set_torch_threads`, bench/README.md)."""
+    GPU): a number, "auto" (the default: torch's own, one per core) or None (OMP_NUM_THREADS
+    when set, else 1, as `memgym eval`). Training keeps torch's default because its backward
+    passes use the cores: 4 quickstart GRPO steps took 43 s with 2 threads and 59-64 s with 1
+    on 2 cores (bench/README.md); evaluation alone is the other way round. Set 1 where other
+    jobs share the cores and throughput swings."""
 
     # -- LoRA ----------------------------------------------------------------------------------
     use_lora: bool = True
@@ -222,6 +224,13 @@ class GRPOConfig:
     use the same engine."""
     vllm_gpu_memory_utilization: float = 0.3
     """Fraction of GPU memory vLLM may take (the rest is the trainer's)."""
+    vllm_max_model_len: int | None = None
+    """vLLM's context length, prompt plus completion (a longer prompt fails alone, on its Turn).
+    None: the model's own; vLLM must fit one sequence of that length at start-up, so on a
+    shared GPU set it to the longest prompt plus completion the recipe produces."""
+    vllm_max_num_batched_tokens: int | None = None
+    """Tokens vLLM schedules per forward pass (bounds its activation memory). None: vLLM's
+    default; TRL uses 4096 when vLLM shares the GPU with training."""
 
     # -- derived (computed in __post_init__, not set from recipes) ----------------------------
     episodes_per_step: int = field(init=False)
@@ -367,7 +376,7 @@ RESUME_SAFE_KEYS: frozenset[str] = frozenset({
     "num_sample_episodes", "save_steps", "save_total_limit", "eval_steps", "device",
     "torch_threads",
     "max_concurrent_episodes", "rollout_batch_size", "max_tokens_per_microbatch",
-    "gradient_checkpointing", "vllm_gpu_memory_utilization",
+    "gradient_checkpointing", "vllm_gpu_memory_utilization", "vllm_max_num_batched_tokens",
 })
 """Keys a resumed run may change: where and how often it logs, saves and evaluates, its
 horizon, and memory/throughput knobs that leave the objective alone (the loss is

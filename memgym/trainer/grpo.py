@@ -352,8 +352,13 @@ class GRPOTrainer:
         cfg = self.config
         if cfg.generation_backend == "vllm":
             from memgym.llm.vllm import VLLMBackend
+            from memgym.models import resolve_model_path
 
-            return VLLMBackend(cfg.model, gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+            # vLLM loads the model itself: a memgym name becomes its prepared folder
+            return VLLMBackend(resolve_model_path(cfg.model),
+                               gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+                               max_model_len=cfg.vllm_max_model_len,
+                               max_num_batched_tokens=cfg.vllm_max_num_batched_tokens,
                                max_batch_size=cfg.rollout_batch_size, seed=cfg.seed)
         from memgym.llm.hf import TransformersBackend
 

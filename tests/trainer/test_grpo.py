@@ -419,6 +419,30 @@ def test_dry_run_accepts_the_shipped_recipes(capsys):
         assert _main("train", recipe, "--dry-run") == 0, recipe
 
 
+def test_vllm_sampler_gets_the_prepared_folder_and_the_length_settings(tiny_recipe,
+                                                                       monkeypatch):
+    import memgym.llm.vllm as vllm_backend
+    from memgym.models import resolve_model_path
+
+    built = {}
+
+    class RecordingVLLM:  # stands in for the engine: the trainer only constructs it here
+        def __init__(self, model, **kwargs):
+            built.update(model=model, **kwargs)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(vllm_backend, "VLLMBackend", RecordingVLLM)
+    folder = resolve_model_path("embedded")
+    trainer = GRPOTrainer(load_config({
+        **tiny_recipe, "model": folder, "generation_backend": "vllm", "tis_cap": None,
+        "vllm_max_model_len": 4096, "vllm_max_num_batched_tokens": 2048}))
+    trainer.close()
+    assert built["model"] == folder
+    assert built["max_model_len"] == 4096 and built["max_num_batched_tokens"] == 2048
+
+
 def test_trainer_start_sets_torch_threads_on_cpu(tiny_recipe, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = torch.get_num_threads()
@@ -426,7 +450,10 @@ def test_trainer_start_sets_torch_threads_on_cpu(tiny_recipe, monkeypatch):
         torch.set_num_threads(2)
         trainer = GRPOTrainer(load_config({**tiny_recipe, "device": "cpu"}))
         trainer.close()
-        assert torch.get_num_threads() == 1  # the default on CPU
+        assert torch.get_num_threads() == 2  # the default, "auto", leaves torch's own
+        trainer = GRPOTrainer(load_config({**tiny_recipe, "device": "cpu", "torch_threads": None}))
+        trainer.close()
+        assert torch.get_num_threads() == 1  # None: as memgym eval, 1 unless OMP_NUM_THREADS
         trainer = GRPOTrainer(load_config({**tiny_recipe, "device": "cpu", "torch_threads": 2}))
         trainer.close()
         assert torch.get_num_threads() == 2
