@@ -38,9 +38,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -151,6 +152,7 @@ def training_metrics(run_dir: Path) -> dict[str, Any]:
     if evals:
         out["eval_reward_before"] = evals[0][1]
         out["eval_step_before"] = evals[0][0]
+    if len(evals) > 1:  # one evaluation (a run killed early) has no "after"
         out["eval_reward_after"] = evals[-1][1]
         out["eval_step_after"] = evals[-1][0]
     return out
@@ -288,8 +290,8 @@ def static_worker(path: Path, smoke: bool, episodes: int) -> None:
         name = SMOLLM2
     else:
         tok = build_tiny_tokenizer()
-        shape = dict(hidden_size=32, num_layers=1, num_heads=2) if smoke else \
-            dict(hidden_size=896, num_layers=24, num_heads=14)
+        shape = {"hidden_size": 32, "num_layers": 1, "num_heads": 2} if smoke else \
+            {"hidden_size": 896, "num_layers": 24, "num_heads": 14}
         model = build_tiny_model(tok, **shape)
         name = f"random qwen2 {shape}"
         if not smoke:
@@ -323,7 +325,7 @@ def run_step(name: str, args, work: Path, timeout: float, log) -> StepResult:
     step_work.mkdir(parents=True, exist_ok=True)
     try:
         plan = planner(args, step_work)
-    except Exception as exc:  # a broken plan is a failed row, not a stopped suite
+    except Exception as exc:  # noqa: BLE001 - a broken plan is a failed row, not a stopped suite
         result.status, result.detail = "failed", f"planning: {type(exc).__name__}: {exc}"
         return result
     result.detail = plan.note
@@ -357,7 +359,7 @@ def run_step(name: str, args, work: Path, timeout: float, log) -> StepResult:
         result.detail = f"killed after {timeout:.0f} s; " + (plan.note or "")
     try:
         result.metrics = {k: v for k, v in plan.parse(output, step_work).items() if v is not None}
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - unreadable results are a failed row
         if result.status == "ok":
             result.status = "failed"
         result.detail += f" (results unreadable: {type(exc).__name__}: {exc})"
@@ -439,8 +441,8 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     report = {"suite": "memgym gpu_suite (issue 14 item 7)", "smoke": args.smoke,
               "device": device_line(args.smoke), "steps": [asdict(r) for r in results],
-              "notes": ["memgym's transformers engine has no static-KV-cache or compiled "
-                        "decode option; the static row is model.generate's reference"]}
+              "notes": [("memgym's transformers engine has no static-KV-cache or compiled "
+                         "decode option; the static row is model.generate's reference")]}
     out.write_text(json.dumps(report, indent=2, default=str))
     print(table(results))
     print(f"[gpu_suite] wrote {out} (step logs: {log_path})")
