@@ -12,6 +12,14 @@ generation, rewards, advantages, forward, backward, optimizer.
     python bench/bench_trainer.py                       # CPU, tiny settings
     python bench/bench_trainer.py --hidden-size 1024 --layers 16 --tasks 8 --generations 8 \
         --max-new-tokens 256                            # GPU, ~250M parameters
+    python bench/bench_trainer.py --model smollm2-135m-instruct --lora --tasks 2 \
+        --generations 4 --max-new-tokens 16 --steps 2   # a real model, LoRA, CPU
+
+`--model` takes any name `memgym.models.resolve_model_path` accepts (a named model such as
+`smollm2-135m-instruct`, a local folder, a hub id); both trainers then load the same weights
+(float32 on CPU, bfloat16 on a GPU). `--lora` trains the same peft adapter in both (rank
+`--lora-r`, alpha 2r, dropout 0, all linear layers). `--threads` sets torch's CPU threads in
+both subprocesses (default 1: on shared machines torch's default swings with other jobs' load).
 
 Each trainer runs in its own subprocess (so peak memory is its own); the parent prints both and
 the ratios, and `--json` writes them. tokens/s counts prompt + completion tokens of the step's
@@ -37,14 +45,16 @@ from pathlib import Path
 ENV_ID = "Bench-ClosedBook-v0"
 
 
-def make_closed_book(num_tasks: int = 256):
-    """The single-turn env: synthetic-task questions without their context."""
+def make_closed_book(num_tasks: int = 256, tokenizer=None):
+    """The single-turn env: synthetic-task questions without their context (token budgets
+    counted with `tokenizer`, the policy's, as memgym's trainer passes it)."""
     from memgym.data.synthetic import synthetic_tasks
     from memgym.envs.long_context import LongContextMemoryEnv
 
     tasks = [dataclasses.replace(t, context=()) for t in
              synthetic_tasks(num_tasks=num_tasks, seed=0, difficulty=1)]
-    return LongContextMemoryEnv(tasks, scorer="exact_match", source="closed-book synthetic")
+    return LongContextMemoryEnv(tasks, scorer="exact_match", source="closed-book synthetic",
+                               tokenizer=tokenizer)
 
 
 def _register() -> None:
@@ -53,7 +63,38 @@ def _register() -> None:
         gym.register(ENV_ID, entry_point=make_closed_book)
 
 
+def _device_dtype():
+    import torch
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return device, (torch.bfloat16 if device == "cuda" else torch.float32)
+
+
+def _set_threads(args) -> None:
+    import torch
+    if args.threads > 0 and not torch.cuda.is_available():
+        torch.set_num_threads(args.threads)
+
+
+def _lora(args):
+    """The peft adapter both trainers train with --lora (memgym's defaults: alpha 2r)."""
+    from peft import LoraConfig
+    return LoraConfig(r=args.lora_r, lora_alpha=2 * args.lora_r, lora_dropout=0.0,
+                      target_modules="all-linear", task_type="CAUSAL_LM")
+
+
 def _model(args):
+    """The benchmarked model, its tokenizer and device: --model's weights or the tiny Qwen2."""
+    if args.model != "tiny":
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from memgym.models import resolve_model_path
+        path = resolve_model_path(args.model)
+        device, dtype = _device_dtype()
+        tok = AutoTokenizer.from_pretrained(path)
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        return model.to(device), tok, device
     import torch
 
     from memgym.testing.tiny_lm import build_tiny_model, build_tiny_tokenizer
@@ -95,10 +136,13 @@ def run_memgym(args) -> dict:
     from memgym.trainer.grpo import GRPOTrainer
 
     _register()
+    _set_threads(args)
     model, tok, device = _model(args)
     steps = args.warmup + args.steps
     config = load_config({
-        "env_id": ENV_ID, "model": "tiny", "use_lora": False,
+        "env_id": ENV_ID, "model": "tiny", "use_lora": args.lora, "lora_r": args.lora_r,
+        "lora_alpha": 2 * args.lora_r, "lora_dropout": 0.0, "lora_target_modules": "all-linear",
+        "torch_threads": args.threads if args.threads > 0 else "auto",
         "agent": {"kind": "memagent", "answer_max_new_tokens": args.max_new_tokens,
                   "memory_max_new_tokens": args.max_new_tokens},
         "tasks_per_step": args.tasks, "num_generations": args.generations, "max_steps": steps,
@@ -132,8 +176,9 @@ def run_trl(args) -> dict:
     from memgym.trainer.trl_adapter import TRLEnvAdapter
 
     _register()
+    _set_threads(args)
     model, tok, device = _model(args)
-    adapter = TRLEnvAdapter(ENV_ID)
+    adapter = TRLEnvAdapter(ENV_ID, {"tokenizer": tok})
     batch = args.tasks * args.generations
     times: list[float] = []
 
@@ -156,7 +201,8 @@ def run_trl(args) -> dict:
     trainer = trl.GRPOTrainer(model=model, processing_class=tok,
                               reward_funcs=adapter.reward_funcs,
                               train_dataset=adapter.dataset(), args=cfg,
-                              callbacks=[StepTimer()])
+                              callbacks=[StepTimer()],
+                              peft_config=_lora(args) if args.lora else None)
     start = _memory_start(device)
     trainer.train()
     peak = _memory_peak(device, start)
@@ -178,6 +224,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--model", default="tiny",
+                        help="a model name, folder or hub id (default: the tiny Qwen2 built "
+                             "from --hidden-size/--layers/--heads)")
+    parser.add_argument("--lora", action=argparse.BooleanOptionalAction, default=False,
+                        help="train the same LoRA adapter in both trainers")
+    parser.add_argument("--lora-r", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads in each trainer (0: torch's default)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps")
     parser.add_argument("--warmup", type=int, default=1, help="untimed first steps")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -191,22 +245,28 @@ def main(argv: list[str] | None = None) -> int:
     for which in ("memgym", "trl"):
         settings = {k: v for k, v in vars(args).items() if k not in ("which", "json")}
         cmd = [sys.executable, __file__, "--which", which,
-               *[f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]]
+               *[f"--{k.replace('_', '-')}={v}" for k, v in settings.items()
+                 if not isinstance(v, bool)],
+               *[f"--{'' if v else 'no-'}{k.replace('_', '-')}" for k, v in settings.items()
+                 if isinstance(v, bool)]]
+        t0 = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - t0
         line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if line is None:
             print(out.stdout[-3000:], out.stderr[-3000:], file=sys.stderr)
             return 1
-        results[which] = json.loads(line[len("RESULT "):])
+        results[which] = json.loads(line[len("RESULT "):]) | {"wall_s": wall}
     m, t = results["memgym"], results["trl"]
     results["ratio"] = {"tokens_per_s": m["tokens_per_s"] / t["tokens_per_s"],
                         "peak_memory": m["peak_memory_mb"] / max(t["peak_memory_mb"], 1e-9)}
     results["settings"] = vars(args) | {"json": None}
-    print(f"{'':8} {'step s':>8} {'tokens/step':>12} {'tokens/s':>10} {'peak MB':>9}")
+    print(f"{'':8} {'step s':>8} {'tokens/step':>12} {'tokens/s':>10} {'peak MB':>9} "
+          f"{'wall s':>8}")
     for name in ("memgym", "trl"):
         r = results[name]
         print(f"{name:8} {r['step_s']:8.3f} {r['tokens_per_step']:12.0f} "
-              f"{r['tokens_per_s']:10.0f} {r['peak_memory_mb']:9.1f}")
+              f"{r['tokens_per_s']:10.1f} {r['peak_memory_mb']:9.1f} {r['wall_s']:8.1f}")
     print(f"memgym / TRL: tokens/s x{results['ratio']['tokens_per_s']:.2f}, "
           f"peak memory x{results['ratio']['peak_memory']:.2f} ({m['device']})")
     if args.json:
