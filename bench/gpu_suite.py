@@ -11,7 +11,7 @@ of the table and never stops the others):
            step itself for a static cache on a GPU) on the same requests, first call (compile)
            and warm call timed apart;
 - trainer: memgym's GRPO trainer vs TRL's GRPOTrainer, SmolLM2 with LoRA
-           (bench/bench_trainer.py; needs its --model/--lora flags, added on branch feat/bench);
+           (bench/bench_trainer.py --model --lora);
 - quickstart: a shortened GPU quickstart: build the 8x384 MemAgent model of
            train/tiny_memagent_gpu.yaml with fewer demonstration steps, then a few GRPO steps of
            that recipe, reward before/after;
@@ -192,10 +192,6 @@ def plan_static(args, work: Path) -> Plan:
 
 def plan_trainer(args, work: Path) -> Plan:
     """memgym's trainer vs TRL (bench_trainer.py --model --lora)."""
-    source = (BENCH / "bench_trainer.py").read_text()
-    if "--lora" not in source or '"--model"' not in source:
-        return Plan(None, parse_trainer, skip="bench/bench_trainer.py has no --model/--lora "
-                                              "flags yet (they come with branch feat/bench)")
     cmd = [sys.executable, str(BENCH / "bench_trainer.py"), "--json", str(work / "trainer.json")]
     if args.smoke:
         cmd += ["--tasks", "2", "--generations", "2", "--max-new-tokens", "4", "--steps", "1",
