@@ -6,13 +6,17 @@ sources are lazy sequences that build each task on access.
 """
 
 from memgym.data.dialogue import (
+    IMAGE_CAPTION_FORMAT,
     LOCOMO_CATEGORIES,
     Conversation,
     DialogueQuestion,
     DialogueSession,
     DialogueTurn,
+    render_turn_text,
 )
+from memgym.data.locomo import LOCOMO_SPLITS, load_locomo
 from memgym.data.task import PIECE_SEPARATOR, Document, LazyTasks, Task, render_document
 
-__all__ = ["LOCOMO_CATEGORIES", "Conversation", "DialogueQuestion", "DialogueSession", "DialogueTurn",
-           "PIECE_SEPARATOR", "Document", "LazyTasks", "Task", "render_document"]
+__all__ = ["IMAGE_CAPTION_FORMAT", "LOCOMO_CATEGORIES", "LOCOMO_SPLITS", "Conversation",
+           "DialogueQuestion", "DialogueSession", "DialogueTurn", "PIECE_SEPARATOR", "Document",
+           "LazyTasks", "Task", "load_locomo", "render_document", "render_turn_text"]
