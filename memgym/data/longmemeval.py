@@ -119,7 +119,7 @@ def parse_longmemeval_row(row: Any, *, where: str = "row", source: str = "") -> 
                         f"equal length, got lengths {lengths}")
     sessions: list[DialogueSession] = []
     speakers: dict[str, None] = {}
-    for k, (session_id, date, turns) in enumerate(zip(*lists.values()), 1):
+    for k, (session_id, date, turns) in enumerate(zip(*lists.values(), strict=True), 1):
         at = f"{where} session {k}"
         if not isinstance(session_id, str) or not isinstance(date, str):
             raise DataError(f"{at}: haystack_session_ids[{k - 1}] and haystack_dates[{k - 1}] "
