@@ -176,8 +176,9 @@ def generate_dialogues(num_conversations: int, seed: int = 0, *, num_sessions: i
         events_per_session: fact events (add, update, correct, retract, restate) per session.
         chat_per_session: chit-chat exchanges (two turns) per session, carrying no operation.
         questions_per_category: at most this many questions of each category (fewer when a
-            conversation has fewer candidates; every conversation has at least one
-            single-hop, temporal and unanswerable question).
+            conversation has fewer candidates; there is at least one single-hop, temporal and
+            unanswerable question whenever two facts are live before the last session, as
+            with the defaults).
         attributes: which kinds of fact to use (default: all of SYNTHETIC_ATTRIBUTES).
 
     Raises:
@@ -275,8 +276,8 @@ def _date(when: dt.datetime) -> str:
 
 def _schedule(rng: random.Random, speakers: tuple[str, ...], attributes: tuple[str, ...],
               num_sessions: int, per_session: int) -> list[_Event]:
-    """Fact events in time order; the last session forces a retraction and an update if the
-    earlier ones had none (and a live fact allows it)."""
+    """Fact events in time order. The last session forces a retraction if no fact is retracted
+    by then, and an update if none happened, as far as live facts allow."""
     keys = [f"{p.lower()}.{a}" for p in speakers for a in attributes]
     owner = {f"{p.lower()}.{a}": (p, a) for p in speakers for a in attributes}
     unused = {a: rng.sample(SYNTHETIC_ATTRIBUTES[a].values, len(SYNTHETIC_ATTRIBUTES[a].values))
@@ -288,8 +289,10 @@ def _schedule(rng: random.Random, speakers: tuple[str, ...], attributes: tuple[s
         forced: dict[str, str] = {}
         if session == num_sessions:
             live = sorted(state)
+            missing = {"retract": not {e.key for e in events} - set(state),  # none gone now
+                       "update": "update" not in {e.kind for e in events}}
             for kind in ("retract", "update"):
-                if kind not in {e.kind for e in events} and live:
+                if missing[kind] and live:
                     forced[live.pop(rng.randrange(len(live)))] = kind
             chosen = list(forced) + [k for k in chosen if k not in forced][
                 :max(per_session - len(forced), 0)]
