@@ -277,7 +277,8 @@ def _date(when: dt.datetime) -> str:
 def _schedule(rng: random.Random, speakers: tuple[str, ...], attributes: tuple[str, ...],
               num_sessions: int, per_session: int) -> list[_Event]:
     """Fact events in time order. The last session forces a retraction if no fact is retracted
-    by then, and an update if none happened, as far as live facts allow."""
+    by then, and an update if none happened, as far as live facts allow; it never re-adds a
+    retracted fact, so some question stays unanswerable."""
     keys = [f"{p.lower()}.{a}" for p in speakers for a in attributes]
     owner = {f"{p.lower()}.{a}": (p, a) for p in speakers for a in attributes}
     unused = {a: rng.sample(SYNTHETIC_ATTRIBUTES[a].values, len(SYNTHETIC_ATTRIBUTES[a].values))
@@ -294,7 +295,8 @@ def _schedule(rng: random.Random, speakers: tuple[str, ...], attributes: tuple[s
             for kind in ("retract", "update"):
                 if missing[kind] and live:
                     forced[live.pop(rng.randrange(len(live)))] = kind
-            chosen = list(forced) + [k for k in chosen if k not in forced][
+            gone = {e.key for e in events} - set(state)  # stays retracted to the end
+            chosen = list(forced) + [k for k in chosen if k not in forced and k not in gone][
                 :max(per_session - len(forced), 0)]
         for key in chosen:
             person, attribute = owner[key]

@@ -134,7 +134,7 @@ def test_structure_speakers_dates_dia_ids_and_op_format():
 
 
 def test_defaults_cover_every_category_and_every_operation():
-    conversations = generate_dialogues(20, seed=3)
+    conversations = generate_dialogues(100, seed=3)
     categories = Counter(q.category for c in conversations for q in c.questions)
     assert set(categories) == set(SYNTHETIC_CATEGORIES)
     events = Counter(op["event"] for c in conversations for t in c.turns()
@@ -142,7 +142,7 @@ def test_defaults_cover_every_category_and_every_operation():
     assert set(events) == {"ADD", "UPDATE", "DELETE", "NOOP"}
     kinds = Counter(q.metadata["kind"] for c in conversations for q in c.questions)
     assert set(kinds) == {"current", "multi", "when", "before", "retracted", "never"}
-    for conv in conversations:  # forced: each has an update and a retraction
+    for conv in conversations:  # forced: an update, and a retraction that stays to the end
         ops = {op["event"] for t in conv.turns() for op in t.metadata["oracle_ops"]}
         assert {"UPDATE", "DELETE"} <= ops
         assert {"single-hop", "temporal", "unanswerable"} <= {q.category for q in conv.questions}
