@@ -130,6 +130,8 @@ def test_structure_speakers_dates_dia_ids_and_op_format():
                     assert op["id"].split(".")[1] in SYNTHETIC_ATTRIBUTES
         ids = [q.question_id for q in conv.questions]
         assert len(set(ids)) == len(ids)
+        texts = [q.question for q in conv.questions]  # the oracle agent finds questions by text
+        assert len(set(texts)) == len(texts)
         assert {q.category for q in conv.questions} <= set(SYNTHETIC_CATEGORIES)
 
 
