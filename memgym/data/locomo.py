@@ -32,6 +32,7 @@ validation = conv-30 (81), test = the other eight (1,307).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -102,11 +103,10 @@ def load_locomo(path: str | Path, split: str | None = None,
     if split is None:
         return conversations
     named = LOCOMO_SPLITS[split]
-    held = {sid for ids_ in LOCOMO_SPLITS.values() if ids_ for sid in ids_}
+    held_out = {sid for members in LOCOMO_SPLITS.values() if members for sid in members}
     chosen = [c for c in conversations
-              if (c.conversation_id in named if named else c.conversation_id not in held)]
-    return [Conversation(c.conversation_id, c.speakers, c.sessions, c.questions, c.source,
-                         {**c.metadata, "split": split}) for c in chosen]
+              if (c.conversation_id in named if named else c.conversation_id not in held_out)]
+    return [dataclasses.replace(c, metadata={**c.metadata, "split": split}) for c in chosen]
 
 
 def parse_locomo_sample(sample: Any, *, where: str = "sample", include_adversarial: bool = False,
