@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["DialogueTurn", "DialogueSession", "DialogueQuestion", "Conversation",
-           "LOCOMO_CATEGORIES"]
+           "LOCOMO_CATEGORIES", "IMAGE_CAPTION_FORMAT", "render_turn_text"]
 
 LOCOMO_CATEGORIES: dict[int, str] = {1: "multi-hop", 2: "temporal", 3: "open-domain",
                                      4: "single-hop", 5: "adversarial"}
 """LoCoMo's category numbers as the release uses them (5 is usually excluded)."""
+
+IMAGE_CAPTION_FORMAT = "[shares an image: {caption}]"
+"""How `render_turn_text` writes a shared image: LoCoMo's turns keep the image's BLIP caption in
+metadata, and Memory-R1/mem0 feed it to the model as a line of text after the utterance."""
 
 
 @dataclass(frozen=True)
@@ -119,3 +123,21 @@ class Conversation:
     def num_turns(self) -> int:
         """How many turns the conversation has."""
         return sum(len(s.turns) for s in self.sessions)
+
+
+def render_turn_text(turn: DialogueTurn, *, with_speaker: bool = False,
+                     caption_format: str = IMAGE_CAPTION_FORMAT) -> str:
+    """The text a model should see for `turn`: its utterance, then a shared image's caption.
+
+    Args:
+        turn: the turn; a caption is read from `turn.metadata["blip_caption"]` (LoCoMo).
+        with_speaker: prefix "<speaker>: ".
+        caption_format: how the caption is written; "{caption}" is replaced by it.
+
+    Example: "Look at this!\n[shares an image: a photo of a dog on a beach]".
+    """
+    text = f"{turn.speaker}: {turn.text}" if with_speaker else turn.text
+    caption = turn.metadata.get("blip_caption")
+    if isinstance(caption, str) and caption.strip():
+        text = f"{text}\n{caption_format.replace('{caption}', caption.strip())}"
+    return text
