@@ -169,9 +169,12 @@ def _raw_decode_at(text: str, start: int) -> Any:
     return value
 
 
-def _usable(value: Any) -> bool:
-    return isinstance(value, list) or (isinstance(value, dict)
-                                       and ("memory" in value or "event" in value))
+def _usable(value: Any, in_prose: bool = False) -> bool:
+    """Whether a decoded value can be the operations: a {"memory": ...} object, one item, or a
+    list (found in prose, a list must hold an object: "see [1]" is not an action)."""
+    if isinstance(value, list):
+        return not in_prose or any(isinstance(v, dict) for v in value)
+    return isinstance(value, dict) and ("memory" in value or "event" in value)
 
 
 def _find_json(text: str) -> tuple[Any, str]:
@@ -179,9 +182,11 @@ def _find_json(text: str) -> tuple[Any, str]:
     object/list in prose. Returns (value, "") or (None, why none was found)."""
     stripped = text.strip()
     value, error = _decode(stripped)
-    if error == "" and _usable(value):
-        return value, ""
-    first_error = error or "expected an object with a 'memory' list or a list of operations"
+    if error == "":  # the whole text is JSON: it is the answer, whatever is nested inside it
+        return (value, "") if _usable(value) else (
+            None, f"expected an object with a 'memory' list or a list of operations, got "
+                  f"{_show(value)}")
+    first_error = error
     for block in _FENCE.findall(text):
         value, err = _decode(block.strip())
         if err == "" and _usable(value):
@@ -195,7 +200,7 @@ def _find_json(text: str) -> tuple[Any, str]:
             starts.append(bracket.start())
     for start in starts:
         value = _raw_decode_at(text, start)
-        if _usable(value):
+        if _usable(value, in_prose=True):
             return value, ""
     return None, first_error
 
