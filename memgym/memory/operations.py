@@ -183,9 +183,10 @@ def _find_json(text: str) -> tuple[Any, str]:
     stripped = text.strip()
     value, error = _decode(stripped)
     if error == "":  # the whole text is JSON: it is the answer, whatever is nested inside it
-        return (value, "") if _usable(value) else (
-            None, f"expected an object with a 'memory' list or a list of operations, got "
-                  f"{_show(value)}")
+        if _usable(value):
+            return value, ""
+        return None, ("expected an object with a 'memory' list or a list of operations, got "
+                      f"{_show(value)}")
     first_error = error
     for block in _FENCE.findall(text):
         value, err = _decode(block.strip())
