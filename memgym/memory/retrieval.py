@@ -25,7 +25,7 @@ import json
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -71,20 +71,45 @@ def _top_k(scores: np.ndarray, k: int) -> list[int]:
 class BM25Retriever:
     """BM25 ranking with the `bm25s` library, over the passages given at query time.
 
-    The index is built per call: an episode's passages are known only at answer time and are
-    indexed once. Ties (e.g. passages sharing no term with the query) keep stream order, so the
-    ranking is deterministic.
+    The index is built from the passages of the call, and the last few indexes are kept, keyed
+    by the passages themselves: the questions asked of an unchanged memory bank reuse one
+    index, and any edit of the bank (new passages) builds a fresh one. Ties (e.g. passages
+    sharing no term with the query) keep stream order, so the ranking is deterministic.
 
     Args:
         k1, b: BM25 parameters (bm25s/Lucene defaults).
         method: the bm25s scoring variant ("lucene", "robertson", "atire", "bm25l", "bm25+").
         stopwords: the stopword list name given to `bm25s.tokenize` ("en") or None.
+        cached_indexes: how many indexes to keep (0: build one per call). Not pickled.
     """
 
     k1: float = 1.5
     b: float = 0.75
     method: str = "lucene"
     stopwords: str | None = "en"
+    cached_indexes: int = 4
+    _indexes: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False,
+                                  compare=False, hash=False)
+
+    def _index(self, passages: tuple[str, ...]) -> Any:
+        """The bm25s index of `passages` (None when they have no terms), built or cached."""
+        import bm25s
+
+        if passages in self._indexes:
+            self._indexes.move_to_end(passages)
+            return self._indexes[passages]
+        corpus = bm25s.tokenize(list(passages), stopwords=self.stopwords, show_progress=False)
+        index = None
+        if corpus.vocab:
+            index = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
+            with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)  # empty passages divide by zero
+                index.index(corpus, show_progress=False)
+        if self.cached_indexes > 0:
+            self._indexes[passages] = index
+            while len(self._indexes) > self.cached_indexes:
+                self._indexes.popitem(last=False)
+        return index
 
     def rank(self, query: str, passages: Sequence[str], k: int) -> list[int]:
         """Indices of the top-`k` passages by BM25 score, best first."""
@@ -93,17 +118,24 @@ class BM25Retriever:
         k = min(k, len(passages))
         if k <= 0:
             return []
-        corpus = bm25s.tokenize(list(passages), stopwords=self.stopwords, show_progress=False)
+        index = self._index(tuple(passages))
         terms = bm25s.tokenize(query, stopwords=self.stopwords, show_progress=False,
                                return_ids=False)[0]
-        if not corpus.vocab or not terms:  # nothing to match on: keep stream order
+        if index is None or not terms:  # nothing to match on: keep stream order
             return list(range(k))
-        retriever = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)  # empty passages divide by zero
-            retriever.index(corpus, show_progress=False)
-            scores = np.nan_to_num(np.asarray(retriever.get_scores(terms), dtype=np.float64))
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scores = np.nan_to_num(np.asarray(index.get_scores(terms), dtype=np.float64))
         return _top_k(scores, k)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_indexes"] = OrderedDict()  # rebuilt on demand; indexes are derived data
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
 
 
 # ----------------------------------------------------------------------------- encoders

@@ -4,6 +4,7 @@ paraphrase first, the embedding cache (hits, misses, UPDATE re-embeds only the c
 the two encoder backends agreeing, deterministic ties, pickling, and loader errors."""
 
 import pickle
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -40,6 +41,23 @@ def test_bm25_ranks_by_term_overlap_on_a_hand_made_case():
     assert BM25Retriever().rank("zzz", passages, 2) == [0, 1]  # no match: stream order
 
 
+def test_bm25_reuses_the_index_of_unchanged_passages_and_rebuilds_after_an_edit():
+    bm25 = BM25Retriever(cached_indexes=2)
+    passages = ["Alice moved to Paris", "Bob plays violin"]
+    assert bm25.rank("violin", passages, 1) == [1]
+    index = bm25._indexes[tuple(passages)]
+    assert bm25.rank("Paris", passages, 1) == [0] and bm25._indexes[tuple(passages)] is index
+    edited = ["Alice moved to Paris", "Bob plays cello"]
+    assert bm25.rank("cello", edited, 1) == [1] and len(bm25._indexes) == 2
+    bm25.rank("x", ["a third corpus"], 1)
+    assert len(bm25._indexes) == 2 and tuple(passages) not in bm25._indexes
+    copy = pickle.loads(pickle.dumps(bm25))
+    assert len(copy._indexes) == 0 and copy.rank("cello", edited, 1) == [1]
+    assert copy == bm25  # the cache is not part of its identity
+    uncached = BM25Retriever(cached_indexes=0)
+    assert uncached.rank("violin", passages, 1) == [1] and len(uncached._indexes) == 0
+
+
 def test_make_retriever_names_and_errors():
     assert isinstance(make_retriever("bm25"), BM25Retriever)
     with pytest.raises(UnknownNameError, match="Did you mean 'dense'"):
@@ -53,7 +71,8 @@ class _AxisEncoder:
     first word; it counts what it is asked to encode."""
 
     name = "axis"
-    AXES = {"red": [1.0, 0.0], "blue": [0.0, 1.0], "purple": [0.6, 0.8]}
+    AXES: ClassVar[dict[str, list[float]]] = {"red": [1.0, 0.0], "blue": [0.0, 1.0],
+                                             "purple": [0.6, 0.8]}
 
     def __init__(self):
         self.encoded: list[str] = []
