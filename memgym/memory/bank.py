@@ -21,6 +21,9 @@ Rules the bank enforces (a refused operation changes nothing and says why; the o
   record the old text in the entry's `history` (MERGE is RMM's: the merged summary replaces the
   target's text).
 * DELETE needs a known id; NOOP changes nothing (an id it names must exist).
+
+Texts are stored stripped, with lone surrogates (from JSON escapes like "\\udcff", which no
+tokenizer or UTF-8 file accepts) replaced by "?", so every entry can be embedded and saved.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from memgym.memory.operations import (
     parse_memory_operations,
     parse_rmm_operations,
 )
-from memgym.memory.retrieval import BM25Retriever, Retriever
+from memgym.memory.retrieval import BM25Retriever, Retriever, encodable
 
 __all__ = ["ACTION_FORMATS", "OPERATION_EVENTS", "MemoryBank", "MemoryEntry", "MemoryOperation",
            "OperationResult", "count_operations", "parse_memory_operations",
@@ -265,7 +268,7 @@ class MemoryBank:
             del self._entries[entry.id]
             self._deleted.add(entry.id)
             return OperationResult(op, True, "", entry.id)
-        text = op.text.strip()  # type: ignore[union-attr]
+        text = encodable(op.text.strip())  # type: ignore[union-attr]
         if text != entry.text:
             entry.history = (*entry.history, entry.text)
             entry.text = text
@@ -276,7 +279,7 @@ class MemoryBank:
 
     def _add(self, op: MemoryOperation, speaker: str | None, session: int | None,
              timestamp: str, source_ids: tuple[str, ...]) -> OperationResult:
-        text = op.text.strip()  # type: ignore[union-attr]
+        text = encodable(op.text.strip())  # type: ignore[union-attr]
         same = next(iter(self._keys.get((speaker, _key(text)), ())), None)
         if same is not None:
             return OperationResult(op, False, f"duplicate ADD: memory {same!r} already holds "
@@ -314,6 +317,8 @@ class MemoryBank:
         speaker of a LoCoMo conversation, 60 in all): speakers in the order given, each
         speaker's entries best first."""
         out: list[MemoryEntry] = []
+        if isinstance(speakers, str):
+            speakers = [speakers]
         for speaker in dict.fromkeys(speakers):
             out.extend(self.retrieve(query, k_per_speaker, speaker=speaker))
         return out

@@ -61,6 +61,16 @@ class Retriever(Protocol):
         ...
 
 
+def encodable(text: str) -> str:
+    """`text` with lone surrogates (which JSON escapes such as "\\udcff" produce and no
+    tokenizer or UTF-8 file accepts) replaced by "?"; any other text is returned unchanged."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def _top_k(scores: np.ndarray, k: int) -> list[int]:
     """Indices of the `k` highest scores, best first; ties keep passage order (stable)."""
     order = np.argsort(-scores, kind="stable")
@@ -394,7 +404,8 @@ class DenseRetriever:
         self.misses += sum(t not in self._cache for t in texts)
         self.hits += sum(t in self._cache for t in texts)
         if missing:
-            vectors = np.asarray(self.encoder.encode(missing), dtype=np.float32)
+            vectors = np.asarray(self.encoder.encode([encodable(t) for t in missing]),
+                                 dtype=np.float32)
             for text, vector in zip(missing, vectors):
                 self._cache[text] = vector
         rows = []

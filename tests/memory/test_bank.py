@@ -211,6 +211,7 @@ def test_retrieve_filters_by_speaker_and_per_speaker_concatenates():
     _add(bank, "Bob adopted a dog", "Bob runs marathons", speaker="Bob")
     assert [e.speaker for e in bank.retrieve("adopted", 4, speaker="Bob")] == ["Bob", "Bob"]
     per = bank.retrieve_per_speaker("who adopted a pet", 1, ["Bob", "Alice"])
+    assert [e.speaker for e in bank.retrieve_per_speaker("adopted", 5, "Bob")] == ["Bob"] * 2
     assert [e.text for e in per] == ["Bob adopted a dog", "Alice adopted a cat"]
     assert bank.retrieve("x", 0) == [] and MemoryBank().retrieve("x", 5) == []
 

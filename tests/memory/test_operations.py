@@ -210,6 +210,8 @@ def test_odd_unicode_is_stored_and_retrieved_without_error(odd):
     results = bank.apply_text(json.dumps({"memory": [{"event": "ADD", "text": odd}]}))
     _check_results(results)
     bank.retrieve(odd, 3)
+    for entry in bank:
+        entry.text.encode("utf-8")  # stored texts are always valid UTF-8
 
 
 def test_megabyte_strings_and_deep_nesting_are_refused_quickly():

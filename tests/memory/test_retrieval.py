@@ -163,6 +163,14 @@ def test_update_and_merge_re_embed_only_the_changed_entry(minilm):
     assert (dense.hits, dense.misses) == (6, 6)
 
 
+def test_texts_no_tokenizer_accepts_are_stored_and_embedded_safely(minilm):
+    bank = MemoryBank(retriever=DenseRetriever(minilm))
+    results = bank.apply_text('{"memory": [{"event": "ADD", "text": "Alice \\udcff likes tea"}]}')
+    assert results[0].applied and bank.get("0").text == "Alice ? likes tea"
+    assert bank.retrieve("\udcff tea", 1)[0].id == "0"
+    assert bank.retriever.embed(["\ud800", "", "\x00"]).shape == (3, 384)
+
+
 def test_dense_bank_pickles_with_its_cache_and_keeps_results(minilm):
     bank = MemoryBank(retriever=DenseRetriever(MINILM))
     bank.apply([MemoryOperation("ADD", None, t) for t in
