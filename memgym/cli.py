@@ -36,6 +36,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("memgym.trainer.cli", "train a memory policy with GRPO from a YAML recipe"),
     "quickstart": ("memgym.quickstart.run", "evaluate, train and re-evaluate the embedded tiny model"),
     "models": ("memgym.models.cli", "list the named models, print one's folder, or prepare it"),
+    "leaderboard": ("memgym.leaderboard.cli",
+                    "submit eval runs to a board, verify its submissions, render it"),
 }
 
 
