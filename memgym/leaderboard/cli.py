@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     submit.add_argument("--hardware", default=None, help="default: this machine")
     submit.add_argument("--date", default=None, help="YYYY-MM-DD (default: today)")
     submit.add_argument("--link", default="", help="a URL (paper, code, model card)")
-    submit.add_argument("--command", default="",
+    submit.add_argument("--command", default="", dest="reproduce",
                         help="the command that reproduces the runs (default: from run.json)")
     submit.add_argument("--notes", default="", help="one line shown with the entry")
     submit.add_argument("--overwrite", action="store_true",
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         out = args.out or load_board(board_dir).submissions_dir
         target, verdict = make_submission(
             args.run_dir, board_dir, name=args.name, model=args.model, out=out,
-            hardware=args.hardware, date=args.date, link=args.link, command=args.command,
+            hardware=args.hardware, date=args.date, link=args.link, command=args.reproduce,
             notes=args.notes, overwrite=args.overwrite)
         state = "verified" if verdict.ok else f"written, unverifiable here: {verdict.unverifiable}"
         console.print(f"wrote {escape(str(target))} ({escape(state)}); average "
