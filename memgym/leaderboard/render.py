@@ -109,7 +109,7 @@ def load_reported(board: Board) -> list[Reported]:
         scores = {_x_key(k): (None if v is None else float(v)) for k, v in item["scores"].items()}
         unknown = set(scores) - {_x_key(x) for x in board.x_values}
         if unknown:
-            raise ConfigError(f"{path}: entry {i} ({item.get('name')}): x {sorted(unknown)[0]!r} "
+            raise ConfigError(f"{path}: entry {i} ({item.get('name')}): x {min(unknown)!r} "
                               f"is not a column of the board ({board.x_values})")
         out.append(Reported(str(item.get("name", "")), str(item.get("model", "")),
                             str(item["source"]), scores,
@@ -131,8 +131,8 @@ def render_markdown(board: Board, rows: Sequence[Row], reported: Sequence[Report
     """The leaderboard section of the board's README (verified table, then reported)."""
     xs = [_x_key(x) for x in board.x_values]
     head = ["rank", "name", "model", "recipe", *xs, "average", "settings", "date"]
-    lines = [f"Scores: {board.metric} (%), recomputed from the predictions by "
-             f"`memgym leaderboard verify`; columns: {board.x_label}.", "",
+    lines = [(f"Scores: {board.metric} (%), recomputed from the predictions by "
+              f"`memgym leaderboard verify`; columns: {board.x_label}."), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         name = f"[{_md(r.name)}]({r.link})" if r.link else _md(r.name)
@@ -204,15 +204,15 @@ def render_html(board: Board, rows: Sequence[Row], reported: Sequence[Reported])
     xs = [_x_key(x) for x in board.x_values]
     head = ["rank", "name", "model", "recipe", *xs, "average", "settings", "date"]
     out = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
-           "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
-           "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' file:\">",
+           ("<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
+            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' file:\">"),
            f"<title>{esc(board.title)}</title>",
-           "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-           "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-           "th{cursor:pointer;background:#f4f4f4}td.t{text-align:left}</style></head><body>",
+           ("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+            "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+            "th{cursor:pointer;background:#f4f4f4}td.t{text-align:left}</style></head><body>"),
            f"<h1>{esc(board.title)}</h1><p>{esc(board.description)}</p>",
-           f"<p>{esc(board.metric)} (%), recomputed from predictions; columns: "
-           f"{esc(board.x_label)}. Click a header to sort.</p>",
+           (f"<p>{esc(board.metric)} (%), recomputed from predictions; columns: "
+            f"{esc(board.x_label)}. Click a header to sort.</p>"),
            "<table id='board'><thead><tr>"
            + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead><tbody>"]
     for r in rows:

@@ -468,10 +468,10 @@ def _check_claims(verdict: Verdict, meta: Mapping[str, Any], label: str) -> None
             verdict.problems.append(Problem(label, f"scores.settings.{name}"[:200],
                                             "claims a setting that was not verified"))
     average = scores.get("average")
-    if verdict.scores and not verdict.problems and verdict.unverifiable is None:
-        if not _is_number(average) or abs(average - verdict.average) > TOLERANCE:
-            verdict.problems.append(Problem(label, "scores.average",
-                                            f"claims {average!r:.40}, recomputed {verdict.average}"))
+    checkable = verdict.scores and not verdict.problems and verdict.unverifiable is None
+    if checkable and (not _is_number(average) or abs(average - verdict.average) > TOLERANCE):
+        verdict.problems.append(Problem(label, "scores.average",
+                                        f"claims {average!r:.40}, recomputed {verdict.average}"))
 
 
 def verify_board(board_dir: str | Path, *, limits: Limits = LIMITS) -> tuple[Board, list[Verdict]]:

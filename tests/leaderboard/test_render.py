@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
@@ -65,7 +64,7 @@ def _rows(board, names_scores):
 
 
 def test_render_board_writes_readme_table_page_and_plot(submission):
-    files, verdicts = render_board(submission.parents[1])
+    files, _verdicts = render_board(submission.parents[1])
     readme, page, plot = files
     text = readme.read_text()
     assert "| 1 | [oracle](https://example.org/x) | none | `agents/scripted_oracle.yaml` | 100.0 " \

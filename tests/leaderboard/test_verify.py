@@ -206,7 +206,7 @@ def test_avg_k_scores_mean_over_tasks_of_mean_over_attempts(tiny_board, tmp_path
             run_eval(tmp_path / "k2" / setting, setting, avg_k=2)
     finally:
         os.chdir(cwd)
-    target, verdict = make_submission(tmp_path / "k2", tiny_board, name="k2", model="none",
+    _target, verdict = make_submission(tmp_path / "k2", tiny_board, name="k2", model="none",
                                       out=tiny_board / "submissions", hardware="t",
                                       date="2025-01-01", command="c")
     assert verdict.ok and verdict.scores == {"a": 1.0, "b": 1.0}
@@ -239,3 +239,44 @@ def test_score_response_agrees_with_the_env_on_random_answers():
             _, _, terminated, _, info = env.step(response)
         assert score_response(response, env.unwrapped.task.answers, scorer=info["scorer"],
                               answer_format="boxed") == info["reward_components"]["accuracy"]
+
+
+def test_cli_verify_exits_0_for_verified_and_2_for_rejected(submission, capsys):
+    from memgym.cli import main
+
+    board = str(submission.parents[1])
+    assert main(["leaderboard", "verify", board]) == 0
+    assert "verified oracle: average 1.0000 over 2/2 settings" in capsys.readouterr().err
+    _edit_json(submission / "a" / "run.json", lambda d: d.update(env_id="MemAgent-SQuAD-v0"))
+    assert main(["leaderboard", "verify", board]) == 2
+    assert "oracle/a/run.json: env_id: 'MemAgent-SQuAD-v0' is not the board's" \
+        in capsys.readouterr().err
+
+
+def test_cli_submit_refuses_a_run_of_other_settings(tiny_board, tmp_path, capsys):
+    from conftest import REPO, run_eval
+
+    from memgym.cli import main
+
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        run_eval(tmp_path / "runs" / "a", "a", extra=["memory_tokens=99"])
+    finally:
+        os.chdir(cwd)
+    code = main(["leaderboard", "submit", str(tmp_path / "runs"), "--board", str(tiny_board),
+                 "--name", "x", "--model", "none", "--out", str(tmp_path / "subs")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "matches no setting of board tiny" in err and "env_kwargs.memory_tokens: 99" in err
+    assert not (tmp_path / "subs" / "x").exists()
+
+
+def test_cli_show_prints_every_settings_eval_command(capsys):
+    from conftest import REPO
+
+    from memgym.cli import main
+
+    assert main(["leaderboard", "show", str(REPO / "leaderboards" / "ruler-hqa")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("memgym eval --env MemAgent-HotpotQA-v0") == 10 and "eval_25600.json" in out
