@@ -195,7 +195,7 @@ def test_partial_submission_verifies_but_is_not_complete(submission):
 
 
 def test_avg_k_scores_mean_over_tasks_of_mean_over_attempts(tiny_board, tmp_path):
-    from conftest import REPO, run_eval
+    from leaderboard_helpers import REPO, run_eval
 
     from memgym.leaderboard.submit import make_submission
 
@@ -254,7 +254,7 @@ def test_cli_verify_exits_0_for_verified_and_2_for_rejected(submission, capsys):
 
 
 def test_cli_submit_refuses_a_run_of_other_settings(tiny_board, tmp_path, capsys):
-    from conftest import REPO, run_eval
+    from leaderboard_helpers import REPO, run_eval
 
     from memgym.cli import main
 
@@ -273,7 +273,7 @@ def test_cli_submit_refuses_a_run_of_other_settings(tiny_board, tmp_path, capsys
 
 
 def test_cli_show_prints_every_settings_eval_command(capsys):
-    from conftest import REPO
+    from leaderboard_helpers import REPO
 
     from memgym.cli import main
 
