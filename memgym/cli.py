@@ -17,7 +17,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from memgym.errors import MemgymError
+from memgym.errors import ConfigError, MemgymError
 
 EXIT_ERROR, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 2, 3, 130
 """Exit statuses besides 0 (see the module docstring)."""
@@ -36,26 +36,66 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("memgym.trainer.cli", "train a memory policy with GRPO from a YAML recipe"),
     "quickstart": ("memgym.quickstart.run", "evaluate, train and re-evaluate the embedded tiny model"),
     "models": ("memgym.models.cli", "list the named models, print one's folder, or prepare it"),
+    "leaderboard": ("memgym.leaderboard.cli",
+                    "submit eval runs to a board, verify its submissions, render it"),
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`memgym envs` takes no arguments."""
+    """`memgym envs` lists the ids; `envs catalog` and `envs new` are for env authors."""
+    sub = parser.add_subparsers(dest="envs_command")
+    catalog = sub.add_parser("catalog", help="print, --write or --check the catalog of "
+                                             "envs/README.md (generated from the registry)")
+    catalog.add_argument("--file", default="envs/README.md", metavar="PATH",
+                         help="the file holding the catalog markers (default envs/README.md)")
+    mode = catalog.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="regenerate it in place")
+    mode.add_argument("--check", action="store_true", help="exit 2 if it is stale")
+    new = sub.add_parser("new", help="write a custom-environment package skeleton that passes "
+                                     "its own tests")
+    new.add_argument("name", metavar="NAME", help="package name, e.g. my-task")
+    new.add_argument("--dir", default=".", metavar="DIR", help="where to create NAME/")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the registered environment ids and what each one is."""
+    """Print the registered environment ids and what each one is (or run an authoring command)."""
+    if getattr(args, "envs_command", None) is not None:
+        return _run_authoring(args)
     from rich.console import Console
     from rich.table import Table
 
-    from memgym.envs.registration import ENV_DESCRIPTIONS
+    from memgym.envs.registration import ENV_DESCRIPTIONS, PLUGIN_ENVS
 
     table = Table(title="memgym environments", show_lines=False)
     table.add_column("id", style="bold cyan", no_wrap=True)
     table.add_column("description")
     for env_id, blurb in ENV_DESCRIPTIONS.items():
         table.add_row(env_id, blurb)
+    for env_id, (plugin, blurb) in PLUGIN_ENVS.items():  # outside packages (entry points)
+        table.add_row(env_id, f"{blurb} [from {plugin}]".strip())
     Console(width=max(100, Console().width)).print(table)
+    return 0
+
+
+def _run_authoring(args: argparse.Namespace) -> int:
+    """`memgym envs catalog` and `memgym envs new`."""
+    from memgym.envs import authoring
+
+    if args.envs_command == "new":
+        root = authoring.new_env_package(args.name, args.dir)
+        print(f"wrote {root}; test it with: cd {root} && PYTHONPATH=. python -m pytest tests")
+        return 0
+    if args.write:
+        changed = authoring.write_catalog(args.file)
+        print(f"{args.file}: catalog {'regenerated' if changed else 'already up to date'}")
+        return 0
+    if args.check:
+        stale = authoring.check_catalog(args.file)
+        if stale:
+            raise ConfigError(stale)
+        print(f"{args.file}: catalog up to date")
+        return 0
+    print(authoring.catalog_markdown(), end="")
     return 0
 
 

@@ -17,7 +17,8 @@ from memgym.envs.long_context import LongContextMemoryEnv
 logger = logging.getLogger(__name__)
 
 __all__ = ["make_hotpotqa", "make_squad", "make_ruler", "make_synthetic", "register_envs",
-           "ENV_DESCRIPTIONS", "RULER_ENV_NAMES"]
+           "register_entry_point_envs", "ENTRY_POINT_GROUP", "PLUGIN_ENVS", "ENV_DESCRIPTIONS",
+           "RULER_ENV_NAMES"]
 
 
 def _bundled_notice(dataset: str) -> str:
@@ -179,3 +180,48 @@ def register_envs() -> None:
         if env_id not in registry:
             register(id=env_id, entry_point=entry_point, kwargs=kwargs,
                      disable_env_checker=False, order_enforce=True)
+    register_entry_point_envs()
+
+
+ENTRY_POINT_GROUP = "memgym.envs"
+"""The entry point group through which an installed package registers its envs at `import memgym`."""
+
+PLUGIN_ENVS: dict[str, tuple[str, str]] = {}
+"""Ids registered by outside packages: env id -> (entry point name, one-line description)."""
+
+
+def register_entry_point_envs(entry_points: Any = None) -> dict[str, tuple[str, str]]:
+    """Call every `memgym.envs` entry point's register function (once each); returns PLUGIN_ENVS.
+
+    An outside package declares, in its pyproject.toml,
+
+        [project.entry-points."memgym.envs"]
+        my-task = "my_task:register"
+
+    and `register()` calls `gymnasium.register(...)` for its ids; it may return {id: one-line
+    description} for `memgym envs`. A failing plugin is logged (with its name and the error) and
+    skipped: one broken package must not break `import memgym`.
+
+    Args:
+        entry_points: the entry points to load (default: the installed ones of the group).
+    """
+    if entry_points is None:
+        from importlib.metadata import entry_points as installed
+
+        entry_points = installed(group=ENTRY_POINT_GROUP)
+    done = {name for name, _ in PLUGIN_ENVS.values()}
+    for ep in entry_points:
+        if ep.name in done:
+            continue
+        before = set(registry)
+        try:
+            described = ep.load()() or {}
+        except Exception as exc:  # noqa: BLE001  (a plugin's bug is reported, not raised)
+            logger.warning("memgym: the %r entry point (%s) of group %s failed: %s: %s; its "
+                           "envs are not registered", ep.name, ep.value, ENTRY_POINT_GROUP,
+                           type(exc).__name__, exc)
+            continue
+        for env_id in sorted(set(registry) - before) or sorted(described):
+            blurb = described.get(env_id, "") if isinstance(described, dict) else ""
+            PLUGIN_ENVS[env_id] = (ep.name, str(blurb))
+    return PLUGIN_ENVS

@@ -1,0 +1,204 @@
+"""`submit`: turn `memgym eval` output folders into a board submission.
+
+    memgym leaderboard submit runs/hqa --board leaderboards/ruler-hqa --name my-agent \\
+        --model Qwen/Qwen2.5-7B-Instruct --out leaderboards/ruler-hqa/submissions/
+
+RUN_DIR is one `memgym eval --out` folder, or a folder of them (one per board setting). Each run
+is matched to the board setting whose env id and env kwargs it ran; a run that matches none is an
+error naming its differing kwargs. The submission written is
+
+    <out>/<name>/submission.json            metadata + the scores recomputed here
+    <out>/<name>/<setting>/run.json         as `memgym eval` wrote it
+    <out>/<name>/<setting>/predictions.jsonl  its rows, without the per-call `turns` list
+
+and is then verified like any other (`verify_submission`), so a submission that would be rejected
+is never written silently.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import re
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from memgym.errors import ConfigError
+from memgym.eval.metrics import is_complete
+from memgym.eval.records import read_jsonl
+from memgym.leaderboard.board import Board, Setting, load_board
+from memgym.leaderboard.files import Problem
+from memgym.leaderboard.verify import (
+    METADATA_FILE,
+    PREDICTIONS_FILE,
+    RUN_FILE,
+    Verdict,
+    _check_env_kwargs,
+    verify_submission,
+)
+
+__all__ = ["DROPPED_FIELDS", "default_hardware", "make_submission"]
+
+DROPPED_FIELDS = ("turns",)
+"""Prediction-row fields left out of a submission (per-call details; the totals stay in `tokens`)."""
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,79}$")
+
+
+def default_hardware() -> str:
+    """A one-line description of this machine (CPU and, if torch sees one, the GPU)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"{torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    except ImportError:
+        pass
+    return f"CPU {platform.machine()} ({platform.processor() or platform.system()})"
+
+
+def _run_dirs(run_dir: Path) -> list[Path]:
+    if (run_dir / RUN_FILE).is_file():
+        return [run_dir]
+    found = sorted(p.parent for p in run_dir.glob(f"*/{RUN_FILE}"))
+    if not found:
+        raise ConfigError(f"{run_dir}: no {RUN_FILE} here or in its subfolders; pass the --out "
+                          "folder of `memgym eval` (or a folder of them)")
+    return found
+
+
+def _match(board: Board, run: Mapping[str, Any], where: Path) -> Setting:
+    """The board setting a run evaluated (same env id and kwargs, free kwargs aside)."""
+    closest: tuple[int, str] | None = None
+    for setting in board.settings:
+        if run.get("env_id") != setting.env_id:
+            continue
+        problems = _check_env_kwargs(board, setting, run.get("env_kwargs"), str(where))
+        if not problems:
+            return setting
+        if closest is None or len(problems) < closest[0]:
+            closest = (len(problems), "; ".join(str(p) for p in problems[:3]))
+    detail = f" The nearest setting differs: {closest[1]}" if closest else \
+        f" No setting of the board runs {run.get('env_id')!r}."
+    raise ConfigError(f"{where}: this run matches no setting of board {board.id}.{detail} "
+                      f"Rerun with the board's settings (`memgym leaderboard show {board.id}`)")
+
+
+def _copy_predictions(src: Path, dst: Path) -> list[dict[str, Any]]:
+    rows = read_jsonl(src)
+    latest: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for row in rows:  # a resumed run's re-run episode counts once (the last), as in summarize
+        latest[(row.get("task_id"), row.get("attempt", 0))] = row
+    incomplete = [k for k, r in latest.items() if not is_complete(r)]
+    if incomplete:
+        raise ConfigError(f"{src}: {len(incomplete)} incomplete episodes (failed LLM calls), e.g. "
+                          f"task {incomplete[0][0]}; finish the run with `memgym eval ... "
+                          "--resume` before submitting")
+    kept = [{k: v for k, v in r.items() if k not in DROPPED_FIELDS}
+            for _, r in sorted(latest.items(), key=lambda kv: (str(kv[0][0]).zfill(12),
+                                                                 str(kv[0][1])))]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(dst, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in kept)
+    return kept
+
+
+def make_submission(run_dir: str | Path, board_dir: str | Path, *, name: str, model: str,
+                    out: str | Path, hardware: str | None = None, date: str | None = None,
+                    link: str = "", command: str = "", notes: str = "",
+                    overwrite: bool = False) -> tuple[Path, Verdict]:
+    """Write a submission of the eval runs under `run_dir` to `out/name` and verify it.
+
+    Args:
+        run_dir: a `memgym eval --out` folder or a folder of them.
+        board_dir: the board folder (or its board.yaml).
+        name: the entry's name (letters, digits, `._+-`; the folder name).
+        model: the model evaluated (as passed to `memgym eval --model`, or "none").
+        out: the board's submissions folder.
+        hardware, date, link, command, notes: metadata (defaults: this machine, today, "", the
+            eval command from run.json, "").
+        overwrite: replace an existing submission of the same name.
+
+    Returns:
+        The submission folder and its verdict.
+
+    Raises:
+        ConfigError: a bad name, a run that matches no board setting, two runs of one setting,
+            runs that disagree on recipe or version, incomplete episodes, or a rejected result
+            (the problems are listed).
+    """
+    board = load_board(board_dir)
+    if not _NAME.match(name):
+        raise ConfigError(f"--name {name!r}: use letters, digits and ._+- (at most 80 "
+                          "characters, starting with a letter or digit)")
+    target = Path(out) / name
+    if target.exists():
+        if not overwrite:
+            raise ConfigError(f"{target} exists; choose another --name or pass --overwrite")
+        shutil.rmtree(target)
+    runs: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for folder in _run_dirs(Path(run_dir)):
+        run = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
+        setting = _match(board, run, folder / RUN_FILE)
+        if setting.name in runs:
+            raise ConfigError(f"{folder} and {runs[setting.name][0]} both ran setting "
+                              f"{setting.name!r}; submit one run per setting")
+        runs[setting.name] = (folder, run)
+    recipes = {r.get("agent_recipe_file") or "" for _, r in runs.values()}
+    versions = {(r.get("versions") or {}).get("memgym", "") for _, r in runs.values()}
+    if len(recipes) != 1 or len(versions) != 1:
+        raise ConfigError(f"{run_dir}: the runs used {len(recipes)} agent recipes and "
+                          f"{len(versions)} memgym versions; a submission is one agent and one "
+                          "memgym version")
+    target.mkdir(parents=True)
+    for setting_name, (folder, run) in runs.items():
+        (target / setting_name).mkdir()
+        shutil.copyfile(folder / RUN_FILE, target / setting_name / RUN_FILE)
+        _copy_predictions(folder / PREDICTIONS_FILE, target / setting_name / PREDICTIONS_FILE)
+    first = next(iter(runs.values()))[1]
+    meta: dict[str, Any] = {
+        "schema_version": 1, "board": board.id, "name": name, "model": model,
+        "agent_recipe": recipes.pop(), "memgym_version": versions.pop(),
+        "seeds": sorted({int(r.get("seed", 0)) for _, r in runs.values()}),
+        "hardware": hardware or default_hardware(),
+        "date": date or _dt.date.today().isoformat(), "link": link,
+        "command": command or _eval_command(first), "notes": notes,
+        "scores": {"settings": {}, "average": None},
+    }
+    _write_meta(target, meta)
+    verdict = verify_submission(board, target, repo_root=board.folder.parent.parent)
+    meta["scores"] = {"settings": dict(verdict.scores), "average": verdict.average}
+    _write_meta(target, meta)
+    verdict = verify_submission(board, target, repo_root=board.folder.parent.parent)
+    real = [p for p in verdict.problems if not _is_claim(p)]
+    if real:
+        raise ConfigError(f"{target}: the submission is rejected:\n  "
+                          + "\n  ".join(str(p) for p in real[:20]))
+    return target, verdict
+
+
+def _is_claim(problem: Problem) -> bool:
+    return problem.field.startswith("scores")
+
+
+def _write_meta(target: Path, meta: Mapping[str, Any]) -> None:
+    (target / METADATA_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n",
+                                        encoding="utf-8")
+
+
+def _eval_command(run: Mapping[str, Any]) -> str:
+    """The `memgym eval` command line that reproduces a run (from its run.json)."""
+    kwargs = " ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
+                      for k, v in (run.get("env_kwargs") or {}).items())
+    parts = [f"memgym eval --env {run.get('env_id')}"]
+    if kwargs:
+        parts.append(f"--env-kwargs {kwargs}")
+    parts.append(f"--agent {run.get('agent_recipe_file')}")
+    if run.get("backend"):
+        parts.append(f"--backend {run['backend']} --model {run.get('model')}")
+    parts.append(f"--episodes {run.get('episodes')} --avg-k {run.get('avg_k')} "
+                 f"--seed {run.get('seed')} --out runs/<setting>")
+    return " ".join(parts)
