@@ -172,7 +172,8 @@ class DialogueMemoryEnv(gym.Env):
         `citation`: with a tag, the fraction of cited ids among the memories shown at that step
         (1 for `[NO_CITE]`), 0 without a tag; `judge` (only with `judge=`): its score.
       - Write steps: `op_validity`: the fraction of the action's operations applied (0 when
-        none parses, the reasons in `info["operations"]`); `bank_size`: 1 - entries / capacity,
+        nothing parses; 1 for an explicit empty list, "nothing to store"; each refusal's reason
+        is in `info["op_errors"]` and `info["operations"]`); `bank_size`: 1 - entries / capacity,
         capacity = `max_entries`, else the conversation's number of turns (clipped to [0, 1]);
         `reader` (only with `reader=`): frozen-reader mode, below.
       - Components that do not belong to a step are 0 there.
@@ -473,13 +474,12 @@ class DialogueMemoryEnv(gym.Env):
         applied = [r for r in results if r.applied]
         for key, value in count_operations(results).items():
             self._op_counts[key] = self._op_counts.get(key, 0) + value
-        components = {"op_validity": len(applied) / len(results) if results else 0.0,
+        components = {"op_validity": len(applied) / len(results) if results else 1.0,
                       "bank_size": self._bank_room()}
         info = {"phase": WRITE, "step_dia_ids": [t.dia_id for t in unit.turns],
                 "session": unit.session, "operations": [_result_row(r) for r in results],
-                "op_errors": [] if results else ["no memory operations found in the action"],
+                "op_errors": [r.reason for r in results if not r.applied],
                 "bank_size": len(self.bank)}
-        info["op_errors"] += [r.reason for r in results if not r.applied]
         if self.reader is not None:
             components["reader"], info["reader_answers"] = self._reader_reward(unit)
         self._write_log.append({"op_validity": components["op_validity"],
