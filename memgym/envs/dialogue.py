@@ -458,19 +458,17 @@ class DialogueMemoryEnv(gym.Env):
 
     def _write(self, action: str) -> tuple[dict[str, float], dict[str, Any]]:
         unit = self._units[self._unit_index]
-        ops, refused = self._parse(action)
-        allowed = []
-        for op in ops:
-            if op.text is not None and len(op.text) > self.max_entry_chars:
-                refused.append(OperationResult(op, False, f"text of {len(op.text)} characters is "
-                                               f"over max_entry_chars={self.max_entry_chars}",
-                                               None))
-            else:
-                allowed.append(op)
+        ops, results = self._parse(action)  # results: the items that did not parse
         speaker = unit.turns[0].speaker if self.stream == "turn" else None
-        results = list(refused) + self.bank.apply(
-            allowed, speaker=speaker, session=unit.session, timestamp=unit.date_time,
-            source_ids=tuple(t.dia_id for t in unit.turns))
+        context = {"speaker": speaker, "session": unit.session, "timestamp": unit.date_time,
+                   "source_ids": tuple(t.dia_id for t in unit.turns)}
+        for op in ops:  # in the order written, each on its own
+            if op.text is not None and len(op.text) > self.max_entry_chars:
+                results.append(OperationResult(op, False, f"{op.event} text of {len(op.text)} "
+                                               f"characters is over max_entry_chars="
+                                               f"{self.max_entry_chars}", None))
+            else:
+                results.extend(self.bank.apply([op], **context))
         applied = [r for r in results if r.applied]
         for key, value in count_operations(results).items():
             self._op_counts[key] = self._op_counts.get(key, 0) + value
