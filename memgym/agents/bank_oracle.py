@@ -103,6 +103,8 @@ class BankOracleAgent:
         if event in ("ADD", "UPDATE"):
             keys[key][1] = text
             return [{"id": keys[key][0], "text": text, "event": "UPDATE"}]
+        if event == "NOOP" and key in keys:
+            return [{"id": keys[key][0], "text": keys[key][1], "event": "NONE"}]
         if event == "DELETE" and key in keys:
             bank_id, _ = keys.pop(key)
             retracted[key] = bank_id

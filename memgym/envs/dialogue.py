@@ -90,14 +90,15 @@ def render_memories(entries: Sequence[MemoryEntry], max_entry_chars: int | None 
 
     `[3] (Caroline; session 2; 8 May, 2023; updated 9 May, 2023) Caroline moved to Paris`: the
     bank id to name in UPDATE/DELETE and in citations, then who said it, when it was made and
-    last changed, then the text. `numbered=True` (RMM's write steps) starts each line with its
+    last changed, then the text; an entry that an UPDATE or MERGE changed adds an indented
+    line `    (before: <its previous text>)`. `numbered=True` (RMM's write steps) starts each line with its
     0-based position, `#0 [3] (...) ...`: RMM's `Merge(index, ...)` names that position, as in
     its prompt. "(no memories)" for an empty list.
     """
     if not entries:
         return "(no memories)"
     lines = []
-    for e in entries:
+    for position, e in enumerate(entries):
         facts = [e.speaker or "-"]
         if e.session is not None:
             facts.append(f"session {e.session}")
@@ -106,8 +107,11 @@ def render_memories(entries: Sequence[MemoryEntry], max_entry_chars: int | None 
         if e.updated_at and e.updated_at != e.created_at:
             facts.append(f"updated {e.updated_at}")
         text = e.text if max_entry_chars is None else e.text[:max_entry_chars]
-        prefix = f"#{len(lines)} " if numbered else ""
+        prefix = f"#{position} " if numbered else ""
         lines.append(f"{prefix}[{e.id}] ({'; '.join(facts)}) {text}")
+        if e.history:  # what an UPDATE/MERGE replaced: "where did Ana live before ..."
+            before = e.history[-1] if max_entry_chars is None else e.history[-1][:max_entry_chars]
+            lines.append(f"    (before: {before})")
     return "\n".join(lines)
 
 
@@ -147,8 +151,8 @@ class DialogueMemoryEnv(gym.Env):
     | `action_format` | the protocol: "memory_r1" or "rmm"           | "answer"                 | 256 |
 
     Memories are rendered by `render_memories`, one per line with id, speaker, session and
-    timestamps; the field holds at most `max(top_k, write_top_k) * (max_entry_chars + 256)`
-    characters. A turn longer than `max_dialogue_chars` is cut there (`info["dialogue_cut"]`).
+    timestamps (and the text an UPDATE replaced, indented below); the field holds at most
+    `2 * max(top_k, per_speaker_k * speakers, write_top_k) * (max_entry_chars + 256)` characters. A turn longer than `max_dialogue_chars` is cut there (`info["dialogue_cut"]`).
 
     ## Action Space
     `UnicodeText(0, 2**20)`; longer strings are accepted too. Every string is scored, none
@@ -286,7 +290,7 @@ class DialogueMemoryEnv(gym.Env):
             "phase": short,
             "dialogue": UnicodeText(max_dialogue_chars + _SHORT),
             "date": short,
-            "memories": UnicodeText(shown * (max_entry_chars + _SHORT)),
+            "memories": UnicodeText(shown * 2 * (max_entry_chars + _SHORT)),
             "question": UnicodeText(max_question_chars),
             "progress": short,
             "action_format": short,

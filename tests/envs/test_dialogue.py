@@ -57,8 +57,8 @@ def test_update_keeps_the_id_and_shows_when_it_changed():
     entry = env.bank.get("0")
     assert entry.text == "Ana lives in Lisbon" and entry.history == ("Ana moved to Lisbon",)
     obs = env._observe()
-    assert "[0] (Ana; session 1; 1:00 pm on 8 May, 2023; updated 2:00 pm on 9 June, 2023)" in \
-        obs["memories"]
+    assert obs["memories"] == ("[0] (Ana; session 1; 1:00 pm on 8 May, 2023; updated 2:00 pm on "
+                               "9 June, 2023) Ana lives in Lisbon\n    (before: Ana moved to Lisbon)")
 
 
 def test_each_operation_is_validated_on_its_own_and_the_reasons_are_in_info():
