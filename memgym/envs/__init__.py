@@ -7,6 +7,15 @@ from memgym.envs.registration import ENV_DESCRIPTIONS, register_envs
 from memgym.envs.spaces import UnicodeText
 from memgym.envs.wrappers import VectorRewardWrapper
 
-__all__ = ["ChunkStream", "DEFAULT_REWARD_WEIGHTS", "DialogueMemoryEnv", "ENV_DESCRIPTIONS",
-           "LongContextMemoryEnv", "parse_citations", "render_memories",
-           "UnicodeText", "VectorRewardWrapper", "register_envs"]
+__all__ = [
+           "DEFAULT_REWARD_WEIGHTS",
+           "ENV_DESCRIPTIONS",
+           "ChunkStream",
+           "DialogueMemoryEnv",
+           "LongContextMemoryEnv",
+           "UnicodeText",
+           "VectorRewardWrapper",
+           "parse_citations",
+           "register_envs",
+           "render_memories",
+]

@@ -27,8 +27,15 @@ from memgym.memory.bank import (
 from memgym.rewards.locomo import locomo_scores
 from memgym.rewards.rubric import Rubric
 
-__all__ = ["DialogueMemoryEnv", "PROTOCOLS", "Reader", "Judge", "parse_citations",
-           "render_memories", "MAX_ANSWER_CHARS"]
+__all__ = [
+    "MAX_ANSWER_CHARS",
+    "PROTOCOLS",
+    "DialogueMemoryEnv",
+    "Judge",
+    "Reader",
+    "parse_citations",
+    "render_memories",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -32,8 +32,14 @@ from pettingzoo.utils import wrappers
 from memgym.envs.dialogue import DialogueMemoryEnv
 from memgym.errors import ConfigError
 
-__all__ = ["MANAGER", "ANSWERER", "MemoryBankAECEnv", "MemoryBankParallelEnv",
-           "memory_bank_aec_env", "memory_bank_parallel_env"]
+__all__ = [
+    "ANSWERER",
+    "MANAGER",
+    "MemoryBankAECEnv",
+    "MemoryBankParallelEnv",
+    "memory_bank_aec_env",
+    "memory_bank_parallel_env",
+]
 
 MANAGER, ANSWERER = "manager", "answerer"
 AGENTS = (MANAGER, ANSWERER)

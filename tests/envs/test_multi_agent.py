@@ -8,16 +8,16 @@ import pytest
 from dialogue_helpers import tiny_conversation
 
 pytest.importorskip("pettingzoo")  # the optional extra memgym[multiagent]
-from pettingzoo.test import (  # noqa: E402
+from pettingzoo.test import (
     api_test,
     parallel_api_test,
     parallel_seed_test,
     seed_test,
 )
 
-from memgym.envs.dialogue import DialogueMemoryEnv  # noqa: E402
-from memgym.envs.multi_agent import memory_bank_aec_env, memory_bank_parallel_env  # noqa: E402
-from memgym.errors import ConfigError  # noqa: E402
+from memgym.envs.dialogue import DialogueMemoryEnv
+from memgym.envs.multi_agent import memory_bank_aec_env, memory_bank_parallel_env
+from memgym.errors import ConfigError
 
 SMALL = {"num_conversations": 2, "num_sessions": 2, "questions": 3}
 
