@@ -591,9 +591,9 @@ class GRPOTrainer:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         # the whole step's totals, over every rank: each rank's loss is its share of the step's
-        row_weight, token_weight, num_micro = self.dist.sum(
+        row_weight, token_weight, num_micro, num_rows = self.dist.sum(
             sum(r.weight for r in rows), sum(r.weight * len(r.completion_ids) for r in rows),
-            len(micro))
+            len(micro), len(rows))
         norm = LossNorm(total_row_weight=row_weight, total_token_weight=token_weight,
                         num_microbatches=max(int(num_micro), 1),
                         max_completion_length=cfg.max_completion_length)
@@ -636,7 +636,7 @@ class GRPOTrainer:
             "entropy": ent_sum / n, "clip_ratio/low_mean": totals.get("clip_low", 0.0) / n,
             "clip_ratio/high_mean": totals.get("clip_high", 0.0) / n,
             "clip_ratio/region_mean": totals.get("clip_region", 0.0) / n,
-            "rows": len(rows), "tokens/trained": int(totals.get("tokens", 0)),
+            "rows": int(num_rows), "tokens/trained": int(totals.get("tokens", 0)),
             "time/train_s": train_s,
             "throughput/train_tokens_per_s": tokens_seen / max(train_s, 1e-9),
         }
