@@ -363,6 +363,13 @@ class GRPOTrainer:
                                max_model_len=cfg.vllm_max_model_len,
                                max_num_batched_tokens=cfg.vllm_max_num_batched_tokens,
                                max_batch_size=cfg.rollout_batch_size, seed=cfg.seed)
+        if cfg.generation_backend == "vllm-server":
+            from memgym.llm.vllm_server import VLLMServerBackend
+
+            # every rank generates through the servers; rank 0 alone pushes the weights
+            return VLLMServerBackend(cfg.vllm_server_urls, self.tokenizer,
+                                     connection_timeout=cfg.vllm_server_timeout,
+                                     send_weights=self.dist.is_main)
         from memgym.llm.hf import TransformersBackend
 
         # The trainer owns train/eval mode: the engine thread must never flip it.
@@ -375,6 +382,7 @@ class GRPOTrainer:
         sync = getattr(self.backend, "sync_weights", None)
         if sync is not None and self._sampler_stale:
             sync(self.model)
+            self.dist.barrier()  # no rank samples before the weights are in
         self._sampler_stale = False
 
     def _make_env(self) -> gym.Env:
