@@ -22,6 +22,16 @@ What runs where, so that N processes make the update one process makes on the sa
   - Only rank 0 writes: metrics, samples, checkpoints. The rollout metrics are computed from
     every rank's episodes (`gather_episodes`, token ids replaced by their counts).
 
+Sharded models (FSDP2): `accelerate launch --config_file train/accelerate/fsdp2.yaml -m memgym
+train RECIPE` sets ACCELERATE_USE_FSDP and FSDP_*; `fsdp_from_env` reads them and `shard` applies
+torch's `fully_shard` to every decoder layer, then the root (parameters become DTensors split
+over the ranks), with the reduce-scatter summing rather than averaging, so the loss code is the
+same. Generation then goes through vLLM servers (a sharded model cannot run `generate` on ranks
+that sample different numbers of batches), whose weights are gathered one parameter at a time
+(`memgym.llm.vllm_server.full_weights_for_vllm`). Checkpoints of a sharded run hold the full
+weights (gathered to rank 0's CPU), not the sharded optimizer state: they load for evaluation or
+as a new run's `model`, and `--resume` refuses them. GPU-only: not exercised by memgym's tests.
+
 Equality with one process is up to float rounding: the gradient of a step is summed in another
 order (per rank, then across ranks). The `loss_type="bnpo"` mean per micro-batch depends on how
 rows are packed, on one process as on many, so it is the one aggregator whose value changes
@@ -41,7 +51,7 @@ import torch
 
 from memgym.errors import ConfigError
 
-__all__ = ["COLLECTIVE_TIMEOUT", "Distributed", "NullLogger", "world_from_env"]
+__all__ = ["COLLECTIVE_TIMEOUT", "Distributed", "NullLogger", "fsdp_from_env", "world_from_env"]
 
 COLLECTIVE_TIMEOUT = datetime.timedelta(hours=2)
 """How long a rank waits for the others at a collective: a rollout of long documents on one rank
@@ -71,9 +81,10 @@ class Distributed:
     """
 
     def __init__(self, rank: int = 0, world_size: int = 1, local_rank: int = 0,
-                 device: torch.device | None = None):
+                 device: torch.device | None = None, fsdp: dict[str, Any] | None = None):
         self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
         self.device = device or torch.device("cpu")
+        self.fsdp = fsdp
 
     @classmethod
     def from_env(cls, device_spec: str = "auto") -> Distributed:
@@ -96,7 +107,7 @@ class Distributed:
                 if device.type == "cuda":
                     torch.cuda.set_device(device)
                 dist.init_process_group(backend=backend, timeout=COLLECTIVE_TIMEOUT)
-        return cls(rank, world, local, device)
+        return cls(rank, world, local, device, fsdp=fsdp_from_env())
 
     @property
     def is_main(self) -> bool:
@@ -175,7 +186,7 @@ class Distributed:
         A parameter without a gradient on every rank keeps none (AdamW then skips it, as on one
         process); one with a gradient somewhere gets zeros where it had none before the sum.
         """
-        if self.world_size == 1:
+        if self.world_size == 1 or self.fsdp is not None:  # FSDP reduce-scattered them already
             return
         import torch.distributed as dist
 
@@ -204,6 +215,41 @@ class Distributed:
             for tensor in [*module.parameters(), *module.buffers()]:
                 dist.broadcast(tensor.data, src=0)
 
+    def shard(self, model: torch.nn.Module) -> torch.nn.Module:
+        """FSDP2-shard `model` when accelerate's config asks for FSDP (else return it as it is).
+
+        Every decoder layer (the model's `_no_split_modules`, or FSDP_TRANSFORMER_CLS_TO_WRAP)
+        gets its own `fully_shard`, then the root; gradients are summed over the ranks, not
+        averaged (the loss is already each rank's share of the global one).
+
+        Raises:
+            ConfigError: no layer class to wrap was found.
+        """
+        if self.fsdp is None:
+            return model
+        from torch.distributed.fsdp import fully_shard
+
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        names = set(self.fsdp.get("layer_cls") or getattr(base, "_no_split_modules", None) or [])
+        layers = [m for m in model.modules() if type(m).__name__ in names]
+        if not layers:
+            raise ConfigError(f"FSDP: no module of {sorted(names) or 'the model'} to wrap; set "
+                              "fsdp_transformer_layer_cls_to_wrap in the accelerate config to "
+                              "the model's decoder layer class (e.g. Qwen2DecoderLayer)")
+        reshard = self.fsdp.get("reshard_after_forward", True)
+        for module in [*layers, model]:
+            fully_shard(module, reshard_after_forward=reshard)
+            module.set_gradient_divide_factor(1.0)  # sum, like all_reduce_grads
+        return model
+
+    def full_state_dict(self, model: torch.nn.Module) -> dict[str, torch.Tensor] | None:
+        """The whole model's state dict on rank 0's CPU (None elsewhere); every rank calls it."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True,
+                                                                     cpu_offload=True))
+        return state if self.is_main else None
+
     def barrier(self) -> None:
         """Wait for every rank (a world of one returns at once)."""
         if self.world_size > 1:
@@ -218,6 +264,25 @@ class Distributed:
 
             if dist.is_initialized():
                 dist.destroy_process_group()
+
+
+def fsdp_from_env() -> dict[str, Any] | None:
+    """accelerate launch's FSDP settings (ACCELERATE_USE_FSDP, FSDP_*), or None without FSDP.
+
+    Raises:
+        ConfigError: FSDP version 1 was asked for (memgym shards with FSDP2 only).
+    """
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() != "true":
+        return None
+    if os.environ.get("FSDP_VERSION", "1") != "2":
+        raise ConfigError(f"FSDP_VERSION={os.environ.get('FSDP_VERSION', '1')}: memgym shards "
+                          "with FSDP2 (torch's fully_shard); set fsdp_version: 2 in the "
+                          "accelerate config (see train/accelerate/fsdp2_7b_lora.yaml)")
+    classes = [c.strip() for c in os.environ.get("FSDP_TRANSFORMER_CLS_TO_WRAP", "").split(",")
+               if c.strip()]
+    return {"reshard_after_forward":
+            os.environ.get("FSDP_RESHARD_AFTER_FORWARD", "true").lower() != "false",
+            "layer_cls": classes or None}
 
 
 class NullLogger:

@@ -167,6 +167,10 @@ def _add_lora(model: Any, *, r: int, alpha: int, dropout: float,
 def _checked_resume(resume_from: str | Path, cfg: GRPOConfig) -> Path:
     """The checkpoint folder to resume from, refusing a changed config before anything loads."""
     resume_folder = resolve_resume(resume_from)
+    if read_trainer_state(resume_folder).get("fsdp"):
+        raise ConfigError(f"--resume {resume_folder}: an FSDP run's checkpoint holds the full "
+                          "weights but not the sharded optimizer state, so it cannot be resumed; "
+                          f"start a new run from its weights (model={resume_folder})")
     saved = read_trainer_state(resume_folder).get("config")
     if saved is None:
         logger.warning("%s stores no config (written by an older memgym): the resumed "
@@ -285,6 +289,13 @@ class GRPOTrainer:
         # (concurrent use made seeded runs irreproducible).
         self.env_kwargs.setdefault("tokenizer", copy.deepcopy(self.tokenizer))
         self.dist.broadcast_params(self.model)  # identical replicas, as DDP starts them
+        if self.dist.fsdp is not None:  # accelerate's FSDP config: shard policy and reference
+            if cfg.generation_backend != "vllm-server":
+                raise ConfigError("an FSDP-sharded policy cannot sample on the trainer's ranks; "
+                                  "set generation_backend=vllm-server and vllm_server_urls")
+            self.model = self.dist.shard(self.model)
+            if self.ref_model is not None:
+                self.ref_model = self.dist.shard(self.ref_model)
 
     def _split_tasks(self) -> None:
         """The env pool, and the task ids split into training and held-out evaluation ones."""
@@ -683,7 +694,14 @@ class GRPOTrainer:
                  "env_id": self.env_id, "world_size": self.dist.world_size,
                  "config": json.loads(json.dumps(self.config.to_dict(), default=str))}
         folder = self.out / f"checkpoint-{self.step}"
-        if self.dist.is_main:
+        if self.dist.fsdp is not None:  # full weights only (see memgym.trainer.distributed)
+            full = self.dist.full_state_dict(self.model)
+            if self.dist.is_main:
+                folder.mkdir(parents=True, exist_ok=True)
+                self.model.save_pretrained(str(folder), state_dict=full)
+                (folder / "trainer_state.json").write_text(json.dumps(
+                    {**state, "step": self.step, "fsdp": True}, indent=2))
+        elif self.dist.is_main:
             folder = save_checkpoint(self.out, self.step, model=self.model,
                                      optimizer=self.optimizer, scheduler=self.scheduler,
                                      trainer_state=state, tokenizer=self.tokenizer,

@@ -139,3 +139,72 @@ def test_two_gloo_processes_make_the_one_process_update(tmp_path, tiny_recipe):
     assert main(["train", str(path), "max_steps=2", "--resume", str(two)]) == 0
     assert main(["train", str(path), "max_steps=2", "--resume", str(one)]) == 0
     _assert_same_step(two / "checkpoint-2", one / "checkpoint-2", lr)
+
+
+def test_accelerates_fsdp_settings_are_read_and_fsdp1_refused(monkeypatch):
+    from memgym.trainer.distributed import fsdp_from_env
+
+    assert fsdp_from_env() is None
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_VERSION", "1")
+    with pytest.raises(ConfigError, match="fsdp_version: 2"):
+        fsdp_from_env()
+    monkeypatch.setenv("FSDP_VERSION", "2")
+    monkeypatch.setenv("FSDP_TRANSFORMER_CLS_TO_WRAP", "Qwen2DecoderLayer")
+    monkeypatch.setenv("FSDP_RESHARD_AFTER_FORWARD", "false")
+    assert fsdp_from_env() == {"reshard_after_forward": False, "layer_cls": ["Qwen2DecoderLayer"]}
+
+
+@pytest.mark.parametrize("name", ["multi_gpu", "fsdp2_7b_lora", "fsdp2_14b_full"])
+def test_the_accelerate_configs_load_and_ask_for_what_memgym_runs(name):
+    config = yaml.safe_load((REPO / "train" / "accelerate" / f"{name}.yaml").read_text())
+    assert config["num_processes"] == 8 and config["num_machines"] == 1
+    if name.startswith("fsdp2"):
+        assert config["distributed_type"] == "FSDP"
+        assert config["fsdp_config"]["fsdp_version"] == 2
+
+
+def test_a_sharded_policy_must_sample_through_vllm_servers(tiny_recipe, monkeypatch):
+    from memgym.trainer.config import load_config
+    from memgym.trainer.grpo import GRPOTrainer
+
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_VERSION", "2")
+    with pytest.raises(ConfigError, match="generation_backend=vllm-server"):
+        GRPOTrainer(load_config(tiny_recipe))
+
+
+def test_vllm_server_generation_needs_urls(tiny_recipe):
+    from memgym.trainer.config import load_config
+
+    with pytest.raises(ConfigError, match="vllm_server_urls"):
+        load_config({**tiny_recipe, "generation_backend": "vllm-server"})
+    with pytest.raises(ConfigError, match="generation_backend=vllm-server"):
+        load_config({**tiny_recipe, "vllm_server_urls": ["http://127.0.0.1:8000"]})
+
+
+def test_fsdp2_sharding_on_cpu_gathers_each_parameter_whole_for_vllm(tmp_path):
+    """FSDP2 (fully_shard) in a gloo world of one: parameters become DTensors, the weights sent
+    to vLLM are gathered one at a time and equal the unsharded ones, backward runs, and the full
+    state dict reaches rank 0. (Several ranks and NCCL are GPU-only and not exercised here.)"""
+    import torch.distributed as dist
+
+    from memgym.llm.vllm_server import full_weights_for_vllm
+    from memgym.testing.tiny_lm import build_tiny_model, build_tiny_tokenizer
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        model = build_tiny_model(build_tiny_tokenizer(), seed=0)
+        before = {k: v.detach().clone() for k, v in model.named_parameters()}
+        model = Distributed(fsdp={"reshard_after_forward": True, "layer_cls": None}).shard(model)
+        assert type(next(model.parameters())).__name__ == "DTensor"
+        sent = dict(full_weights_for_vllm(model))
+        assert sent.keys() == before.keys()
+        assert all(torch.equal(sent[k], before[k]) for k in before)
+        model(input_ids=torch.tensor([[5, 6, 7]])).logits.sum().backward()
+        assert all(p.grad is not None for p in model.parameters())
+        full = Distributed(fsdp={}).full_state_dict(model)
+        assert set(before) <= set(full)
+    finally:
+        dist.destroy_process_group()
