@@ -311,7 +311,7 @@ class GRPOConfig:
             raise ConfigError(f"top_p={self.top_p} must be in (0, 1]")
         if self.top_k < 0:
             raise ConfigError(f"top_k={self.top_k} must be >= 0 (0 disables top-k)")
-        if (self.generation_backend == "vllm" and self.tis_cap is not None
+        if (self.generation_backend in ("vllm", "vllm-server") and self.tis_cap is not None
                 and (self.top_p < 1 or self.top_k > 0)):
             raise ConfigError(
                 f"tis_cap={self.tis_cap} with generation_backend='vllm' and top_p={self.top_p}, "

@@ -159,6 +159,16 @@ class Distributed:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
         return t.tolist()
 
+    def max(self, value: float) -> float:
+        """The largest `value` over all ranks."""
+        if self.world_size == 1:
+            return float(value)
+        import torch.distributed as dist
+
+        t = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return float(t.item())
+
     def gather_objects(self, obj: Any) -> list[Any]:
         """Every rank's `obj` (picklable), in rank order."""
         if self.world_size == 1:

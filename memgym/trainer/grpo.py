@@ -573,6 +573,9 @@ class GRPOTrainer:
                      for idx in packs]
             if sum(len(m.rows) for m in micro) != len(step_rows):
                 raise RuntimeError("pack_rows lost rows: a memgym bug, please report it")
+            if self.dist.fsdp is not None:  # every rank runs as many passes (FSDP's gathers)
+                micro += [self._idle_microbatch()] * (
+                    int(self.dist.max(len(micro))) - len(micro))
             if reuse or cfg.beta > 0:
                 self.model.eval()  # old and reference log-probs without dropout noise
                 with torch.no_grad():
@@ -587,6 +590,16 @@ class GRPOTrainer:
                             mb.ref_logps = self._ref_logps(on_device).cpu()
             steps.append((step_rows, micro))
         return steps
+
+    def _idle_microbatch(self) -> MicroBatch:
+        """A one-token micro-batch of weight 0 (no rows): a sharded rank's pass with nothing to
+        learn, so it joins the other ranks' parameter gathers; its loss and gradient are 0."""
+        pad = self.tokenizer.pad_token_id
+        idle = TrainingRow([pad], [pad], [float("nan")], 0.0, 0.0, -1, -1)
+        mb = collate([idle], [0], pad_id=pad, device="cpu")
+        mb.rows = []
+        mb.mask.zero_()  # no token counts: not in the loss, the token totals or the entropy
+        return mb
 
     # ------------------------------------------------------------------------------------------
     # 3. one optimizer step
@@ -612,7 +625,7 @@ class GRPOTrainer:
         # the whole step's totals, over every rank: each rank's loss is its share of the step's
         row_weight, token_weight, num_micro, num_rows = self.dist.sum(
             sum(r.weight for r in rows), sum(r.weight * len(r.completion_ids) for r in rows),
-            len(micro), len(rows))
+            sum(1 for m in micro if m.rows), len(rows))
         norm = LossNorm(total_row_weight=row_weight, total_token_weight=token_weight,
                         num_microbatches=max(int(num_micro), 1),
                         max_completion_length=cfg.max_completion_length)

@@ -208,3 +208,21 @@ def test_fsdp2_sharding_on_cpu_gathers_each_parameter_whole_for_vllm(tmp_path):
         assert set(before) <= set(full)
     finally:
         dist.destroy_process_group()
+
+
+def test_an_idle_microbatch_adds_nothing_to_the_loss_or_the_counts(tiny_recipe):
+    from memgym.trainer.config import load_config
+    from memgym.trainer.grpo import GRPOTrainer
+    from memgym.trainer.loss import LossNorm, grpo_loss
+
+    trainer = GRPOTrainer(load_config(tiny_recipe))
+    try:
+        idle = trainer._idle_microbatch()
+        logps = trainer._logps(trainer.model, idle)
+        loss, stats = grpo_loss(logps, logps.detach(), idle.advantages, idle.mask, idle.weights,
+                                LossNorm(1.0, 1.0), loss_type=trainer.config.loss_type)
+        loss.backward()
+    finally:
+        trainer.close()
+    assert idle.rows == [] and float(stats["tokens"]) == 0.0 and float(loss) == 0.0
+    assert all(p.grad is None or not p.grad.any() for p in trainer.params)
