@@ -9,6 +9,7 @@
 from memgym.eval.metrics import dataset_hash, mean_ci, summarize
 from memgym.eval.records import prediction_row, read_jsonl, trace_row
 from memgym.eval.runner import FailFast, evaluate, evaluate_async
+from memgym.eval.shards import merge_shards, parse_shard
 
-__all__ = ["FailFast", "dataset_hash", "evaluate", "evaluate_async", "mean_ci",
-           "prediction_row", "read_jsonl", "summarize", "trace_row"]
+__all__ = ["FailFast", "dataset_hash", "evaluate", "evaluate_async", "mean_ci", "merge_shards",
+           "parse_shard", "prediction_row", "read_jsonl", "summarize", "trace_row"]

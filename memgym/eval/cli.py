@@ -9,6 +9,14 @@ Exit status: 0 when every episode is complete; 3 when some episodes had failed L
 (they are left out of the metrics, the headline counts them, and `--resume` runs them again);
 2 on an error (bad flag, env, recipe, a backend that is down or died mid-run); 130 on Ctrl-C.
 
+Sharded (one process per shard, e.g. one per server), then merged into the unsharded run's files:
+
+    memgym eval --env ... --agent ... --shard 0/2 --out runs/x.0 --base-url http://a:8000/v1
+    memgym eval --env ... --agent ... --shard 1/2 --out runs/x.1 --base-url http://b:8000/v1
+    memgym eval merge runs/x.0 runs/x.1 --out runs/x
+
+One process can also spread its calls over several servers: give --base-url once per server.
+
 With --backend openai the server is probed first: a warning line names each thing it does not
 offer (logprobs, token ids, top_k, token-id prompts) and what that costs, and summary.json
 records it as `backend_capabilities`.
@@ -34,13 +42,17 @@ EXIT_INCOMPLETE = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `memgym eval` flags."""
-    parser.add_argument("--env", required=True, metavar="ID",
+    """The `memgym eval` flags (and `memgym eval merge DIR... --out DIR`)."""
+    parser.add_argument("merge", nargs="*", default=[], metavar="merge DIR",
+                        help="`memgym eval merge DIR... --out DIR`: merge the outputs of the "
+                             "shards of one run (--shard I/N) into the files the unsharded run "
+                             "writes")
+    parser.add_argument("--env", default=None, metavar="ID",
                         help="a registered env id (see `memgym envs`), or module:EnvId-v0 for "
                              "an env that module.py registers (found in the current directory)")
     parser.add_argument("--env-kwargs", nargs="*", default=[], metavar="K=V",
                         help="env arguments, e.g. num_docs=800 chunk_tokens=5000; values are YAML")
-    parser.add_argument("--agent", required=True, metavar="RECIPE",
+    parser.add_argument("--agent", default=None, metavar="RECIPE",
                         help="an agent recipe, e.g. agents/memagent.yaml")
     parser.add_argument("--agent-overrides", nargs="*", default=[], metavar="K=V",
                         help="recipe overrides, e.g. temperature=0 memory_max_new_tokens=512")
@@ -50,8 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a named model ('embedded': memgym's tiny model), a local path or a "
                              "hub id (transformers, vllm), the served model name (openai), or a "
                              "'package.module:function' policy (scripted)")
-    parser.add_argument("--base-url", default=None, metavar="URL",
-                        help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--base-url", action="append", default=None, metavar="URL",
+                        help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1; give it "
+                             "once per server to spread the calls over several (each call goes "
+                             "to the one with the fewest in flight)")
     parser.add_argument("--backend-kwargs", nargs="*", default=[], metavar="K=V",
                         help="more backend arguments, e.g. dtype=bfloat16 max_batch_size=32")
     parser.add_argument("--episodes", type=int, default=None, metavar="N",
@@ -69,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{DEFAULT_CPU_THREADS} on CPU, unless OMP_NUM_THREADS is set "
                              "(see bench/README.md)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--shard", default=None, metavar="I/N",
+                        help="run only shard I of N (from 0) of the (task, attempt) rows; "
+                             "`memgym eval merge` joins the N outputs")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out, skipping finished episodes")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -79,12 +96,23 @@ def default_concurrency(backend: str | None) -> int:
     return SERVER_CONCURRENCY if backend in ("vllm", "openai") else LOCAL_CONCURRENCY
 
 
-def build_backend(name: str, model: str | None, base_url: str | None,
+def build_backend(name: str, model: str | None, base_url: str | list[str] | None,
                   extra: dict[str, Any]) -> Any:
-    """Build the named backend from the CLI's flags (the scripted backend's model is a policy)."""
+    """Build the named backend from the CLI's flags (the scripted backend's model is a policy).
+
+    Several base URLs give one OpenAI backend per server behind a `LoadBalancedBackend`.
+    """
     from memgym.errors import ConfigError
     from memgym.llm import make_backend
 
+    urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+    if len(urls) > 1:
+        if name != "openai":
+            raise ConfigError(f"--base-url is for --backend openai, not {name}")
+        from memgym.llm.balance import LoadBalancedBackend
+
+        return LoadBalancedBackend([build_backend(name, model, url, extra) for url in urls])
+    base_url = urls[0] if urls else None
     if name == "scripted":
         from memgym.agents.policy import import_callable
 
@@ -151,6 +179,15 @@ def run(args: argparse.Namespace) -> int:
     from memgym.errors import ConfigError
     from memgym.eval.runner import FailFast, evaluate
 
+    if args.merge:
+        return _merge(args)
+    if args.env is None or args.agent is None:
+        raise ConfigError("memgym eval needs --env ID and --agent RECIPE (see `memgym eval "
+                          "--help`), or `memgym eval merge DIR... --out DIR` to merge shards")
+    if args.shard is not None:
+        from memgym.eval.shards import parse_shard
+
+        parse_shard(args.shard)  # before any model loads
     recipe = load_recipe(args.agent, args.agent_overrides)
     env_kwargs = parse_overrides(args.env_kwargs)
     validate_env(args.env, env_kwargs)  # before any model loads: typos fail in a second
@@ -169,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         if args.backend in ("transformers", "hf", "vllm") and "tokenizer" not in env_kwargs:
             # chunks and memory budgets count the model's own tokens, as MemAgent does
             env_kwargs["tokenizer"] = model
-        where = f"{args.backend} at {args.base_url}" if args.base_url else \
+        where = f"{args.backend} at {', '.join(args.base_url)}" if args.base_url else \
             f"{args.backend} model {args.model}"
         fail_fast = FailFast(backend, where)
         if args.backend == "openai":
@@ -180,7 +217,9 @@ def run(args: argparse.Namespace) -> int:
     agent = build_agent(recipe, fail_fast)
     concurrency = args.concurrency or default_concurrency(args.backend)
     run_info = {"agent_recipe_file": recipe.source, "agent_recipe_text": recipe.text,
-                "backend": args.backend, "model": args.model, "base_url": args.base_url,
+                "backend": args.backend, "model": args.model,
+                "base_url": args.base_url[0] if args.base_url and len(args.base_url) == 1
+                else args.base_url,
                 "backend_kwargs": parse_overrides(args.backend_kwargs)}
     if model != args.model:
         run_info["model_path"] = model
@@ -189,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
                            episodes=args.episodes, avg_k=args.avg_k, seed=args.seed,
                            concurrency=concurrency, resume=args.resume,
                            recipe=recipe.to_dict(), run_info=run_info, fail_fast=fail_fast,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, shard=args.shard)
     finally:
         close = getattr(backend, "close", None)
         if callable(close):
@@ -204,3 +243,24 @@ def run(args: argparse.Namespace) -> int:
                       "cause and rerun the same command with --resume to run them again")
         return EXIT_INCOMPLETE
     return 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    """`memgym eval merge DIR... --out DIR`: merge shard outputs, print the headline."""
+    from rich.console import Console
+
+    from memgym.errors import ConfigError
+    from memgym.eval.shards import merge_shards
+
+    if args.merge[0] != "merge":
+        raise ConfigError(f"memgym eval: unexpected argument {args.merge[0]!r}; to merge shards "
+                          "run `memgym eval merge DIR... --out DIR`")
+    summary = merge_shards(args.merge[1:], args.out)
+    run = summary["run"]
+    line, incomplete = _headline(run["env_id"], str(run.get("recipe", {}).get("kind", "")),
+                                 summary["metrics"])
+    console = Console(stderr=True)
+    console.print(line)
+    console.print(f"merged {len(args.merge) - 1} shards into {args.out}/predictions.jsonl, "
+                  "traces.jsonl, summary.json")
+    return EXIT_INCOMPLETE if incomplete else 0

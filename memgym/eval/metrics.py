@@ -266,6 +266,9 @@ def summarize(predictions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     latest: dict[tuple[Any, Any], Mapping[str, Any]] = {}
     for row in predictions:
         latest[(row["task_id"], row.get("attempt", 0))] = row
+    # in (task, attempt) order, so float sums do not depend on the order episodes finished in
+    # (merged shards give the same bytes as one run)
+    latest = {k: latest[k] for k in sorted(latest, key=lambda k: (str(k[0]), str(k[1])))}
     incomplete = [row for row in latest.values() if not is_complete(row)]
     rows = [row for row in latest.values() if is_complete(row)]
     attempts: dict[Any, int] = defaultdict(int)

@@ -12,6 +12,10 @@ Writes into `out_dir`:
     and for an OpenAI-compatible server "backend_capabilities": what it offered (logprobs, token
     ids, top_k, token-id prompts) and what is missing}.
 
+Sharding: `shard="I/N"` runs only shard I of N of the (task, attempt) rows, with the seeds the
+unsharded run uses; `memgym.eval.shards.merge_shards` (`memgym eval merge`) joins the N outputs
+into the files the unsharded run writes.
+
 Seeds: every episode resets with `seed` (all attempts of a task start from the identical state,
 like a GRPO group); attempt a of task t samples with `derive_seed(seed, t, a)`
 (memgym.agents.episode's one seed helper).
@@ -46,6 +50,7 @@ from memgym.agents.episode import EnvPool, Episode, EpisodeJob, derive_seed, run
 from memgym.envs.validation import validate_env
 from memgym.errors import BackendError, ConfigError, did_you_mean
 from memgym.eval.metrics import is_complete, summarize
+from memgym.eval.shards import in_shard, parse_shard
 from memgym.eval.records import (
     append_jsonl,
     package_versions,
@@ -158,7 +163,7 @@ def _check_out_dir(out: Path, run: Mapping[str, Any], resume: bool) -> set[tuple
                           "continue that run, or choose another --out")
     if resume and (out / RUN).exists():
         before = json.loads((out / RUN).read_text(encoding="utf-8"))
-        for key in ("env_id", "env_kwargs", "recipe", "seed", "avg_k"):
+        for key in ("env_id", "env_kwargs", "recipe", "seed", "avg_k", "shard"):
             if before.get(key) != run.get(key):
                 raise ConfigError(
                     f"--resume: {out / RUN} was written with {key}={before.get(key)!r}, this run "
@@ -204,7 +209,8 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
                          resume: bool = False, recipe: Mapping[str, Any] | None = None,
                          run_info: Mapping[str, Any] | None = None,
                          fail_fast: FailFast | None = None, progress: bool = True,
-                         make_env: Callable[[], gym.Env] | None = None) -> dict[str, Any]:
+                         make_env: Callable[[], gym.Env] | None = None,
+                         shard: str | tuple[int, int] | None = None) -> dict[str, Any]:
     """Evaluate `agent` on `env_id`; see the module docstring for the files written.
 
     Args:
@@ -222,6 +228,8 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
         fail_fast: the FailFast wrapper the agent's backend was built on, if any.
         progress: show a progress bar (on stderr).
         make_env: builds an env (default `gym.make(env_id, **env_kwargs)`).
+        shard: "I/N" or (I, N): run only shard I of N of the (task, attempt) rows
+            (`memgym.eval.shards`; `memgym eval merge` joins the shards' outputs).
 
     Returns:
         The summary (as written to summary.json).
@@ -230,17 +238,20 @@ async def evaluate_async(env_id: str, agent: Agent, *, out_dir: str | Path,
         raise ConfigError(f"--avg-k must be at least 1, got {avg_k}")
     if episodes is not None and episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
+    shard = parse_shard(shard)
     env_kwargs = dict(env_kwargs or {})
     pool, num_tasks = _env_pool(env_id, env_kwargs, make_env, concurrency)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     n = num_tasks if episodes is None else min(episodes, num_tasks)
     run = _run_record(env_id, env_kwargs, agent, recipe=recipe, run_info=run_info, seed=seed,
-                      avg_k=avg_k, episodes=n, num_tasks=num_tasks, concurrency=concurrency)
+                      avg_k=avg_k, episodes=n, num_tasks=num_tasks, concurrency=concurrency,
+                      shard=shard)
     done = _open_out_dir(out, run, resume)
+    rows = [(t, a) for t in range(n) for a in range(avg_k) if in_shard(t, a, avg_k, shard)]
     jobs = [EpisodeJob(task_id=t, seed=seed, sampling_seed=derive_seed(seed, t, a), key=a)
-            for t in range(n) for a in range(avg_k) if (t, a) not in done]
-    bar_view, bar = _progress(n * avg_k, n * avg_k - len(jobs), progress)
+            for t, a in rows if (t, a) not in done]
+    bar_view, bar = _progress(len(rows), len(rows) - len(jobs), progress)
     record = _recorder(out, bar_view, bar, fail_fast)
     start = time.perf_counter()
     with bar_view:
@@ -267,11 +278,13 @@ def _env_pool(env_id: str, env_kwargs: dict[str, Any], make_env: Callable[[], gy
 
 def _run_record(env_id: str, env_kwargs: dict[str, Any], agent: Agent, *,
                 recipe: Mapping[str, Any] | None, run_info: Mapping[str, Any] | None, seed: int,
-                avg_k: int, episodes: int, num_tasks: int, concurrency: int) -> dict[str, Any]:
+                avg_k: int, episodes: int, num_tasks: int, concurrency: int,
+                shard: tuple[int, int] | None = None) -> dict[str, Any]:
     """What run.json records about the run, as it reads back from JSON."""
     run = {"env_id": env_id, "env_kwargs": env_kwargs, "recipe": dict(recipe or {}),
            "agent": getattr(agent, "name", type(agent).__name__), "seed": seed, "avg_k": avg_k,
            "episodes": episodes, "env_num_tasks": num_tasks, "concurrency": concurrency,
+           "shard": None if shard is None else f"{shard[0]}/{shard[1]}",
            **dict(run_info or {}), "versions": package_versions()}
     return json.loads(json.dumps(run, default=str))  # what is compared on resume is what is saved
 

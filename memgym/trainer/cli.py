@@ -9,6 +9,10 @@
 with the config stored in its checkpoint: key=value overrides may change only the keys a resume
 allows (max_steps, logging and saving frequencies, memory knobs); the recipe's output_dir and
 other values are ignored with a note when they differ.
+
+Data parallel: `torchrun --nproc_per_node N -m memgym train RECIPE` or `accelerate launch
+--num_processes N -m memgym train RECIPE` (memgym.trainer.distributed); rank 0 logs and saves.
+A run resumes at any number of processes (the checkpoint holds one full replica).
 """
 
 from __future__ import annotations
@@ -96,6 +100,10 @@ def _guard_output_dir(out: Path, overwrite: bool) -> None:
     if not overwrite:
         raise ConfigError(f"output_dir {out} already holds checkpoints of a run; pass --resume "
                            f"{out} to continue it, or --overwrite to start afresh there")
+    from memgym.trainer.distributed import world_from_env
+
+    if world_from_env()[0] != 0:  # under torchrun every rank checks; rank 0 clears
+        return
     for path in out.glob(f"{CHECKPOINT_PREFIX}*"):
         shutil.rmtree(path, ignore_errors=True)
     (out / "metrics.jsonl").unlink(missing_ok=True)
@@ -127,7 +135,11 @@ def run(args: argparse.Namespace) -> int:
     validate_env(config.env_id, config.env_kwargs, field="env_id", kwargs_field="env_kwargs")
     from memgym.trainer.grpo import GRPOTrainer
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from memgym.trainer.distributed import world_from_env
+
+    main_rank = world_from_env()[0] == 0  # under torchrun / accelerate only rank 0 talks
+    logging.basicConfig(level=logging.INFO if main_rank else logging.WARNING,
+                        format="%(message)s")
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
     trainer = GRPOTrainer(config, resume_from=args.resume)
     try:
@@ -138,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         trainer.close()
-    if rows:
+    if rows and main_rank:
         last = rows[-1]
         print(f"done: step {last['step']}, reward {last.get('reward', float('nan')):.4f}; "
               f"metrics in {config.output_dir}/metrics.jsonl")

@@ -216,12 +216,18 @@ class GRPOConfig:
     rollout_batch_size: int = 64
     """Most LLM calls the backend decodes together (bounds the KV cache); calls of further
     concurrent episodes queue and join as rows finish."""
-    generation_backend: Literal["transformers", "vllm"] = "transformers"
+    generation_backend: Literal["transformers", "vllm", "vllm-server"] = "transformers"
     """Who samples the rollouts. transformers: the trained model itself (always in sync). vllm:
     an offline vLLM engine on the same GPU (`pip install memgym[vllm]`), loaded from `model`
     (a hub id or path) and given the trained weights (LoRA folded in) before each rollout or
     evaluation whose weights changed, including the first after a resume. Evaluation episodes
-    use the same engine."""
+    use the same engine. vllm-server: running `trl vllm-serve` servers (`vllm_server_urls`,
+    load-balanced), given the weights over NCCL the same way (memgym.llm.vllm_server)."""
+    vllm_server_urls: list[str] = field(default_factory=list)
+    """The `trl vllm-serve` servers of generation_backend=vllm-server, e.g.
+    ["http://gen-node:8000", "http://gen-node:8001"]; they must serve `model`."""
+    vllm_server_timeout: float = 240.0
+    """Seconds to wait for each vLLM server to answer at start-up (it may still be loading)."""
     vllm_gpu_memory_utilization: float = 0.3
     """Fraction of GPU memory vLLM may take (the rest is the trainer's)."""
     vllm_max_model_len: int | None = None
@@ -244,6 +250,7 @@ class GRPOConfig:
         """Validate values that the types cannot, and compute the derived fields."""
         self._check_positive()
         self._check_vllm_model()
+        self._check_vllm_server()
         self._check_non_negative()
         self._check_groups()
         self._check_sampling()
@@ -260,6 +267,15 @@ class GRPOConfig:
         for name in _POSITIVE:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be a positive integer")
+
+    def _check_vllm_server(self) -> None:
+        if self.generation_backend == "vllm-server" and not self.vllm_server_urls:
+            raise ConfigError("generation_backend='vllm-server' needs vllm_server_urls, e.g. "
+                              "vllm_server_urls=[http://127.0.0.1:8000] (start the server with "
+                              "`trl vllm-serve --model MODEL`)")
+        if self.vllm_server_urls and self.generation_backend != "vllm-server":
+            raise ConfigError(f"vllm_server_urls is set but generation_backend="
+                              f"{self.generation_backend!r}; set generation_backend=vllm-server")
 
     def _check_vllm_model(self) -> None:
         """A vLLM sampler loads `model` itself, so it must be a hub id or a path."""
@@ -295,7 +311,7 @@ class GRPOConfig:
             raise ConfigError(f"top_p={self.top_p} must be in (0, 1]")
         if self.top_k < 0:
             raise ConfigError(f"top_k={self.top_k} must be >= 0 (0 disables top-k)")
-        if (self.generation_backend == "vllm" and self.tis_cap is not None
+        if (self.generation_backend in ("vllm", "vllm-server") and self.tis_cap is not None
                 and (self.top_p < 1 or self.top_k > 0)):
             raise ConfigError(
                 f"tis_cap={self.tis_cap} with generation_backend='vllm' and top_p={self.top_p}, "

@@ -30,6 +30,11 @@ How this departs from GRPO as published (Shao et al., 2024, DeepSeekMath):
   - Groups dropped for equal rewards shrink the rollout's optimizer steps instead of leaving
     empty ones; a vLLM sampler gets the weights once per rollout whose weights changed.
   - The reference policy is the base model with the LoRA adapter disabled, not a second copy.
+
+Data parallel (`torchrun` / `accelerate launch`, memgym.trainer.distributed): every rank draws
+the same tasks and rolls out its own block of groups; loss normalisers are summed over ranks and
+gradients all-reduced, so N processes make the update one process makes on the same groups.
+Only rank 0 logs and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ from memgym.trainer.checkpoint import (
     save_checkpoint,
 )
 from memgym.trainer.config import GRPOConfig, check_resume_config
+from memgym.trainer.distributed import Distributed, NullLogger
 from memgym.trainer.logging import MetricsLogger
 from memgym.trainer.loss import LossNorm, completion_logprobs, grpo_loss, tis_weights
 from memgym.trainer.rollout import (
@@ -88,12 +94,6 @@ logger = logging.getLogger(__name__)
 # ==============================================================================================
 # Setup: the policy (model, tokenizer, LoRA), the reference, the optimizer and its schedule
 # ==============================================================================================
-def _device(spec: str) -> torch.device:
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(spec)
-
-
 def _dtype(spec: str, device: torch.device) -> torch.dtype:
     if spec == "auto":
         cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -167,6 +167,10 @@ def _add_lora(model: Any, *, r: int, alpha: int, dropout: float,
 def _checked_resume(resume_from: str | Path, cfg: GRPOConfig) -> Path:
     """The checkpoint folder to resume from, refusing a changed config before anything loads."""
     resume_folder = resolve_resume(resume_from)
+    if read_trainer_state(resume_folder).get("fsdp"):
+        raise ConfigError(f"--resume {resume_folder}: an FSDP run's checkpoint holds the full "
+                          "weights but not the sharded optimizer state, so it cannot be resumed; "
+                          f"start a new run from its weights (model={resume_folder})")
     saved = read_trainer_state(resume_folder).get("config")
     if saved is None:
         logger.warning("%s stores no config (written by an older memgym): the resumed "
@@ -254,7 +258,8 @@ class GRPOTrainer:
         align_answer_format(self.env_id, self.env_kwargs, load_recipe(self.agent_recipe).config)
         self.out = Path(cfg.output_dir)
         _set_seed(cfg.seed)
-        self.device = _device(cfg.device)
+        self.dist = Distributed.from_env(cfg.device)  # a world of one without a launcher
+        self.device = self.dist.device
         set_torch_threads(cfg.torch_threads, device=self.device, setting="torch_threads")
         self._build_models(cfg.model if policy is None else policy, tokenizer,
                            _dtype(cfg.dtype, self.device))
@@ -283,6 +288,14 @@ class GRPOTrainer:
         # envs get their own copy: a fast tokenizer is not safe to share with the engine thread
         # (concurrent use made seeded runs irreproducible).
         self.env_kwargs.setdefault("tokenizer", copy.deepcopy(self.tokenizer))
+        self.dist.broadcast_params(self.model)  # identical replicas, as DDP starts them
+        if self.dist.fsdp is not None:  # accelerate's FSDP config: shard policy and reference
+            if cfg.generation_backend != "vllm-server":
+                raise ConfigError("an FSDP-sharded policy cannot sample on the trainer's ranks; "
+                                  "set generation_backend=vllm-server and vllm_server_urls")
+            self.model = self.dist.shard(self.model)
+            if self.ref_model is not None:
+                self.ref_model = self.dist.shard(self.ref_model)
 
     def _split_tasks(self) -> None:
         """The env pool, and the task ids split into training and held-out evaluation ones."""
@@ -299,6 +312,7 @@ class GRPOTrainer:
         self.train_ids = list(range(num_tasks - cfg.eval_tasks))
         self.eval_ids = list(range(num_tasks - cfg.eval_tasks, num_tasks))
         self.sampler = TaskSampler(self.train_ids, cfg.seed)
+        self.dist.my_groups(cfg.tasks_per_step)  # at least one group per rank, or say so now
         if len(self.train_ids) < cfg.tasks_per_step:
             logger.warning(
                 "only %d training tasks for tasks_per_step=%d: every rollout repeats tasks, and "
@@ -360,6 +374,13 @@ class GRPOTrainer:
                                max_model_len=cfg.vllm_max_model_len,
                                max_num_batched_tokens=cfg.vllm_max_num_batched_tokens,
                                max_batch_size=cfg.rollout_batch_size, seed=cfg.seed)
+        if cfg.generation_backend == "vllm-server":
+            from memgym.llm.vllm_server import VLLMServerBackend
+
+            # every rank generates through the servers; rank 0 alone pushes the weights
+            return VLLMServerBackend(cfg.vllm_server_urls, self.tokenizer,
+                                     connection_timeout=cfg.vllm_server_timeout,
+                                     send_weights=self.dist.is_main)
         from memgym.llm.hf import TransformersBackend
 
         # The trainer owns train/eval mode: the engine thread must never flip it.
@@ -372,6 +393,7 @@ class GRPOTrainer:
         sync = getattr(self.backend, "sync_weights", None)
         if sync is not None and self._sampler_stale:
             sync(self.model)
+            self.dist.barrier()  # no rank samples before the weights are in
         self._sampler_stale = False
 
     def _make_env(self) -> gym.Env:
@@ -386,21 +408,17 @@ class GRPOTrainer:
     def train(self) -> list[dict[str, Any]]:
         """Run to `max_steps` optimizer steps; returns every logged metric row of the run."""
         cfg = self.config
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
-        log = MetricsLogger(self.out, config=cfg.to_dict(), report_to=cfg.reporters,
-                            run_name=cfg.run_name, project=cfg.wandb_project,
-                            max_steps=cfg.max_steps, logging_steps=cfg.logging_steps,
-                            resume_step=self.resumed_step)
+        log = self._logger()
         try:
             if cfg.eval_steps and self.step == 0:  # the baseline the curve starts from
                 log.log({"step": 0, **self.evaluate()})
             while self.step < cfg.max_steps:
                 # 1. rollout: G episodes of each sampled task, all at once
                 t0 = time.perf_counter()
-                task_ids = self.sampler.take(cfg.tasks_per_step)
-                jobs = group_jobs(task_ids, cfg.num_generations, seed=cfg.seed,
-                                  rollout=self.rollouts)
+                task_ids = self.sampler.take(cfg.tasks_per_step)  # the same on every rank
+                mine = self.dist.my_groups(len(task_ids))  # this rank's groups, all G of each
+                jobs = [j for j in group_jobs(task_ids, cfg.num_generations, seed=cfg.seed,
+                                              rollout=self.rollouts) if j.key[0] in mine]
                 self._ready_to_sample()
                 episodes = collect_episodes(self.pool, self.agent, jobs,
                                             concurrency=self.concurrency)
@@ -408,9 +426,10 @@ class GRPOTrainer:
                 rollout_s = time.perf_counter() - t0
 
                 # 2. rewards -> advantages -> rows, split into the rollout's optimizer steps
-                rows, groups, roll_metrics = self._rows(episodes)
+                rows, groups, roll_metrics = self._rows(episodes, group_ids=mine)
                 roll_metrics["time/rollout_s"] = rollout_s
-                gen_tokens = sum(len(t.completion_ids) for e in episodes for t in e.turns)
+                gen_tokens = self.dist.sum(sum(len(t.completion_ids) for e in episodes
+                                               for t in e.turns))[0]
                 roll_metrics["throughput/rollout_tokens_per_s"] = gen_tokens / max(rollout_s, 1e-9)
                 self._warn_if_flat(roll_metrics)
                 batches = self._prepare_steps(rows, groups)
@@ -442,6 +461,18 @@ class GRPOTrainer:
         finally:
             log.close()
 
+    def _logger(self) -> MetricsLogger | NullLogger:
+        """Rank 0's metrics logger (it writes config.json and the run's files); others keep rows."""
+        cfg = self.config
+        if not self.dist.is_main:
+            return NullLogger()
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
+        return MetricsLogger(self.out, config=cfg.to_dict(), report_to=cfg.reporters,
+                             run_name=cfg.run_name, project=cfg.wandb_project,
+                             max_steps=cfg.max_steps, logging_steps=cfg.logging_steps,
+                             resume_step=self.resumed_step)
+
     def _warn_if_flat(self, roll_metrics: Mapping[str, float]) -> None:
         """Warn when every group's rewards are equal: every advantage is 0."""
         if roll_metrics["frac_reward_zero_std"] >= 1.0:
@@ -454,9 +485,11 @@ class GRPOTrainer:
     # ------------------------------------------------------------------------------------------
     # 2. rewards -> advantages -> rows
     # ------------------------------------------------------------------------------------------
-    def _rows(self, episodes: Sequence[Episode]
-              ) -> tuple[list[TrainingRow], list[list[int]], dict[str, float]]:
-        cfg, G = self.config, self.config.num_generations
+    def _rewards(self, episodes: Sequence[Episode]
+                 ) -> tuple[list[str], Mapping[str, float], torch.Tensor, torch.Tensor,
+                            torch.Tensor]:
+        """Reward component names and weights, components [N*G, C], advantages and rewards."""
+        cfg = self.config
         names = list(episodes[0].reward_components)
         for e in episodes:
             if list(e.reward_components) != names:
@@ -470,9 +503,25 @@ class GRPOTrainer:
         comps = torch.tensor([[e.reward_components[n] for n in names] for e in episodes],
                              dtype=torch.float32)                                # [N*G, C]
         weights = torch.tensor([float(weights_map.get(n, 0.0)) for n in names])  # [C]
-        adv, rewards = group_advantages(comps, weights, G,
+        adv, rewards = group_advantages(comps, weights, cfg.num_generations,
                                         aggregation=cfg.multi_objective_aggregation,
                                         scale_rewards=cfg.scale_rewards)         # [N*G]
+        return names, weights_map, comps, adv, rewards
+
+    def _rows(self, episodes: Sequence[Episode], group_ids: Sequence[int] | None = None
+              ) -> tuple[list[TrainingRow], list[tuple[int, list[int]]], dict[str, float]]:
+        """Training rows of this rank's episodes, its kept groups, and the rollout's metrics.
+
+        Args:
+            episodes: this rank's episodes, G per group, group after group.
+            group_ids: the global index of each of its groups (default 0, 1, ...).
+
+        Returns:
+            (rows, groups, metrics): groups are (global group index, indices into rows) of the
+            kept groups; the metrics cover every rank's episodes.
+        """
+        cfg, G = self.config, self.config.num_generations
+        names, weights_map, comps, adv, rewards = self._rewards(episodes)
         zero = zero_std_groups(rewards, G)                                        # [N]
         keep = [g for g in range(len(zero)) if not (cfg.drop_zero_std_groups and zero[g])]
         kept_eps = [g * G + i for g in keep for i in range(G)]
@@ -490,28 +539,33 @@ class GRPOTrainer:
                                      normalize_per_episode=cfg.normalize_turns_per_episode)
         rows = episodes_to_rows([episodes[e] for e in kept_eps], credit)
         # rows of kept group k: those whose (kept-local) episode index is in k*G .. k*G+G-1
-        groups: list[list[int]] = [[] for _ in keep]
+        ids = list(range(len(zero))) if group_ids is None else list(group_ids)
+        groups: list[tuple[int, list[int]]] = [(ids[g], []) for g in keep]
         for i, r in enumerate(rows):
-            groups[r.episode // G].append(i)
-        return rows, groups, _rollout_metrics(episodes, names, rewards, comps, zero)
+            groups[r.episode // G][1].append(i)
+        everyone = self.dist.gather_episodes(episodes)  # the metrics describe the whole rollout
+        if self.dist.world_size > 1:
+            names, _, comps, _, rewards = self._rewards(everyone)
+            zero = zero_std_groups(rewards, G)
+        return rows, groups, _rollout_metrics(everyone, names, rewards, comps, zero)
 
-    def _prepare_steps(self, rows: list[TrainingRow], groups: list[list[int]]
+    def _prepare_steps(self, rows: list[TrainingRow], groups: list[tuple[int, list[int]]]
                        ) -> list[tuple[list[TrainingRow], list[MicroBatch]]]:
         """Split the kept groups into optimizer steps and pack each into micro-batches.
 
-        The kept groups (zero-std ones may have been dropped) are split into at most
-        `steps_per_generation` steps, so no step is empty while a group is left; with none left
-        the rollout is one step without rows (logged, no update).
+        The kept groups (zero-std ones may have been dropped) of every rank are split into at
+        most `steps_per_generation` steps, so no step is empty while a group is left; with none
+        left the rollout is one step without rows (logged, no update). A rank may have no rows
+        in a step that others train on: it still takes part in the step's all-reduce.
         """
         cfg = self.config
         reuse = cfg.num_iterations > 1 or cfg.steps_per_generation > 1
-        if not rows:
+        if not self.dist.sum(len(rows))[0]:
             return [([], [])]
         steps = []
-        for chunk in np.array_split(np.arange(len(groups)),
-                                    min(cfg.steps_per_generation, len(groups))):
-            step_rows = [rows[i] for g in chunk.tolist() for i in groups[g]]
-            if not step_rows:  # kept groups whose episodes made no trainable call
+        for chunk in self.dist.split_steps([g for g, _ in groups], cfg.steps_per_generation):
+            step_rows = [rows[i] for g in chunk for i in groups[g][1]]
+            if not self.dist.sum(len(step_rows))[0]:  # groups that made no trainable call
                 continue
             packs = pack_rows([r.length for r in step_rows], cfg.max_tokens_per_microbatch)
             # Micro-batches wait on the CPU; each moves to the device only for its own pass.
@@ -519,6 +573,9 @@ class GRPOTrainer:
                      for idx in packs]
             if sum(len(m.rows) for m in micro) != len(step_rows):
                 raise RuntimeError("pack_rows lost rows: a memgym bug, please report it")
+            if self.dist.fsdp is not None:  # every rank runs as many passes (FSDP's gathers)
+                micro += [self._idle_microbatch()] * (
+                    int(self.dist.max(len(micro))) - len(micro))
             if reuse or cfg.beta > 0:
                 self.model.eval()  # old and reference log-probs without dropout noise
                 with torch.no_grad():
@@ -533,6 +590,16 @@ class GRPOTrainer:
                             mb.ref_logps = self._ref_logps(on_device).cpu()
             steps.append((step_rows, micro))
         return steps
+
+    def _idle_microbatch(self) -> MicroBatch:
+        """A one-token micro-batch of weight 0 (no rows): a sharded rank's pass with nothing to
+        learn, so it joins the other ranks' parameter gathers; its loss and gradient are 0."""
+        pad = self.tokenizer.pad_token_id
+        idle = TrainingRow([pad], [pad], [float("nan")], 0.0, 0.0, -1, -1)
+        mb = collate([idle], [0], pad_id=pad, device="cpu")
+        mb.rows = []
+        mb.mask.zero_()  # no token counts: not in the loss, the token totals or the entropy
+        return mb
 
     # ------------------------------------------------------------------------------------------
     # 3. one optimizer step
@@ -555,9 +622,12 @@ class GRPOTrainer:
         t0 = time.perf_counter()
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        norm = LossNorm(total_row_weight=sum(r.weight for r in rows),
-                        total_token_weight=sum(r.weight * len(r.completion_ids) for r in rows),
-                        num_microbatches=max(len(micro), 1),
+        # the whole step's totals, over every rank: each rank's loss is its share of the step's
+        row_weight, token_weight, num_micro, num_rows = self.dist.sum(
+            sum(r.weight for r in rows), sum(r.weight * len(r.completion_ids) for r in rows),
+            sum(1 for m in micro if m.rows), len(rows))
+        norm = LossNorm(total_row_weight=row_weight, total_token_weight=token_weight,
+                        num_microbatches=max(int(num_micro), 1),
                         max_completion_length=cfg.max_completion_length)
         totals: dict[str, float] = {}
         loss_sum, tokens_seen, ent_sum, tis_sum = 0.0, 0, 0.0, 0.0
@@ -578,10 +648,15 @@ class GRPOTrainer:
                 tis_sum += float((isw * mb.mask).sum())
             for k, v in stats.items():
                 totals[k] = totals.get(k, 0.0) + float(v)
+        self.dist.all_reduce_grads(self.params)  # the sum is the one-process gradient
+        keys = sorted(totals)
+        loss_sum, tokens_seen, ent_sum, tis_sum, *summed = self.dist.sum(
+            loss_sum, tokens_seen, ent_sum, tis_sum, *(totals[k] for k in keys))
+        totals = dict(zip(keys, summed))
         grad_norm = (torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
-                     if cfg.max_grad_norm > 0 else _grad_norm(self.params)) if micro else 0.0
+                     if cfg.max_grad_norm > 0 else _grad_norm(self.params)) if num_micro else 0.0
         lr = self.scheduler.get_last_lr()[0]
-        if micro:  # a rollout with every group dropped is a step without an update
+        if num_micro:  # a rollout with every group dropped is a step without an update
             self.optimizer.step()
         with warnings.catch_warnings():  # torch warns when the optimizer did not step
             warnings.simplefilter("ignore", UserWarning)
@@ -593,7 +668,7 @@ class GRPOTrainer:
             "entropy": ent_sum / n, "clip_ratio/low_mean": totals.get("clip_low", 0.0) / n,
             "clip_ratio/high_mean": totals.get("clip_high", 0.0) / n,
             "clip_ratio/region_mean": totals.get("clip_region", 0.0) / n,
-            "rows": len(rows), "tokens/trained": int(totals.get("tokens", 0)),
+            "rows": int(num_rows), "tokens/trained": int(totals.get("tokens", 0)),
             "time/train_s": train_s,
             "throughput/train_tokens_per_s": tokens_seen / max(train_s, 1e-9),
         }
@@ -611,9 +686,11 @@ class GRPOTrainer:
         if not self.eval_ids:
             return {}
         jobs = group_jobs(self.eval_ids, 1, seed=self.config.seed + 1, rollout=0)
+        share = np.array_split(np.arange(len(jobs)), self.dist.world_size)[self.dist.rank]
         self._ready_to_sample()
-        episodes = collect_episodes(self.pool, self.eval_agent, jobs,
+        episodes = collect_episodes(self.pool, self.eval_agent, [jobs[i] for i in share],
                                     concurrency=self.concurrency)
+        episodes = self.dist.gather_episodes(episodes)
         out = {"eval/reward": float(np.mean([e.reward for e in episodes]))}
         for name in episodes[0].reward_components:
             out[f"eval/rewards/{name}/mean"] = float(np.mean(
@@ -621,21 +698,36 @@ class GRPOTrainer:
         return out
 
     def save(self) -> Path:
-        """Write `checkpoint-<step>` (weights, optimizer, scheduler, RNG, sampler position)."""
+        """Write `checkpoint-<step>` (weights, optimizer, scheduler, RNG, sampler position).
+
+        Rank 0 writes (the replicas are identical, so the checkpoint resumes at any world
+        size); the others wait for it.
+        """
         state = {"rollouts": self.rollouts, "sampler": self.sampler.state_dict(),
-                 "env_id": self.env_id,
+                 "env_id": self.env_id, "world_size": self.dist.world_size,
                  "config": json.loads(json.dumps(self.config.to_dict(), default=str))}
-        folder = save_checkpoint(self.out, self.step, model=self.model,
-                                 optimizer=self.optimizer, scheduler=self.scheduler,
-                                 trainer_state=state, tokenizer=self.tokenizer,
-                                 save_total_limit=self.config.save_total_limit)
+        folder = self.out / f"checkpoint-{self.step}"
+        if self.dist.fsdp is not None:  # full weights only (see memgym.trainer.distributed)
+            full = self.dist.full_state_dict(self.model)
+            if self.dist.is_main:
+                folder.mkdir(parents=True, exist_ok=True)
+                self.model.save_pretrained(str(folder), state_dict=full)
+                (folder / "trainer_state.json").write_text(json.dumps(
+                    {**state, "step": self.step, "fsdp": True}, indent=2))
+        elif self.dist.is_main:
+            folder = save_checkpoint(self.out, self.step, model=self.model,
+                                     optimizer=self.optimizer, scheduler=self.scheduler,
+                                     trainer_state=state, tokenizer=self.tokenizer,
+                                     save_total_limit=self.config.save_total_limit)
+        self.dist.barrier()
         self._saved_step = self.step
         return folder
 
     def close(self) -> None:
-        """Stop the backend's engine and close the environments."""
+        """Stop the backend's engine, close the environments, leave the process group."""
         self.backend.close()
         self.pool.close()
+        self.dist.close()
 
 
 # ==============================================================================================

@@ -62,7 +62,8 @@ def test_rows_are_trainable_turns_with_per_episode_weights(tiny_recipe):
     finally:
         trainer.close()
     assert len(rows) == sum(t.trainable for e in episodes for t in e.turns)
-    assert sorted(i for g in groups for i in g) == list(range(len(rows)))
+    assert sorted(i for _, g in groups for i in g) == list(range(len(rows)))
+    assert [g for g, _ in groups] == [0, 1]
     per_episode: dict[int, float] = {}
     for r in rows:
         per_episode[r.episode] = per_episode.get(r.episode, 0.0) + r.weight
@@ -115,7 +116,7 @@ def test_dropped_groups_shrink_the_rollouts_steps_instead_of_leaving_empty_ones(
     try:
         # two groups survive the zero-std filter, two rows each
         rows = [TrainingRow([1, 2], [3], [0.0], 1.0, 1.0, e, 0) for e in range(4)]
-        steps = trainer._prepare_steps(rows, [[0, 1], [2, 3]])
+        steps = trainer._prepare_steps(rows, [(0, [0, 1]), (2, [2, 3])])
         assert [len(step_rows) for step_rows, _ in steps] == [2, 2]
         assert trainer._prepare_steps([], []) == [([], [])]  # all dropped: one step, no rows
         trained = trainer.train()
