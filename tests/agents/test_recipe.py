@@ -7,6 +7,7 @@ import pytest
 from agent_helpers import reader_backend
 
 from memgym.agents import AGENT_KINDS, Agent, load_agent, load_recipe
+from memgym.agents.bank_oracle import BankOracleAgent
 from memgym.agents.baselines import FullContextAgent, OracleAgent, RetrievalAgent
 from memgym.agents.overwrite import OverwriteMemoryAgent
 from memgym.agents.policy import ScriptedPolicyAgent
@@ -22,7 +23,8 @@ def test_shipped_recipes_build_the_right_agents():
                 "memagent_smollm2": OverwriteMemoryAgent,
                 "mem1": OverwriteMemoryAgent,
                 "full_context": FullContextAgent, "rag_bm25": RetrievalAgent,
-                "oracle": OracleAgent, "scripted_oracle": ScriptedPolicyAgent}
+                "oracle": OracleAgent, "scripted_oracle": ScriptedPolicyAgent,
+                "bank_oracle": BankOracleAgent}
     assert {p.stem for p in AGENTS.glob("*.yaml")} == set(expected)
     for stem, cls in expected.items():
         agent = load_agent(AGENTS / f"{stem}.yaml", backend)
