@@ -41,6 +41,7 @@ __all__ = [
     "Mem1Config",
     "MemAgentConfig",
     "OracleConfig",
+    "RMMConfig",
     "RagBM25Config",
     "ScriptedPolicyConfig",
     "build_agent",
@@ -227,6 +228,50 @@ class BankOracleConfig:
     """The answer it gives when the memories shown do not hold the facts the question needs."""
 
 
+@dataclass
+class RMMConfig:
+    """RMM: prospective reflection (per-speaker topic summaries, Add()/Merge()) at each session
+    end, retrospective reflection (reranked top-M, answer with citations); see memgym.agents.rmm."""
+
+    name: str = "rmm"
+    """The agent's name in results."""
+    encoder: str = "all-minilm-l6-v2"
+    """The reranker's sentence encoder (a memgym model name or path; "hash" for the offline
+    hashed bag of words). RMM retrieves and reranks with the same dense encoder."""
+    reranker_path: str | None = None
+    """A trained reranker (a checkpoint-<step> folder of train/rmm_reranker.yaml); None: a fresh
+    one, which ranks as the encoder does."""
+    top_m: int = 5
+    """Memories the reranker keeps for the answer (RMM: M = 5, of the env's K = 20)."""
+    tau: float = 0.5
+    """Gumbel-softmax temperature of the reranker (RMM: 0.5)."""
+    estimator: str = "plackett_luce"
+    """The reranker's log-probability: "plackett_luce" (exact, of the ordered top-M) or "rmm"
+    (the paper's softmax log-prob of each chosen memory over all K)."""
+    rerank_sampling: str = "gumbel"
+    """"gumbel" (sample the top-M, as RMM) or "greedy" (the M best scores)."""
+    merge_top_k: int = 5
+    """Memories shown per summary for the Add/Merge decision."""
+    max_summaries: int = 10
+    """Topic summaries kept per speaker and session."""
+    extract_max_new_tokens: int = 512
+    """Cap of each extraction call, in tokens."""
+    update_max_new_tokens: int = 256
+    """Cap of each Add/Merge decision, in tokens."""
+    answer_max_new_tokens: int = 64
+    """Cap of the answer-and-cite call, in tokens."""
+    temperature: float = 0.0
+    """Sampling temperature of the LLM calls (0: greedy)."""
+    top_p: float = 1.0
+    """Nucleus sampling."""
+    top_k: int = 0
+    """Top-k sampling; 0 disables it."""
+    chat: bool = True
+    """Send prompts as chat messages."""
+    trainable: bool = False
+    """Whether the LLM trainer optimises the LLM calls (the reranker trains apart from them)."""
+
+
 # -- builders ------------------------------------------------------------------------------------
 def _counter(spec: str | None, backend: LLMBackend | None) -> TokenCounter:
     if spec is None and backend is not None and getattr(backend, "tokenizer", None) is not None:
@@ -293,6 +338,22 @@ def _build_bank_oracle(c: BankOracleConfig, backend: LLMBackend | None) -> Agent
     return BankOracleAgent(name=c.name, unknown_answer=c.unknown_answer)
 
 
+def _build_rmm(c: RMMConfig, backend: LLMBackend) -> Agent:
+    from memgym.agents.rmm import build_rmm
+
+    def sampling(max_new_tokens: int) -> SamplingParams:
+        return SamplingParams(max_new_tokens=max_new_tokens, temperature=c.temperature,
+                              top_p=c.top_p, top_k=c.top_k)
+
+    return build_rmm(backend, encoder=c.encoder, reranker_path=c.reranker_path, top_m=c.top_m,
+                     tau=c.tau, estimator=c.estimator, make_sampling=sampling,
+                     extract_max_new_tokens=c.extract_max_new_tokens,
+                     update_max_new_tokens=c.update_max_new_tokens,
+                     answer_max_new_tokens=c.answer_max_new_tokens, merge_top_k=c.merge_top_k,
+                     max_summaries=c.max_summaries, rerank_sampling=c.rerank_sampling,
+                     trainable=c.trainable, chat=c.chat, name=c.name)
+
+
 # -- registry ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AgentKind:
@@ -315,6 +376,7 @@ AGENT_KINDS: dict[str, AgentKind] = {
                                  ScriptedPolicyConfig.__doc__),
     "bank_oracle": AgentKind(BankOracleConfig, _build_bank_oracle, False,
                              BankOracleConfig.__doc__),
+    "rmm": AgentKind(RMMConfig, _build_rmm, True, RMMConfig.__doc__),
 }
 """Recipe kinds by name."""
 

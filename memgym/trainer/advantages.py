@@ -24,6 +24,7 @@ __all__ = [
     "RowCredit",
     "broadcast_credit",
     "discounted_returns",
+    "fixed_baseline_advantages",
     "group_advantages",
     "per_step_credit",
     "zero_std_groups",
@@ -213,3 +214,16 @@ def per_step_credit(step_rewards: Sequence[Sequence[float]],
             eps.append(e)
             turns.append(i)
     return RowCredit(adv, wts, eps, turns)
+
+
+def fixed_baseline_advantages(components: torch.Tensor, weights: torch.Tensor, baseline: float
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """REINFORCE advantages with a constant baseline: reward - baseline, no normalisation.
+
+    RMM trains its reranker this way (baseline 0.5). components [R, C], weights [C] ->
+    (advantages [R], rewards [R]), rewards being the weighted sum of components.
+    """
+    if components.dim() != 2:
+        raise ValueError(f"components must be [R, C], got shape {tuple(components.shape)}")
+    rewards = components.float() @ weights.float().to(components.device)   # [R]
+    return rewards - float(baseline), rewards

@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
 
     # a typo fails here, not after the model loads; `module:Env-v0` imports from the working dir
     validate_env(config.env_id, config.env_kwargs, field="env_id", kwargs_field="env_kwargs")
-    from memgym.trainer.grpo import GRPOTrainer
+    from memgym.trainer.module_policy import trainer_for
 
     from memgym.trainer.distributed import world_from_env
 
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if main_rank else logging.WARNING,
                         format="%(message)s")
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-    trainer = GRPOTrainer(config, resume_from=args.resume)
+    trainer = trainer_for(config, resume_from=args.resume)  # GRPO, or a module_policy recipe
     try:
         rows = trainer.train()
     except KeyboardInterrupt:

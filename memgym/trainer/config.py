@@ -238,6 +238,12 @@ class GRPOConfig:
     """Tokens vLLM schedules per forward pass (bounds its activation memory). None: vLLM's
     default; TRL uses 4096 when vLLM shares the GPU with training."""
 
+    # -- a non-LLM policy -----------------------------------------------------------------------
+    module_policy: dict[str, Any] | None = None
+    """Train the agent's torch-module policy (RMM's reranker) with REINFORCE instead of the LLM:
+    the settings of `memgym.trainer.module_policy.ModulePolicySpec` (backend, model of the
+    frozen LLM, batch_size, baseline). None: GRPO on the LLM."""
+
     # -- derived (computed in __post_init__, not set from recipes) ----------------------------
     episodes_per_step: int = field(init=False)
     """tasks_per_step x num_generations."""

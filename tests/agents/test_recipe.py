@@ -17,6 +17,9 @@ from memgym.errors import ConfigError, UnknownNameError
 AGENTS = Path(__file__).parents[2] / "agents"
 
 
+from memgym.agents.rmm import RMMAgent  # noqa: E402
+
+
 def test_shipped_recipes_build_the_right_agents():
     backend = reader_backend()
     expected = {"memagent": OverwriteMemoryAgent, "memagent_eval": OverwriteMemoryAgent,
@@ -24,7 +27,7 @@ def test_shipped_recipes_build_the_right_agents():
                 "mem1": OverwriteMemoryAgent,
                 "full_context": FullContextAgent, "rag_bm25": RetrievalAgent,
                 "oracle": OracleAgent, "scripted_oracle": ScriptedPolicyAgent,
-                "bank_oracle": BankOracleAgent}
+                "bank_oracle": BankOracleAgent, "rmm": RMMAgent}
     assert {p.stem for p in AGENTS.glob("*.yaml")} == set(expected)
     for stem, cls in expected.items():
         agent = load_agent(AGENTS / f"{stem}.yaml", backend)
