@@ -253,3 +253,26 @@ def test_locomo_fixture_per_category_scores_with_the_judge(tmp_path, server, cap
     table = capsys.readouterr().err
     assert "overall" in table and "BLEU-1" in table
     assert ("adversarial" in table) == adversarial
+
+
+def test_longmemeval_fixture_accuracy_per_type_is_the_judges_with_recall(tmp_path, server):
+    env = ["--env", "RMM-LongMemEval-v0", "--env-kwargs",
+           f"data_path={ROOT / 'tests' / 'fixtures' / 'longmemeval_mini.json'}"]
+    code, out = _eval(tmp_path, "lme", env, RMM_SCRIPTED,
+                      ["--judge-base-url", server.url, "--judge-model", "judge-model"])
+    assert code == 0
+    metrics = json.loads((out / "summary.json").read_text())["metrics"]
+    dialogue = metrics["dialogue"]
+    assert set(dialogue["by_category"]) == {"knowledge-update", "temporal-reasoning",
+                                            "single-session-user"}
+    for block in dialogue["by_category"].values():
+        assert block["accuracy_from"] == "judge" and block["accuracy"] == block["judge"]
+    assert dialogue["recall_at_k"]["k"] == 20
+    assert 0.0 <= dialogue["recall_at_k"]["session"] <= 1.0
+    # latency per episode and per LLM call, bank size and the operations' spread per episode
+    efficiency = metrics["efficiency"]
+    assert efficiency["episode_latency_s"]["p95"] >= efficiency["episode_latency_s"]["p50"] > 0
+    assert efficiency["call_latency_s"]["p50"] is not None
+    assert dialogue["bank_size"]["p50"] is not None
+    assert all({"total", "per_episode", "p50", "p95", "max"} <= set(v)
+               for v in dialogue["op_counts"].values()) and dialogue["op_counts"]
