@@ -63,8 +63,10 @@ _SHORT = 256
 
 Reader = Callable[[str, Sequence[MemoryEntry]], str]
 """reader(question, memories) -> answer: the frozen answer agent of frozen-reader mode."""
-Judge = Callable[[str, str, Sequence[str]], float]
-"""judge(question, prediction, golds) -> a score in [0, 1] (an LLM judge, injected)."""
+Judge = Callable[[str, str, Sequence[str]], "float | None"]
+"""judge(question, prediction, golds) -> a score in [0, 1] (an LLM judge, injected), or None
+when it has no verdict (a failed request, an unparseable reply): the question's `judge` is then
+None (left out of the judge's mean; `memgym eval` counts it as `judge_failed`)."""
 
 _CITE_TAG = re.compile(r"\[\s*(NO_CITE|CITE\s*:([^\]]*))\s*\]", re.IGNORECASE)
 
@@ -181,7 +183,8 @@ class DialogueMemoryEnv(gym.Env):
       - Answer steps: `f1`, `em`, `bleu1` by LoCoMo's rules per category
         (`memgym.rewards.locomo.locomo_scores`: stemmed token F1, token-set EM, mem0's BLEU-1);
         `citation`: with a tag, the fraction of cited ids among the memories shown at that step
-        (1 for `[NO_CITE]`), 0 without a tag; `judge` (only with `judge=`): its score.
+        (1 for `[NO_CITE]`), 0 without a tag; `judge` (only with `judge=`): its score (0 in
+        the step's reward when it gave no verdict; None in the question's record).
       - Write steps: `op_validity`: the fraction of the action's operations applied (0 when
         nothing parses; 1 for an explicit empty list, "nothing to store"; each refusal's reason
         is in `info["op_errors"]` and `info["operations"]`); `bank_size`: 1 - entries / capacity,
@@ -545,14 +548,17 @@ class DialogueMemoryEnv(gym.Env):
         else:
             citation = sum(i in shown_ids for i in cited) / len(cited)
         components = {**scores, "citation": citation}
+        judge = None  # no judge, or no verdict (the judge returned None or NaN: a failure)
         if self.judge is not None:
-            components["judge"] = min(1.0, max(0.0, float(self.judge(q.question, answer,
-                                                                      list(q.answers)))))
+            verdict = self.judge(q.question, answer, list(q.answers))
+            if verdict is not None and float(verdict) == float(verdict):
+                judge = min(1.0, max(0.0, float(verdict)))
+            components["judge"] = 0.0 if judge is None else judge
         recall_session, recall_turn = self._recall(q, shown)
         record = {"question_id": q.question_id, "category": q.category, "prediction": answer,
                   "golds": list(q.answers), "abstention": q.abstention,
                   **{k: components[k] for k in ("f1", "em", "bleu1", "citation")},
-                  "judge": components.get("judge"), "recall_session": recall_session,
+                  "judge": judge, "recall_session": recall_session,
                   "recall_turn": recall_turn, "num_retrieved": len(shown)}
         self._question_log.append(record)
         info = {"phase": ANSWER, "question_id": q.question_id, "category": q.category,

@@ -89,6 +89,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out, skipping finished episodes")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--judge-base-url", default=None, metavar="URL",
+                        help="dialogue envs: an OpenAI-compatible server for the LLM judge "
+                             "(mem0's pinned LoCoMo CORRECT/WRONG prompt, memgym.eval.judge); "
+                             "its verdicts go in each question's `judge` and the summary's "
+                             "`dialogue` block, its settings and failure counts in "
+                             "summary.json's `judge`")
+    parser.add_argument("--judge-model", default=None, metavar="M",
+                        help="the judge's served model name (with --judge-base-url)")
+    parser.add_argument("--judge-kwargs", nargs="*", default=[], metavar="K=V",
+                        help="more judge backend arguments, e.g. timeout_s=60 api_key=sk-...")
 
 
 def default_concurrency(backend: str | None) -> int:
@@ -192,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
     env_kwargs = parse_overrides(args.env_kwargs)
     validate_env(args.env, env_kwargs)  # before any model loads: typos fail in a second
     align_answer_format(args.env, env_kwargs, recipe.config)
+    judge = _build_judge(args)  # before any model loads, like the checks above
     model = args.model
     if args.backend in ("transformers", "hf", "vllm") and model:
         from memgym.models import resolve_model_path
@@ -223,19 +234,39 @@ def run(args: argparse.Namespace) -> int:
                 "backend_kwargs": parse_overrides(args.backend_kwargs)}
     if model != args.model:
         run_info["model_path"] = model
+    make_env = None
+    if judge is not None:  # injected at construction; run.json records its settings instead
+        import gymnasium as gym
+
+        run_info["judge"] = judge.settings()
+
+        def make_env() -> Any:
+            return gym.make(args.env, **env_kwargs, judge=judge)
     try:
         summary = evaluate(args.env, agent, out_dir=args.out, env_kwargs=env_kwargs,
                            episodes=args.episodes, avg_k=args.avg_k, seed=args.seed,
                            concurrency=concurrency, resume=args.resume,
                            recipe=recipe.to_dict(), run_info=run_info, fail_fast=fail_fast,
-                           progress=not args.no_progress, shard=args.shard)
+                           progress=not args.no_progress, shard=args.shard, make_env=make_env)
     finally:
-        close = getattr(backend, "close", None)
-        if callable(close):
-            close()
+        for closing in (backend, getattr(judge, "backend", None)):
+            close = getattr(closing, "close", None)
+            if callable(close):
+                close()
     console = Console(stderr=True)
+    if judge is not None:
+        summary["judge"] = _record_judge(args.out, judge)
     line, incomplete = _headline(args.env, recipe.kind, summary["metrics"])
     console.print(line)
+    if "dialogue" in summary["metrics"]:
+        console.print(dialogue_table(summary["metrics"]["dialogue"]))
+    if judge is not None and summary["metrics"].get("dialogue", {}).get("judge_failed"):
+        failures = summary["judge"]["failures"]
+        console.print(f"[bold yellow]judge[/]: {summary['metrics']['dialogue']['judge_failed']} "
+                      f"questions without a verdict (this run: {failures['request']} failed "
+                      f"requests, {failures['unparseable']} unparseable replies; examples in "
+                      "summary.json's judge.failure_examples); they are left out of the judge "
+                      "score")
     console.print(f"wrote {args.out}/predictions.jsonl, traces.jsonl, summary.json")
     if incomplete:
         console.print("[bold red]incomplete run[/]: episodes with failed LLM calls are left out "
@@ -243,6 +274,66 @@ def run(args: argparse.Namespace) -> int:
                       "cause and rerun the same command with --resume to run them again")
         return EXIT_INCOMPLETE
     return 0
+
+
+def _build_judge(args: argparse.Namespace) -> Any:
+    """The LLM judge of --judge-base-url / --judge-model, or None; refuses an env without one.
+
+    Raises:
+        ConfigError: only one of the two flags, or an env that takes no `judge` (not a
+            dialogue env).
+    """
+    from memgym.envs.validation import env_accepts
+    from memgym.errors import ConfigError
+
+    if args.judge_base_url is None and args.judge_model is None:
+        if args.judge_kwargs:
+            raise ConfigError("--judge-kwargs needs --judge-base-url URL and --judge-model M")
+        return None
+    if args.judge_base_url is None or args.judge_model is None:
+        raise ConfigError("the LLM judge needs both --judge-base-url URL (an OpenAI-compatible "
+                          "server) and --judge-model M (its served model name)")
+    if not env_accepts(args.env, "judge"):
+        raise ConfigError(f"--judge-model: {args.env} takes no judge; the LLM judge scores the "
+                          "dialogue envs' answers (MemoryR1-LoCoMo-v0, RMM-LongMemEval-v0, ...)")
+    from memgym.eval.judge import build_judge
+
+    return build_judge(args.judge_base_url, args.judge_model, parse_overrides(args.judge_kwargs))
+
+
+def _record_judge(out: str, judge: Any) -> dict[str, Any]:
+    """Add the judge's settings and this run's counts to summary.json (as `judge`); return them."""
+    import json
+    from pathlib import Path
+
+    from memgym.eval.runner import SUMMARY
+
+    path = Path(out) / SUMMARY
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    summary["judge"] = judge.report()
+    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return summary["judge"]
+
+
+def dialogue_table(dialogue: dict[str, Any]) -> Any:
+    """The per-category table of a dialogue summary (F1, BLEU-1, EM, judge), then overall."""
+    from rich.table import Table
+
+    table = Table(title="dialogue questions")
+    for name in ("category", "questions", "F1", "BLEU-1", "EM", "judge", "recall"):
+        table.add_column(name, justify="left" if name == "category" else "right")
+
+    def cell(value: Any) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    rows = [*dialogue["by_category"].items(), ("overall", dialogue["overall"])]
+    for name, block in rows:
+        recall = block["recall_turn"] if block["recall_turn"] is not None else \
+            block["recall_session"]
+        table.add_row(name or "-", str(block["questions"]), cell(block["f1"]),
+                      cell(block["bleu1"]), cell(block["em"]), cell(block["judge"]),
+                      cell(recall))
+    return table
 
 
 def _merge(args: argparse.Namespace) -> int:

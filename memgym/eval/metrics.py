@@ -188,17 +188,39 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return float(np.mean(kept)) if kept else None
 
 
-def _question_scores(questions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Means of one group of per-question records (a category, or all)."""
-    judged = any(q.get("judge") is not None for q in questions)
+def _question_scores(questions: Sequence[Mapping[str, Any]],
+                     judge_on: Sequence[bool] | None = None) -> dict[str, Any]:
+    """Means of one group of per-question records (a category, or all).
+
+    `judge_on[i]` says whether question i's episode had a judge (its row's components name
+    "judge"); such a question without a verdict (`judge` None) counts in `judge_failed` and is
+    left out of the judge's mean. `judged` counts the verdicts.
+    """
+    judge_on = list(judge_on) if judge_on is not None else [False] * len(questions)
+    judged = sum(1 for q in questions if q.get("judge") is not None)
+    failed = sum(1 for q, on in zip(questions, judge_on) if on and q.get("judge") is None)
     out: dict[str, Any] = {"questions": len(questions)}
     for name in ("f1", "em", "bleu1", "judge"):
         out[name] = _mean([q.get(name) for q in questions])
+    out["judged"], out["judge_failed"] = judged, failed
     # LongMemEval's accuracy is a judge's verdict; without a judge, exact match stands in
-    out["accuracy"] = out["judge"] if judged else out["em"]
-    out["accuracy_from"] = "judge" if judged else "em"
+    with_judge = bool(judged or failed)
+    out["accuracy"] = out["judge"] if with_judge else out["em"]
+    out["accuracy_from"] = "judge" if with_judge else "em"
     out["recall_session"] = _mean([q.get("recall_session") for q in questions])
     out["recall_turn"] = _mean([q.get("recall_turn") for q in questions])
+    return out
+
+
+def _op_distribution(banks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Each operation outcome's total and its distribution over episodes (0 where absent)."""
+    names = sorted({k for b in banks for k in (b.get("op_counts") or {})})
+    out = {}
+    for name in names:
+        counts = [int((b.get("op_counts") or {}).get(name, 0)) for b in banks]
+        spread = _percentiles(counts)
+        out[name] = {"total": int(sum(counts)), "per_episode": spread["mean"],
+                     "p50": spread["p50"], "p95": spread["p95"], "max": spread["max"]}
     return out
 
 
@@ -206,34 +228,37 @@ def _dialogue(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     """Question-level metrics of multi-question episodes (rows with `questions`), or None.
 
     Per-category F1 / EM / BLEU-1 (LoCoMo's categories; LongMemEval's question types, with
-    `accuracy`: the judge's when there is one, else EM), retrieval recall@k (`recall_session`:
-    whether an evidence session is among the sessions of the memories shown, LongMemEval's;
-    `recall_turn`: the fraction of evidence turns among their source turns, LoCoMo's), and the
-    memory bank's size and operation counts per episode. Questions of every episode and attempt
-    are pooled (LoCoMo and LongMemEval average over questions).
+    `accuracy`: the judge's when there is one, else EM) and `overall` (every question; the
+    same numbers also stand at the top of the block), the judge's verdict counts (`judged`,
+    `judge_failed`), retrieval recall@k (`recall_session`: whether an evidence session is among
+    the sessions of the memories shown, LongMemEval's; `recall_turn`: the fraction of evidence
+    turns among their source turns, LoCoMo's), the memory bank's size per episode, and each
+    operation outcome's total and distribution per episode (mean, p50, p95, max; an episode
+    without it counts 0). Questions of every episode and attempt are pooled (LoCoMo and
+    LongMemEval average over questions).
     """
     rows = [r for r in rows if r.get("questions") is not None]
     if not rows:
         return None
     questions = [q for r in rows for q in r["questions"]]
-    by_category: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for q in questions:
-        by_category[str(q.get("category") or "")].append(q)
+    judge_on = [("judge" in (r.get("reward_components") or {})) for r in rows
+                for _ in r["questions"]]
+    by_category: dict[str, list[int]] = defaultdict(list)
+    for i, q in enumerate(questions):
+        by_category[str(q.get("category") or "")].append(i)
     banks = [r.get("bank", {}) for r in rows]
-    ops: dict[str, list[int]] = defaultdict(list)
-    for bank in banks:
-        for key, value in (bank.get("op_counts") or {}).items():
-            ops[key].append(int(value))
     ks = sorted({b.get("top_k") for b in banks if b.get("top_k") is not None})
+    overall = _question_scores(questions, judge_on)
     return {
-        **_question_scores(questions),
-        "by_category": {k: _question_scores(v) for k, v in sorted(by_category.items())},
+        **overall,
+        "overall": overall,
+        "by_category": {k: _question_scores([questions[i] for i in v], [judge_on[i] for i in v])
+                        for k, v in sorted(by_category.items())},
         "recall_at_k": {"k": ks[0] if len(ks) == 1 else ks,
                         "session": _mean([q.get("recall_session") for q in questions]),
                         "turn": _mean([q.get("recall_turn") for q in questions])},
         "bank_size": _percentiles([b["bank_size"] for b in banks if "bank_size" in b]),
-        "op_counts": {k: {"total": int(sum(v)), "per_episode": float(np.mean(v))}
-                      for k, v in sorted(ops.items())},
+        "op_counts": _op_distribution(banks),
     }
 
 

@@ -163,7 +163,7 @@ def _check_out_dir(out: Path, run: Mapping[str, Any], resume: bool) -> set[tuple
                           "continue that run, or choose another --out")
     if resume and (out / RUN).exists():
         before = json.loads((out / RUN).read_text(encoding="utf-8"))
-        for key in ("env_id", "env_kwargs", "recipe", "seed", "avg_k", "shard"):
+        for key in ("env_id", "env_kwargs", "recipe", "seed", "avg_k", "shard", "judge"):
             if before.get(key) != run.get(key):
                 raise ConfigError(
                     f"--resume: {out / RUN} was written with {key}={before.get(key)!r}, this run "

@@ -64,9 +64,42 @@ def test_per_question_type_accuracy_and_recall_by_hand():
     assert dialogue["recall_at_k"] == {"k": 20, "session": 0.5, "turn": 0.25}
     assert dialogue["accuracy"] == pytest.approx(2 / 3)
     assert dialogue["bank_size"]["mean"] == pytest.approx(8 / 3)
-    assert dialogue["op_counts"]["MERGE/applied"] == {"total": 3, "per_episode": 1.0}
+    assert dialogue["op_counts"]["MERGE/applied"] == {"total": 3, "per_episode": 1.0,
+                                                      "p50": 1.0, "p95": 1.0, "max": 1.0}
 
 
 def test_single_question_envs_have_no_dialogue_block():
     rows = [{**_row(0, None), "questions": None}]
     assert "dialogue" not in summarize(rows)
+
+
+def test_operations_missing_from_an_episode_count_as_zero_in_its_distribution():
+    rows = [_row(0, [], bank_size=2), _row(1, [], bank_size=2), _row(2, [], bank_size=6)]
+    rows[0]["bank"]["op_counts"]["DELETE/applied"] = 3
+    ops = summarize(rows)["dialogue"]["op_counts"]
+    assert ops["DELETE/applied"]["total"] == 3
+    assert ops["DELETE/applied"]["per_episode"] == 1.0  # 3 over three episodes, not over one
+    assert ops["DELETE/applied"]["p50"] == 0.0 and ops["DELETE/applied"]["max"] == 3.0
+    assert ops["ADD/applied"]["per_episode"] == pytest.approx(10 / 3)
+
+
+def test_overall_row_and_judge_failures_are_counted_per_category():
+    judged = {"f1": 0.0, "judge": 0.0}
+    rows = [
+        {**_row(0, [{"category": "temporal", "f1": 1.0, "em": 1.0, "bleu1": 1.0, "judge": 1.0},
+                    {"category": "temporal", "f1": 0.0, "em": 0.0, "bleu1": 0.0,
+                     "judge": None}]), "reward_components": judged},
+        {**_row(1, [{"category": "single-hop", "f1": 0.5, "em": 0.0, "bleu1": 0.5,
+                     "judge": None}]), "reward_components": judged},
+    ]
+    dialogue = summarize(rows)["dialogue"]
+    overall = dialogue["overall"]
+    assert overall["questions"] == 3 and overall["f1"] == 0.5
+    assert overall["judged"] == 1 and overall["judge_failed"] == 2
+    assert overall["judge"] == 1.0 and overall["accuracy_from"] == "judge"
+    single = dialogue["by_category"]["single-hop"]
+    # every judge call failed: the accuracy is the judge's (unknown), not EM in disguise
+    assert single["judge_failed"] == 1 and single["accuracy"] is None
+    assert single["accuracy_from"] == "judge"
+    assert dialogue["by_category"]["temporal"]["judge_failed"] == 1
+    assert {k: dialogue[k] for k in overall} == overall
