@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     curve = train(model, examples, epochs=args.epochs, lr=args.lr, accumulate=args.accumulate,
                   log_every=5)
     args.out.mkdir(parents=True, exist_ok=True)
+    model.peft_config["default"].base_model_name_or_path = "smollm2-135m-instruct"  # not a path
     model.save_pretrained(args.out)
     for extra in ("README.md",):  # peft writes a model-card stub; the log below says it all
         (args.out / extra).unlink(missing_ok=True)

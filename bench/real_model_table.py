@@ -47,14 +47,15 @@ CHUNK_TOKENS, MEMORY_TOKENS = 1000, 256
 AGENTS: dict[str, tuple[str, list[str]]] = {
     "memagent": ("agents/memagent_smollm2.yaml",
                  ["memory_max_new_tokens=128", "answer_max_new_tokens=48"]),
-    "mem1": ("agents/mem1.yaml", ["state_max_new_tokens=128", "answer_max_new_tokens=176"]),
     "full_context": ("agents/full_context.yaml",
                      ["max_context_tokens=7600", "answer_max_new_tokens=48"]),
     "rag_bm25": ("agents/rag_bm25.yaml", ["passage_tokens=256", "top_k=4",
                                           "max_context_tokens=7600", "answer_max_new_tokens=48"]),
     "oracle": ("agents/oracle.yaml", ["max_context_tokens=7600", "answer_max_new_tokens=48"]),
+    "mem1": ("agents/mem1.yaml", ["state_max_new_tokens=128", "answer_max_new_tokens=176"]),
 }
-"""Agent -> (recipe, overrides that fit SmolLM2). MEM1's final turn repeats its <IS> state
+"""Agent -> (recipe, overrides that fit SmolLM2), in run order (one-call agents before MEM1,
+the costliest). MEM1's final turn repeats its <IS> state
 (up to 128 tokens) before <answer>, so its answer cap is 128 + 48."""
 
 
@@ -128,8 +129,9 @@ def cell(out: Path) -> dict | None:
 
 def table(out: Path, models: list[str], docs: list[int], labels: list[str]) -> str:
     """The markdown table of every finished cell."""
-    lines = ["| model | data | docs | agent | N | sub_em (boxed) | 95% CI | boxed | lenient "
-             "| peak prompt tok | wall s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    header = ("| model | data | docs | agent | N | sub_em (boxed) | 95% CI | boxed | lenient "
+              "| peak prompt tok | wall s |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|---|"]
     for model in models:
         for label in labels:
             for d in docs:
