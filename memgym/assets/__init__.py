@@ -1,4 +1,4 @@
-"""Files shipped inside the package: the embedded tiny MemAgent model.
+"""Files shipped inside the package: the embedded tiny MemAgent model, and LoRA adapters.
 
 `TINY_MEMAGENT` is a standard transformers model folder (config, safetensors weights, tokenizer):
 `AutoModelForCausalLM.from_pretrained(TINY_MEMAGENT)`. It is built by
@@ -8,7 +8,10 @@ wherever a model is named (`memgym.models.resolve_model_path` maps the name to t
 
 from pathlib import Path
 
-__all__ = ["TINY_MEMAGENT"]
+__all__ = ["ASSETS", "TINY_MEMAGENT"]
 
-TINY_MEMAGENT = Path(__file__).resolve().parent / "tiny-memagent"
+ASSETS = Path(__file__).resolve().parent
+"""This folder; also holds the LoRA adapters of `adapter` models (memgym.models.registry)."""
+
+TINY_MEMAGENT = ASSETS / "tiny-memagent"
 

@@ -56,7 +56,7 @@ def _print_table() -> None:
 
     rows = [("name", "present", "license", "size", "source")]
     for name, spec in MODELS.items():
-        source = (spec.source if spec.kind == "embedded"
+        source = (spec.source if spec.kind in ("embedded", "adapter")
                   else f"PyPI {spec.requirement} ({spec.module}/{spec.member})")
         rows.append((name, "yes" if is_present(name) else "no", spec.license,
                      f"{spec.size_mb} MB", source))

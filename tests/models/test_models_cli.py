@@ -36,7 +36,7 @@ def test_models_path_prints_the_folder_or_fails_with_the_prepare_command(cache, 
     assert main(["models", "path", SMOL]) == 2
     err = capsys.readouterr().err
     assert "not prepared" in err and f"run `memgym models prepare {SMOL}`" in err
-    assert main(["models", "path", "smollm2-135m"]) == 2
+    assert main(["models", "path", "smollm2-135m-instrct"]) == 2
     assert "Did you mean 'smollm2-135m-instruct'" in capsys.readouterr().err
 
 

