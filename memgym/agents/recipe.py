@@ -36,6 +36,7 @@ __all__ = [
     "AGENT_KINDS",
     "AgentKind",
     "AgentRecipe",
+    "BankOracleConfig",
     "FullContextConfig",
     "Mem1Config",
     "MemAgentConfig",
@@ -215,6 +216,17 @@ class ScriptedPolicyConfig:
     """Wrap the answer in \\boxed{} unless it holds one."""
 
 
+@dataclass
+class BankOracleConfig:
+    """Dialogue-env oracle, no LLM: the task's gold memory operations, answers verified against
+    the memories the env shows (privileged: reads the Conversation; see memgym.agents.bank_oracle)."""
+
+    name: str = "bank_oracle"
+    """The agent's name in results."""
+    unknown_answer: str = "unknown"
+    """The answer it gives when the memories shown do not hold the facts the question needs."""
+
+
 # -- builders ------------------------------------------------------------------------------------
 def _counter(spec: str | None, backend: LLMBackend | None) -> TokenCounter:
     if spec is None and backend is not None and getattr(backend, "tokenizer", None) is not None:
@@ -275,6 +287,12 @@ def _build_scripted(c: ScriptedPolicyConfig, backend: LLMBackend | None) -> Agen
                                box_answer=c.box_answer, name=c.name)
 
 
+def _build_bank_oracle(c: BankOracleConfig, backend: LLMBackend | None) -> Agent:
+    from memgym.agents.bank_oracle import BankOracleAgent
+
+    return BankOracleAgent(name=c.name, unknown_answer=c.unknown_answer)
+
+
 # -- registry ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AgentKind:
@@ -295,6 +313,8 @@ AGENT_KINDS: dict[str, AgentKind] = {
     "oracle": AgentKind(OracleConfig, _build_oracle, True, OracleConfig.__doc__),
     "scripted_policy": AgentKind(ScriptedPolicyConfig, _build_scripted, False,
                                  ScriptedPolicyConfig.__doc__),
+    "bank_oracle": AgentKind(BankOracleConfig, _build_bank_oracle, False,
+                             BankOracleConfig.__doc__),
 }
 """Recipe kinds by name."""
 

@@ -2,22 +2,28 @@
 
 Each factory loads or generates a task source, then builds the env. Keyword arguments that are
 not the factory's own (chunk_tokens, memory_tokens, tokenizer, scorer, reward_weights, ...) go to
-`LongContextMemoryEnv`.
+`LongContextMemoryEnv`; the dialogue factories' go to `DialogueMemoryEnv` (their signatures list
+them, so `memgym eval --env-kwargs` is checked against the env's real arguments).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
+from memgym.envs.dialogue import DialogueMemoryEnv
 from memgym.envs.long_context import LongContextMemoryEnv
+from memgym.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["make_hotpotqa", "make_squad", "make_ruler", "make_synthetic", "register_envs",
-           "ENV_DESCRIPTIONS", "RULER_ENV_NAMES"]
+           "make_locomo_dialogue", "make_longmemeval_dialogue", "make_memoryagentbench_dialogue",
+           "make_synthetic_dialogue", "ENV_DESCRIPTIONS", "RULER_ENV_NAMES"]
 
 
 def _bundled_notice(dataset: str) -> str:
@@ -134,6 +140,130 @@ def make_synthetic(num_tasks: int = 1000, seed: int = 0, **kwargs: Any) -> LongC
     return LongContextMemoryEnv(tasks, source="synthetic memory task", **kwargs)
 
 
+# -- dialogue envs ---------------------------------------------------------------------------------
+def _with_env_arguments(*sources: Callable[..., Any]) -> Callable[[Callable], Callable]:
+    """Give a dialogue factory the signature it really accepts: its own parameters, those of
+    `sources` (a generator's) and DialogueMemoryEnv's keywords, so `validate_env` checks
+    `--env-kwargs` names offline and `help()` shows them."""
+
+    def decorate(factory: Callable) -> Callable:
+        params = [p for p in inspect.signature(factory).parameters.values()
+                  if p.kind is not p.VAR_KEYWORD]
+        names = {p.name for p in params}
+        for source in (*sources, DialogueMemoryEnv.__init__):
+            for name, p in inspect.signature(source).parameters.items():
+                if name in names or name in ("self", "conversations", "source") or p.kind in (
+                        p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                    continue
+                params.append(p.replace(kind=p.KEYWORD_ONLY))
+                names.add(name)
+        factory.__signature__ = inspect.Signature(
+            sorted(params, key=lambda p: p.kind != p.POSITIONAL_OR_KEYWORD),
+            return_annotation="DialogueMemoryEnv")
+        return factory
+
+    return decorate
+
+
+def _need_data_path(data_path: Any, dataset: str, hint: str) -> None:
+    if data_path is None:
+        raise ConfigError(f"the {dataset} envs need data_path=: {hint}. Example: "
+                          f"gym.make(..., data_path='/path/to/file'); "
+                          "MemoryBank-Synthetic-v0 runs offline without data")
+
+
+@_with_env_arguments()
+def make_locomo_dialogue(data_path: str | None = None, split: str | None = None,
+                         include_adversarial: bool = False, **env_kwargs: Any
+                         ) -> DialogueMemoryEnv:
+    """LoCoMo conversations (Memory-R1's or RMM's protocol), one conversation per task.
+
+    Args:
+        data_path: LoCoMo's `locomo10.json` (required; CC BY-NC 4.0, so memgym ships no copy).
+        split: None (all ten), or Memory-R1's "train" (conv-26), "validation" (conv-30),
+            "test" (the other eight).
+        include_adversarial: ask category 5 too (left out by default, as in Memory-R1).
+    """
+    from memgym.data.locomo import load_locomo
+
+    _need_data_path(data_path, "LoCoMo (MemoryR1-LoCoMo-v0, RMM-LoCoMo-v0)",
+                    "the path of locomo10.json (github.com/snap-research/locomo, data/)")
+    conversations = load_locomo(data_path, split=split, include_adversarial=include_adversarial)
+    source = f"LoCoMo {data_path}" + (f" ({split})" if split else "")
+    return DialogueMemoryEnv(conversations, source=source, **env_kwargs)
+
+
+@_with_env_arguments()
+def make_longmemeval_dialogue(data_path: str | None = None, variant: str = "s",
+                              question_types: list[str] | None = None,
+                              include_abstention: bool = True, limit: int | None = None,
+                              **env_kwargs: Any) -> DialogueMemoryEnv:
+    """LongMemEval: one task per question, its haystack sessions streamed before it.
+
+    Args:
+        data_path: a LongMemEval file (`longmemeval_s_cleaned.json`, M or oracle; JSON, JSONL
+            or parquet) or a hub id (required).
+        variant, question_types, include_abstention, limit: as `memgym.data.load_longmemeval`.
+    """
+    from memgym.data.longmemeval import load_longmemeval
+
+    _need_data_path(data_path, "LongMemEval (RMM-LongMemEval-v0, MemoryR1-LongMemEval-v0)",
+                    "a LongMemEval file such as longmemeval_s_cleaned.json, or a hub id")
+    conversations = load_longmemeval(data_path, variant=variant, question_types=question_types,
+                                     include_abstention=include_abstention, limit=limit)
+    return DialogueMemoryEnv(conversations, source=f"LongMemEval {data_path}", **env_kwargs)
+
+
+@_with_env_arguments()
+def make_memoryagentbench_dialogue(data_path: str | None = None, competency: str | None = None,
+                                   chunk_tokens: int = 512, chunks_per_session: int = 1,
+                                   sources: list[str] | None = None, limit: int | None = None,
+                                   **env_kwargs: Any) -> DialogueMemoryEnv:
+    """MemoryAgentBench: a row's context fed as chunk turns (speaker "context"), then its
+    questions; one retrieval pool (no per-speaker split) unless `per_speaker_k` is given.
+
+    Args:
+        data_path: a local file or folder of MemoryAgentBench rows, or its hub id
+            "ai-hyz/MemoryAgentBench" (required: the env does not reach the hub unasked).
+        competency, chunk_tokens, chunks_per_session, sources, limit: as
+            `memgym.data.load_memoryagentbench` (chunks are counted in words).
+    """
+    from memgym.data.memoryagentbench import load_memoryagentbench
+
+    _need_data_path(data_path, "MemoryAgentBench (MemoryBank-MemoryAgentBench-v0)",
+                    "a folder or file of ai-hyz/MemoryAgentBench rows, or that hub id, plus "
+                    "competency=")
+    conversations = load_memoryagentbench(data_path, competency=competency,
+                                          chunk_tokens=chunk_tokens,
+                                          chunks_per_session=chunks_per_session,
+                                          sources=sources, limit=limit)
+    env_kwargs.setdefault("per_speaker_k", 0)
+    return DialogueMemoryEnv(conversations, source=f"MemoryAgentBench {data_path}",
+                             **env_kwargs)
+
+
+def _generator() -> Callable[..., Any]:
+    from memgym.data.synthetic_dialogue import generate_dialogues
+
+    return generate_dialogues
+
+
+@_with_env_arguments(_generator())
+def make_synthetic_dialogue(num_conversations: int = 20, seed: int = 0, **kwargs: Any
+                            ) -> DialogueMemoryEnv:
+    """The offline synthetic multi-session dialogue task (Memory-R1's protocol by default).
+
+    Generator kwargs (`memgym.data.synthetic_dialogue.generate_dialogues`' difficulty knobs)
+    go to the generator, the rest to the env. Conversation t is generated from (seed, t).
+    """
+    generate = _generator()
+    own = set(inspect.signature(generate).parameters)
+    gen_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in own}
+    conversations = generate(num_conversations=num_conversations, seed=seed, **gen_kwargs)
+    return DialogueMemoryEnv(conversations, source=f"synthetic dialogues (seed {seed})",
+                             **kwargs)
+
+
 RULER_ENV_NAMES: dict[str, str] = {
     "niah_single_1": "NIAH-Single-1", "niah_single_2": "NIAH-Single-2",
     "niah_single_3": "NIAH-Single-3", "niah_multikey_1": "NIAH-MultiKey-1",
@@ -162,6 +292,18 @@ ENV_DESCRIPTIONS: dict[str, str] = {
     "MemAgent-Synthetic-v0": "offline synthetic memory task: updated facts, distractor keys",
     **{f"MemAgent-RULER-{name}-v0": f"RULER {task}: {_RULER_BLURBS[task]}"
        for task, name in RULER_ENV_NAMES.items()},
+    "MemoryR1-LoCoMo-v0": "LoCoMo turn by turn into a memory bank, Memory-R1's JSON operations "
+                          "(data_path=locomo10.json, split=train|validation|test)",
+    "RMM-LoCoMo-v0": "LoCoMo session by session, RMM's Add()/Merge() reflection "
+                     "(data_path=locomo10.json)",
+    "RMM-LongMemEval-v0": "LongMemEval haystack sessions, RMM's reflection, one question per "
+                          "task (data_path=longmemeval_s_cleaned.json)",
+    "MemoryR1-LongMemEval-v0": "LongMemEval haystack turn by turn, Memory-R1's operations "
+                               "(data_path=longmemeval_s_cleaned.json)",
+    "MemoryBank-MemoryAgentBench-v0": "MemoryAgentBench contexts as chunk turns into a memory "
+                                      "bank (data_path=..., competency=...)",
+    "MemoryBank-Synthetic-v0": "offline synthetic multi-session dialogues: facts introduced, "
+                               "updated, contradicted, retracted (memory bank, Memory-R1 ops)",
 }
 
 
@@ -175,6 +317,16 @@ def register_envs() -> None:
     for task, name in RULER_ENV_NAMES.items():
         entries[f"MemAgent-RULER-{name}-v0"] = ("memgym.envs.registration:make_ruler",
                                                 {"task": task})
+    here = "memgym.envs.registration:"
+    entries.update({
+        "MemoryR1-LoCoMo-v0": (here + "make_locomo_dialogue", {"protocol": "memory_r1"}),
+        "RMM-LoCoMo-v0": (here + "make_locomo_dialogue", {"protocol": "rmm"}),
+        "RMM-LongMemEval-v0": (here + "make_longmemeval_dialogue", {"protocol": "rmm"}),
+        "MemoryR1-LongMemEval-v0": (here + "make_longmemeval_dialogue",
+                                    {"protocol": "memory_r1"}),
+        "MemoryBank-MemoryAgentBench-v0": (here + "make_memoryagentbench_dialogue", {}),
+        "MemoryBank-Synthetic-v0": (here + "make_synthetic_dialogue", {}),
+    })
     for env_id, (entry_point, kwargs) in entries.items():
         if env_id not in registry:
             register(id=env_id, entry_point=entry_point, kwargs=kwargs,

@@ -183,6 +183,60 @@ def _length(row: Mapping[str, Any]) -> Any:
     return 2 ** math.ceil(math.log2(measured))
 
 
+def _mean(values: Sequence[float | None]) -> float | None:
+    kept = [float(v) for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def _question_scores(questions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Means of one group of per-question records (a category, or all)."""
+    judged = any(q.get("judge") is not None for q in questions)
+    out: dict[str, Any] = {"questions": len(questions)}
+    for name in ("f1", "em", "bleu1", "judge"):
+        out[name] = _mean([q.get(name) for q in questions])
+    # LongMemEval's accuracy is a judge's verdict; without a judge, exact match stands in
+    out["accuracy"] = out["judge"] if judged else out["em"]
+    out["accuracy_from"] = "judge" if judged else "em"
+    out["recall_session"] = _mean([q.get("recall_session") for q in questions])
+    out["recall_turn"] = _mean([q.get("recall_turn") for q in questions])
+    return out
+
+
+def _dialogue(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Question-level metrics of multi-question episodes (rows with `questions`), or None.
+
+    Per-category F1 / EM / BLEU-1 (LoCoMo's categories; LongMemEval's question types, with
+    `accuracy`: the judge's when there is one, else EM), retrieval recall@k (`recall_session`:
+    whether an evidence session is among the sessions of the memories shown, LongMemEval's;
+    `recall_turn`: the fraction of evidence turns among their source turns, LoCoMo's), and the
+    memory bank's size and operation counts per episode. Questions of every episode and attempt
+    are pooled (LoCoMo and LongMemEval average over questions).
+    """
+    rows = [r for r in rows if r.get("questions") is not None]
+    if not rows:
+        return None
+    questions = [q for r in rows for q in r["questions"]]
+    by_category: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for q in questions:
+        by_category[str(q.get("category") or "")].append(q)
+    banks = [r.get("bank", {}) for r in rows]
+    ops: dict[str, list[int]] = defaultdict(list)
+    for bank in banks:
+        for key, value in (bank.get("op_counts") or {}).items():
+            ops[key].append(int(value))
+    ks = sorted({b.get("top_k") for b in banks if b.get("top_k") is not None})
+    return {
+        **_question_scores(questions),
+        "by_category": {k: _question_scores(v) for k, v in sorted(by_category.items())},
+        "recall_at_k": {"k": ks[0] if len(ks) == 1 else ks,
+                        "session": _mean([q.get("recall_session") for q in questions]),
+                        "turn": _mean([q.get("recall_turn") for q in questions])},
+        "bank_size": _percentiles([b["bank_size"] for b in banks if "bank_size" in b]),
+        "op_counts": {k: {"total": int(sum(v)), "per_episode": float(np.mean(v))}
+                      for k, v in sorted(ops.items())},
+    }
+
+
 def dataset_hash(rows: Iterable[Mapping[str, Any]]) -> str:
     """SHA-256 of the evaluated tasks' (task id, question, gold answers), in task id order."""
     tasks = {}
@@ -205,7 +259,9 @@ def summarize(predictions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         each metric (reward and every reward component) as mean / ci95 / std / n / ci_method
         over per-task means, ci_method per metric, best_of_k accuracy, breakdowns by task_type,
         num_docs, length and number of chunks, efficiency (tokens, calls, latency
-        percentiles), error counts and the dataset hash.
+        percentiles), error counts and the dataset hash; for multi-question episodes (the
+        dialogue envs) also `dialogue`: per-category F1/EM/BLEU-1, accuracy, recall@k, bank
+        size and operation counts (see `_dialogue`).
     """
     latest: dict[tuple[Any, Any], Mapping[str, Any]] = {}
     for row in predictions:
@@ -241,4 +297,5 @@ def summarize(predictions: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             "episodes_with_format_errors": sum(1 for r in rows if r.get("format_errors")),
         },
         "dataset_hash": dataset_hash(rows),
+        **({"dialogue": block} if (block := _dialogue(rows)) is not None else {}),
     }

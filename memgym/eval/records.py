@@ -65,7 +65,7 @@ def prediction_row(episode: Episode, *, attempt: int) -> dict[str, Any]:
         estimated |= est
     prompt = sum(t["prompt_tokens"] for t in turns)
     completion = sum(t["completion_tokens"] for t in turns)
-    return {
+    row = {
         "task_id": episode.task_id,
         "attempt": attempt,
         "seed": episode.seed,
@@ -95,6 +95,27 @@ def prediction_row(episode: Episode, *, attempt: int) -> dict[str, Any]:
         },
         "latency_s": episode.wall_time_s,
     }
+    row.update(_episode_aggregates(info))
+    return row
+
+
+def _episode_aggregates(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of an env that scores several steps (a dialogue env's questions).
+
+    Such an env puts its episode's aggregates in the last step's `info["episode"]`
+    (DialogueMemoryEnv): the row's reward and components are then the episode's (the mean over
+    its questions), not the last step's, and the row keeps the per-question records and the
+    memory bank's size and operation counts for `summarize`.
+    """
+    agg = info.get("episode")
+    if not isinstance(agg, Mapping):
+        return {}
+    out: dict[str, Any] = {"reward": float(agg["reward"]),
+                           "reward_components": dict(agg["reward_components"]),
+                           "questions": list(agg.get("questions", []))}
+    out["bank"] = {k: agg[k] for k in ("bank_size", "op_counts", "num_write_steps",
+                                        "num_questions", "top_k", "per_speaker_k") if k in agg}
+    return out
 
 
 def trace_row(episode: Episode, *, attempt: int) -> dict[str, Any]:

@@ -1,5 +1,44 @@
-"""Memory substrates owned by environments: the overwrite slot (and, later, the memory bank)."""
+"""Memory substrates owned by environments: the overwrite slot (MemAgent, MEM1) and the memory
+bank with its operations and retrieval (Memory-R1, RMM)."""
 
+from memgym.memory.bank import ACTION_FORMATS, MemoryBank, MemoryEntry
+from memgym.memory.operations import (
+    OPERATION_EVENTS,
+    MemoryOperation,
+    OperationResult,
+    count_operations,
+    parse_memory_operations,
+    parse_rmm_operations,
+)
+from memgym.memory.retrieval import (
+    RETRIEVERS,
+    BM25Retriever,
+    DenseRetriever,
+    Retriever,
+    SentenceEncoder,
+    load_sentence_encoder,
+    make_retriever,
+)
 from memgym.memory.slot import NO_MEMORY, OverwriteSlot, SlotWrite
 
-__all__ = ["NO_MEMORY", "OverwriteSlot", "SlotWrite"]
+__all__ = [
+    "ACTION_FORMATS",
+    "NO_MEMORY",
+    "OPERATION_EVENTS",
+    "RETRIEVERS",
+    "BM25Retriever",
+    "DenseRetriever",
+    "MemoryBank",
+    "MemoryEntry",
+    "MemoryOperation",
+    "OperationResult",
+    "OverwriteSlot",
+    "Retriever",
+    "SentenceEncoder",
+    "SlotWrite",
+    "count_operations",
+    "load_sentence_encoder",
+    "make_retriever",
+    "parse_memory_operations",
+    "parse_rmm_operations",
+]

@@ -1,0 +1,114 @@
+"""memgym.rewards.locomo against LoCoMo's own scoring (task_eval/evaluation.py, branch `code` of
+snap-research/locomo, re-implemented here as the reference) and mem0's BLEU-1, plus the
+documented differences from memgym.rewards.scorers."""
+
+import string
+from collections import Counter
+
+import numpy as np
+import pytest
+import regex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memgym.rewards import bleu1, exact_match, f1
+from memgym.rewards.locomo import (
+    locomo_em,
+    locomo_f1,
+    locomo_multi_f1,
+    locomo_scores,
+    mem0_bleu1,
+)
+
+
+# -- the reference, as LoCoMo's evaluation.py writes it ------------------------------------------
+def ref_normalize(s):
+    s = s.replace(",", "")
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = regex.sub(r"\b(a|an|the|and)\b", " ", s)
+    return " ".join(s.split())
+
+
+def ref_f1_score(prediction, ground_truth):
+    from nltk.stem import PorterStemmer
+
+    ps = PorterStemmer()
+    p = [ps.stem(w) for w in ref_normalize(prediction).split()]
+    g = [ps.stem(w) for w in ref_normalize(ground_truth).split()]
+    same = sum((Counter(p) & Counter(g)).values())
+    if same == 0:
+        return 0
+    precision, recall = same / len(p), same / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def ref_multi_f1(prediction, ground_truth):
+    preds = [p.strip() for p in prediction.split(",")]
+    golds = [g.strip() for g in ground_truth.split(",")]
+    return np.mean([max(ref_f1_score(p, g) for p in preds) for g in golds])
+
+
+def ref_em(prediction, ground_truth):
+    return set(ref_normalize(prediction).split()) == set(ref_normalize(ground_truth).split())
+
+
+WORDS = st.sampled_from(["Lisbon", "the", "and", "running", "ran", "cats", "cat", "a", "in",
+                         "May,", "2023", "violin", "violins", "Caroline's", "art!", "An"])
+PHRASES = st.lists(WORDS, min_size=0, max_size=6).map(" ".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(prediction=PHRASES, gold=PHRASES)
+def test_f1_and_em_match_locomos_reference(prediction, gold):
+    assert locomo_f1(prediction, gold) == pytest.approx(ref_f1_score(prediction, gold))
+    assert locomo_multi_f1(prediction, gold) == pytest.approx(ref_multi_f1(prediction, gold))
+    assert locomo_em(prediction, gold) == float(ref_em(prediction, gold))
+
+
+def test_bleu1_matches_nltk_sentence_bleu_as_mem0_calls_it():
+    from nltk.tokenize import word_tokenize
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    for prediction, gold in [("She moved to Lisbon.", "Lisbon"), ("Lisbon", "Lisbon, Portugal"),
+                             ("a cat", "the cat sleeps"), ("no", "yes")]:
+        expected = sentence_bleu([word_tokenize(gold.lower(), preserve_line=True)],
+                                 word_tokenize(prediction.lower(), preserve_line=True),
+                                 weights=(1, 0, 0, 0),
+                                 smoothing_function=SmoothingFunction().method1)
+        assert mem0_bleu1(prediction, gold) == pytest.approx(expected)
+
+
+def test_bleu1_by_hand():
+    # 4 tokens "she moved to lisbon", 1 matches, brevity penalty 1 (longer than the gold)
+    assert mem0_bleu1("she moved to Lisbon", "Lisbon") == pytest.approx(0.25)
+    # 1 token against 2: precision 1, brevity exp(1 - 2/1)
+    assert mem0_bleu1("Lisbon", "in Lisbon") == pytest.approx(np.exp(-1))
+    assert mem0_bleu1("", "Lisbon") == 0.0
+
+
+def test_category_rules():
+    # open-domain keeps the gold before ";", multi-hop splits on commas, adversarial phrases
+    assert locomo_scores("plants", "plants; maybe flowers", "open-domain")["f1"] == 1.0
+    assert locomo_scores("plants", "plants; maybe flowers", "single-hop")["f1"] < 1.0
+    assert locomo_scores("a cat, the violin case", "the violin case, a cat",
+                         "multi-hop")["f1"] == 1.0
+    assert locomo_scores("Not mentioned in the conversation", "x", "adversarial") == \
+        {"f1": 1.0, "em": 1.0, "bleu1": 1.0}
+    assert locomo_scores("Paris", "x", "adversarial")["f1"] == 0.0
+    assert locomo_scores("Lisbon", ("Porto", "Lisbon"))["em"] == 1.0  # best over golds
+
+
+def test_differences_from_the_squad_scorers_are_the_documented_ones():
+    # stemming: LoCoMo credits "violins" for "violin", SQuAD's F1 does not
+    assert locomo_f1("violins", "violin") == 1.0 and f1("violins", "violin") == 0.0
+    # "and" is dropped by LoCoMo only
+    assert locomo_f1("cats and dogs", "cats dogs") == 1.0 and f1("cats and dogs", "cats dogs") < 1
+    # HotpotQA's yes/no rule is SQuAD-side only
+    assert f1("yes it is", "yes") == 0.0 and locomo_f1("yes it is", "yes") == pytest.approx(0.5)
+    # EM: token sets (LoCoMo) vs strings (SQuAD)
+    assert locomo_em("Lisbon Portugal", "Portugal Lisbon") == 1.0
+    assert exact_match("Lisbon Portugal", "Portugal Lisbon") == 0.0
+    # BLEU-1: mem0 keeps punctuation tokens and articles; memgym's bleu1 drops them
+    assert mem0_bleu1("the Lisbon .", "Lisbon") == pytest.approx(1 / 3)
+    assert bleu1("the Lisbon .", "Lisbon") == 1.0
