@@ -178,8 +178,10 @@ def _usable(value: Any, in_prose: bool = False) -> bool:
 
 
 def _find_json(text: str) -> tuple[Any, str]:
-    """The operations JSON inside `text`: the whole text, a fenced block, or the first usable
-    object/list in prose. Returns (value, "") or (None, why none was found)."""
+    """The operations JSON inside `text`: the whole text; else the last fenced block, or the
+    last {"memory": ...} object, that decodes (a model's final answer follows its drafts and
+    the prompt it echoes); else the first object/list in prose that can be operations.
+    Returns (value, "") or (None, why none was found)."""
     stripped = text.strip()
     value, error = _decode(stripped)
     if error == "":  # the whole text is JSON: it is the answer, whatever is nested inside it
@@ -188,11 +190,11 @@ def _find_json(text: str) -> tuple[Any, str]:
         return None, ("expected an object with a 'memory' list or a list of operations, got "
                       f"{_show(value)}")
     first_error = error
-    for block in _FENCE.findall(text):
+    for block in reversed(_FENCE.findall(text)):
         value, err = _decode(block.strip())
         if err == "" and _usable(value):
             return value, ""
-    starts = [m.start() for m in _MEMORY_KEY.finditer(text, 0)][:_MAX_JSON_STARTS]
+    starts = [m.start() for m in _MEMORY_KEY.finditer(text, 0)][::-1][:_MAX_JSON_STARTS]
     tried = set(starts)
     for bracket in _BRACKET.finditer(text):
         if len(starts) >= _MAX_JSON_STARTS:

@@ -39,6 +39,15 @@ def test_code_fences_prose_and_trailing_commas_are_tolerated():
     assert parse_memory_operations(prose)[0] == [MemoryOperation("DELETE", "4", None)]
 
 
+def test_the_last_memory_object_or_fenced_block_is_the_answer():
+    echo = ('Old: {"memory": [{"id": "0", "text": "a", "event": "NONE"}]} New: '
+            '{"memory": [{"id": "0", "text": "b", "event": "UPDATE"}]}')
+    assert parse_memory_operations(echo)[0] == [MemoryOperation("UPDATE", "0", "b")]
+    fences = ('```json\n{"memory": [{"event": "ADD", "text": "draft"}]}\n```\nBetter:\n'
+              '```json\n{"memory": [{"event": "ADD", "text": "final"}]}\n```')
+    assert parse_memory_operations(fences)[0] == [MemoryOperation("ADD", None, "final")]
+
+
 def test_a_bare_list_and_a_single_item_parse():
     assert parse_memory_operations('[{"event": "NOOP"}, {"event": "none", "id": 2}]')[0] == [
         MemoryOperation("NOOP"), MemoryOperation("NOOP", "2")]
