@@ -189,3 +189,29 @@ def test_each_baseline_plays_the_synthetic_task(stem):
     assert summary["op_counts"]["MALFORMED/refused"] == 0
     # abstention questions are answered "unknown" correctly: the pipeline reaches the scorer
     assert any(q["f1"] == 1.0 for q in summary["questions"] if q["abstention"])
+
+
+@pytest.mark.parametrize("stem", ["memory_r1", "mem0_style", "rag_turns",
+                                  "dialogue_full_context", "dialogue_oracle"])
+def test_each_dialogue_recipe_runs_through_memgym_eval_on_the_embedded_model(stem, tmp_path):
+    """`memgym eval` with memgym's embedded model (transformers, CPU): one short synthetic
+    conversation, two questions, tiny caps; the run writes dialogue metrics and Turns."""
+    from memgym.cli import main
+
+    out = tmp_path / stem
+    caps = {"memory_r1": ["extractor.max_new_tokens=8", "manager.max_new_tokens=16"],
+            "mem0_style": ["extractor.max_new_tokens=8", "manager.max_new_tokens=16"]}
+    args = ["eval", "--env", "MemoryBank-Synthetic-v0", "--env-kwargs", "num_conversations=1",
+            "num_sessions=2", "events_per_session=1", "chat_per_session=0", "questions=2",
+            "--agent", str(AGENTS / f"{stem}.yaml"), "--agent-overrides",
+            "answerer.max_new_tokens=8", *caps.get(stem, []), "--backend", "transformers",
+            "--model", "embedded", "--threads", "1", "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"]["episodes"] == 1
+    assert summary["metrics"]["dialogue"]["questions"] == 2
+    row = json.loads((out / "predictions.jsonl").read_text().splitlines()[0])
+    components = {t["component"] for t in row["turns"]}
+    assert "answerer" in components and row["failed_calls"] == 0
+    if stem in ("memory_r1", "mem0_style"):
+        assert "extractor" in components
