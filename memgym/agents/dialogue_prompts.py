@@ -19,11 +19,14 @@ Where these depart, and why:
      own LoCoMo run asks for names too, in its `custom_instructions`). mem0's lines about
      "today's date", revealing the prompt and "publicly available sources" are dropped: they
      address a chat product, not a benchmark; the session date is given instead.
-  2. The manager prompt asks for one operation per new fact (Memory-R1: "one operation per
-     extracted fact") and allows NOOP (and NONE, mem0's name for it); mem0 re-lists every old
-     memory with NONE. Old memories that a fact does not touch may be left out: the env keeps
-     what is not named. mem0's "generate a new ID" for ADD is kept in the wording, but the bank
-     assigns ids itself and ignores the one proposed.
+  2. Memory-R1's manager prompt (MEMORY_MANAGER) asks for one operation per new fact
+     (Memory-R1: "one operation per extracted fact") with NOOP; mem0's (MEM0_UPDATE, the
+     mem0-style baseline) keeps mem0's form, the whole memory returned with NONE for unchanged
+     entries. Old memories that no fact touches may be left out: the env keeps what is not
+     named. mem0's "generate a new ID" for ADD is kept in the wording, but the bank assigns ids
+     itself and ignores the one proposed. mem0's three further few-shot blocks (one per event)
+     are folded into one example with UPDATE, DELETE and ADD, to keep the prompt within a small
+     model's window (SmolLM2: 8,192 tokens).
   3. The Memory-R1 answer prompt ends with `**Answer:**` on its own line; only the text after
      it is the action (`memgym.agents.memory_r1.extract_answer`). mem0's "show your work" step
      is replaced by the selection step (Memory-R1's distillation).
@@ -39,9 +42,9 @@ __all__ = [
     "DIALOGUE_CONTEXT_ANSWER",
     "DIALOGUE_TEMPLATES",
     "FACT_EXTRACTION",
+    "MEM0_UPDATE",
     "MEMORY_MANAGER",
     "MEMORY_R1_ANSWER",
-    "MEM0_UPDATE",
 ]
 
 FACT_EXTRACTION = register_template(PromptTemplate("dialogue_fact_extraction", """\

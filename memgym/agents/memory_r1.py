@@ -167,9 +167,9 @@ def parse_facts(text: str) -> list[str] | None:
         for item in items:
             if isinstance(item, dict):
                 item = item.get("text", item.get("fact"))
-            if isinstance(item, (str, int, float)) and not isinstance(item, bool):
-                if str(item).strip():
-                    facts.append(str(item).strip())
+            if (isinstance(item, (str, int, float)) and not isinstance(item, bool)
+                    and str(item).strip()):
+                facts.append(str(item).strip())
         return facts
     return None
 

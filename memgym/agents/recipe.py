@@ -42,8 +42,8 @@ __all__ = [
     "DialogueFullContextConfig",
     "DialogueOracleConfig",
     "FullContextConfig",
-    "Mem1Config",
     "Mem0StyleConfig",
+    "Mem1Config",
     "MemAgentConfig",
     "MemoryR1Config",
     "OracleConfig",
@@ -276,10 +276,6 @@ class DialogueComponentConfig:
     """Its own backend; None: the run's backend (`memgym eval --backend/--model`)."""
 
 
-def _component(**defaults: Any) -> Any:
-    return field(default_factory=lambda: DialogueComponentConfig(**defaults))
-
-
 @dataclass
 class MemoryR1Config:
     """Memory-R1: fact extraction, a manager with one ADD/UPDATE/DELETE/NOOP per fact (trainable),
@@ -287,13 +283,13 @@ class MemoryR1Config:
 
     name: str = "memory_r1"
     """The agent's name in results."""
-    extractor: DialogueComponentConfig = _component()
+    extractor: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
     """Fact extraction per turn (component "extractor"; default template
     dialogue_fact_extraction, 256 tokens, greedy, not trainable)."""
-    manager: DialogueComponentConfig = _component()
+    manager: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
     """The memory manager (component "manager"; dialogue_memory_manager, 512 tokens,
     temperature 1.0 as a GRPO policy, trainable)."""
-    answerer: DialogueComponentConfig = _component()
+    answerer: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
     """The answer agent (component "answerer"; memory_r1_answer, 256 tokens, temperature 1.0,
     trainable)."""
     fact_fallback: str = "none"
@@ -306,11 +302,11 @@ class Mem0StyleConfig:
 
     name: str = "mem0_style"
     """The agent's name in results."""
-    extractor: DialogueComponentConfig = _component()
+    extractor: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
     """Fact extraction (dialogue_fact_extraction, 256 tokens, greedy, not trainable)."""
-    manager: DialogueComponentConfig = _component()
+    manager: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
     """mem0's update step (mem0_update_memory, 1024 tokens, greedy, not trainable)."""
-    answerer: DialogueComponentConfig = _component()
+    answerer: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
     """mem0's answer step (dialogue_answer, 64 tokens, greedy, not trainable)."""
     fact_fallback: str = "none"
     """As for memory_r1."""
@@ -323,7 +319,7 @@ class RagTurnsConfig:
 
     name: str = "rag_turns"
     """The agent's name in results."""
-    answerer: DialogueComponentConfig = _component()
+    answerer: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
     """The answer call (dialogue_answer, 64 tokens, greedy, trainable)."""
     max_entry_chars: int = 2048
     """A turn is cut to this many characters (the env's max_entry_chars)."""
@@ -335,7 +331,7 @@ class DialogueFullContextConfig:
 
     name: str = "dialogue_full_context"
     """The agent's name in results."""
-    answerer: DialogueComponentConfig = _component()
+    answerer: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
     """The answer call (dialogue_context_answer, 64 tokens, greedy, trainable)."""
     max_context_tokens: int = 8000
     """The prompt's token limit: the model's window minus room to answer (SmolLM2: 8192)."""
@@ -349,7 +345,7 @@ class DialogueOracleConfig:
 
     name: str = "dialogue_oracle"
     """The agent's name in results."""
-    answerer: DialogueComponentConfig = _component()
+    answerer: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
     """The answer call (dialogue_context_answer, 64 tokens, greedy, not trainable)."""
     max_context_tokens: int = 8000
     """The prompt's token limit."""

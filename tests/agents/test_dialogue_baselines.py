@@ -10,21 +10,21 @@ import gymnasium as gym
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "envs"))
-from dialogue_helpers import tiny_conversation  # noqa: E402
+from dialogue_helpers import tiny_conversation
 
-import memgym  # noqa: E402, F401
-from memgym.agents.base import EpisodeContext  # noqa: E402
-from memgym.agents.dialogue_baselines import (  # noqa: E402
+import memgym  # noqa: F401
+from memgym.agents.base import EpisodeContext
+from memgym.agents.dialogue_baselines import (
     TRUNCATION_NOTE,
     DialogueOracleAgent,
     evidence_context,
 )
-from memgym.agents.episode import run_episode, run_sync  # noqa: E402
-from memgym.agents.memory_r1 import EMPTY_WRITE  # noqa: E402
-from memgym.agents.recipe import load_agent  # noqa: E402
-from memgym.envs.dialogue import DialogueMemoryEnv  # noqa: E402
-from memgym.errors import ConfigError, DataError  # noqa: E402
-from memgym.llm.scripted import ScriptedBackend  # noqa: E402
+from memgym.agents.episode import run_episode, run_sync
+from memgym.agents.memory_r1 import EMPTY_WRITE
+from memgym.agents.recipe import load_agent
+from memgym.envs.dialogue import DialogueMemoryEnv
+from memgym.errors import ConfigError, DataError
+from memgym.llm.scripted import ScriptedBackend
 
 AGENTS = Path(__file__).parents[2] / "agents"
 

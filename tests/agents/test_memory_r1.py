@@ -10,11 +10,11 @@ import gymnasium as gym
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "envs"))
-from dialogue_helpers import tiny_conversation  # noqa: E402
+from dialogue_helpers import tiny_conversation
 
-import memgym  # noqa: E402, F401
-from memgym.agents.episode import run_episode, run_sync  # noqa: E402
-from memgym.agents.memory_r1 import (  # noqa: E402
+import memgym  # noqa: F401
+from memgym.agents.episode import run_episode, run_sync
+from memgym.agents.memory_r1 import (
     EMPTY_WRITE,
     MemoryR1Agent,
     ShownMemory,
@@ -24,11 +24,11 @@ from memgym.agents.memory_r1 import (  # noqa: E402
     parse_shown_memories,
     render_per_speaker,
 )
-from memgym.agents.recipe import load_agent  # noqa: E402
-from memgym.envs.dialogue import DialogueMemoryEnv  # noqa: E402
-from memgym.errors import ConfigError  # noqa: E402
-from memgym.llm.base import Completion  # noqa: E402
-from memgym.llm.scripted import ScriptedBackend  # noqa: E402
+from memgym.agents.recipe import load_agent
+from memgym.envs.dialogue import DialogueMemoryEnv
+from memgym.errors import ConfigError
+from memgym.llm.base import Completion
+from memgym.llm.scripted import ScriptedBackend
 
 RECIPE = Path(__file__).parents[2] / "agents" / "memory_r1.yaml"
 
