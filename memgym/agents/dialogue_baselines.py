@@ -16,6 +16,9 @@
     turns of `evidence_sessions` when a dataset names sessions only, as LongMemEval) and answers
     from them in one call. It stores nothing. An upper bound of the reader model given perfect
     memory; it tests neither the bank nor retrieval (agents/bank_oracle.yaml does).
+Full context and the oracle play either protocol (turn or session stream); their write action
+is `{"memory": []}`, which the RMM protocol, having no empty action, counts as one
+MALFORMED/refused operation per session (op_validity 0; the answers are unaffected).
 """
 
 from __future__ import annotations

@@ -119,6 +119,13 @@ def test_full_context_answers_from_everything_and_stores_nothing():
     assert "middle was cut" not in prompt
 
 
+def test_full_context_and_the_oracle_play_the_session_stream_too():
+    for stem in ("dialogue_full_context", "dialogue_oracle"):
+        episode = play(tiny_env(protocol="rmm"), load_agent(AGENTS / f"{stem}.yaml",
+                                                           ScriptedBackend(reader)))
+        assert episode.info["episode"]["reward_components"]["f1"] == 1.0, stem
+
+
 def test_full_context_truncates_the_middle_and_says_so():
     backend = ScriptedBackend(reader)
     agent = load_agent(AGENTS / "dialogue_full_context.yaml", backend, ["tokenizer=words"])
