@@ -160,6 +160,9 @@ class Episode:
         trace: the env's memory after each step (observation["memory"]); the answer step's
             entry repeats the final memory.
         rewards: the reward of each step.
+        step_components: each step's `info["reward_components"]` (empty dicts for an env
+            without them): what per-step credit re-weights (a dialogue env's write steps carry
+            the frozen reader's score, its answer steps the answer's EM/F1).
         reward: the final step's reward (the episode's score).
         reward_components, reward_weights: the final step's `info` entries.
         info: the final step's info (answer, golds, peak_context_tokens, memory_tokens, ...).
@@ -174,6 +177,7 @@ class Episode:
     actions: list[str] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)
     rewards: list[float] = field(default_factory=list)
+    step_components: list[dict[str, float]] = field(default_factory=list)
     reward: float = 0.0
     reward_components: dict[str, float] = field(default_factory=dict)
     reward_weights: dict[str, float] = field(default_factory=dict)
@@ -238,6 +242,7 @@ async def run_episode(env: gym.Env, agent: Agent, *, seed: int | None, task_id: 
         obs, reward, terminated, truncated, info = env.step(action)
         episode.actions.append(action)
         episode.rewards.append(float(reward))
+        episode.step_components.append(dict(info.get("reward_components", {})))
         episode.trace.append(obs.get("memory", "") if isinstance(obs, dict) else "")
     episode.reward = episode.rewards[-1] if episode.rewards else 0.0
     episode.reward_components = dict(info.get("reward_components", {}))

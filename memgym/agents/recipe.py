@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,20 @@ __all__ = [
     "AGENT_KINDS",
     "AgentKind",
     "AgentRecipe",
+    "BackendSpec",
     "BankOracleConfig",
+    "DialogueComponentConfig",
+    "DialogueFullContextConfig",
+    "DialogueOracleConfig",
     "FullContextConfig",
+    "Mem0StyleConfig",
     "Mem1Config",
     "MemAgentConfig",
+    "MemoryR1Config",
     "OracleConfig",
     "RMMConfig",
     "RagBM25Config",
+    "RagTurnsConfig",
     "ScriptedPolicyConfig",
     "build_agent",
     "load_agent",
@@ -272,6 +279,125 @@ class RMMConfig:
     """Whether the LLM trainer optimises the LLM calls (the reranker trains apart from them)."""
 
 
+# -- dialogue agents (memgym.agents.memory_r1, memgym.agents.dialogue_baselines) ----------------
+@dataclass
+class BackendSpec:
+    """A component's own LLM backend, instead of the one `memgym eval --backend` builds.
+
+    For example a frozen API model as the extractor while the trained policy manages:
+    `extractor: {backend: openai, model: gpt-4o-mini, base_url: http://127.0.0.1:8000/v1}`.
+    """
+
+    backend: str
+    """transformers (hf), vllm, openai or scripted, as `memgym eval --backend`."""
+    model: str | None = None
+    """A named model, local path or hub id; the served name (openai); a policy import path
+    'package.module:function' (scripted)."""
+    base_url: str | None = None
+    """The server's URL (openai only)."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """More backend arguments, as `--backend-kwargs`."""
+
+
+@dataclass
+class DialogueComponentConfig:
+    """One LLM component of a dialogue agent; a field left None takes the kind's default."""
+
+    template: str | None = None
+    """Its prompt template (see memgym.agents.dialogue_prompts)."""
+    max_new_tokens: int | None = None
+    """Cap of each call, in tokens."""
+    temperature: float | None = None
+    """Sampling temperature; 0 is greedy."""
+    top_p: float = 1.0
+    """Nucleus sampling."""
+    top_k: int = 0
+    """Top-k sampling; 0 disables it."""
+    chat: bool = True
+    """Send the prompt as a chat message."""
+    trainable: bool | None = None
+    """Whether the trainer optimises its calls."""
+    backend: BackendSpec | None = None
+    """Its own backend; None: the run's backend (`memgym eval --backend/--model`)."""
+
+
+@dataclass
+class MemoryR1Config:
+    """Memory-R1: fact extraction, a manager with one ADD/UPDATE/DELETE/NOOP per fact (trainable),
+    an answerer that selects memories then answers after **Answer:** (trainable)."""
+
+    name: str = "memory_r1"
+    """The agent's name in results."""
+    extractor: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
+    """Fact extraction per turn (component "extractor"; default template
+    dialogue_fact_extraction, 256 tokens, greedy, not trainable)."""
+    manager: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
+    """The memory manager (component "manager"; dialogue_memory_manager, 512 tokens,
+    temperature 1.0 as a GRPO policy, trainable)."""
+    answerer: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
+    """The answer agent (component "answerer"; memory_r1_answer, 256 tokens, temperature 1.0,
+    trainable)."""
+    fact_fallback: str = "none"
+    """"none": an unparseable extraction stores nothing (mem0); "turn": the turn is the fact."""
+
+
+@dataclass
+class Mem0StyleConfig:
+    """mem0-style extract-then-update (no RL): mem0's extraction, update and answer prompts."""
+
+    name: str = "mem0_style"
+    """The agent's name in results."""
+    extractor: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
+    """Fact extraction (dialogue_fact_extraction, 256 tokens, greedy, not trainable)."""
+    manager: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
+    """mem0's update step (mem0_update_memory, 1024 tokens, greedy, not trainable)."""
+    answerer: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
+    """mem0's answer step (dialogue_answer, 64 tokens, greedy, not trainable)."""
+    fact_fallback: str = "none"
+    """As for memory_r1."""
+
+
+@dataclass
+class RagTurnsConfig:
+    """RAG over raw turns: every turn ADDed verbatim, the env's retriever (bm25 or dense) picks
+    the memories shown at a question, one answer call."""
+
+    name: str = "rag_turns"
+    """The agent's name in results."""
+    answerer: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
+    """The answer call (dialogue_answer, 64 tokens, greedy, trainable)."""
+    max_entry_chars: int = 2048
+    """A turn is cut to this many characters (the env's max_entry_chars)."""
+
+
+@dataclass
+class DialogueFullContextConfig:
+    """Full context: the conversation so far, middle-truncated to the window (the prompt says so)."""
+
+    name: str = "dialogue_full_context"
+    """The agent's name in results."""
+    answerer: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
+    """The answer call (dialogue_context_answer, 64 tokens, greedy, trainable)."""
+    max_context_tokens: int = 8000
+    """The prompt's token limit: the model's window minus room to answer (SmolLM2: 8192)."""
+    tokenizer: str | None = None
+    """Tokenizer for truncation: None uses the answerer backend's, else 'words'."""
+
+
+@dataclass
+class DialogueOracleConfig:
+    """Evidence oracle (privileged: reads the question's evidence turns from the task)."""
+
+    name: str = "dialogue_oracle"
+    """The agent's name in results."""
+    answerer: DialogueComponentConfig = field(default_factory=DialogueComponentConfig)
+    """The answer call (dialogue_context_answer, 64 tokens, greedy, not trainable)."""
+    max_context_tokens: int = 8000
+    """The prompt's token limit."""
+    tokenizer: str | None = None
+    """Tokenizer for truncation: None uses the answerer backend's, else 'words'."""
+
+
 # -- builders ------------------------------------------------------------------------------------
 def _counter(spec: str | None, backend: LLMBackend | None) -> TokenCounter:
     if spec is None and backend is not None and getattr(backend, "tokenizer", None) is not None:
@@ -354,6 +480,118 @@ def _build_rmm(c: RMMConfig, backend: LLMBackend) -> Agent:
                      trainable=c.trainable, chat=c.chat, name=c.name)
 
 
+_DIALOGUE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "memory_r1": {
+        "extractor": {"template": "dialogue_fact_extraction", "max_new_tokens": 256,
+                      "temperature": 0.0, "trainable": False},
+        "manager": {"template": "dialogue_memory_manager", "max_new_tokens": 512,
+                    "temperature": 1.0, "trainable": True},
+        "answerer": {"template": "memory_r1_answer", "max_new_tokens": 256,
+                     "temperature": 1.0, "trainable": True}},
+    "mem0_style": {
+        "extractor": {"template": "dialogue_fact_extraction", "max_new_tokens": 256,
+                      "temperature": 0.0, "trainable": False},
+        "manager": {"template": "mem0_update_memory", "max_new_tokens": 1024,
+                    "temperature": 0.0, "trainable": False},
+        "answerer": {"template": "dialogue_answer", "max_new_tokens": 64,
+                     "temperature": 0.0, "trainable": False}},
+    "rag_turns": {"answerer": {"template": "dialogue_answer", "max_new_tokens": 64,
+                               "temperature": 0.0, "trainable": True}},
+    "dialogue_full_context": {"answerer": {"template": "dialogue_context_answer",
+                                           "max_new_tokens": 64, "temperature": 0.0,
+                                           "trainable": True}},
+    "dialogue_oracle": {"answerer": {"template": "dialogue_context_answer",
+                                     "max_new_tokens": 64, "temperature": 0.0,
+                                     "trainable": False}},
+}
+"""Each dialogue kind's component defaults (what a DialogueComponentConfig field left None takes)."""
+
+_DIALOGUE_SLOTS = {"extractor": ("date", "dialogue"), "manager": ("memories", "facts")}
+
+
+def _spec_backend(spec: BackendSpec) -> LLMBackend:
+    """Build a component's own backend from its spec (as `memgym eval` builds --backend)."""
+    from memgym.eval.cli import build_backend
+
+    model = spec.model
+    if spec.backend in ("transformers", "hf", "vllm") and model:
+        from memgym.models import resolve_model_path
+
+        model = resolve_model_path(model)
+    return build_backend(spec.backend, model, spec.base_url, dict(spec.kwargs))
+
+
+def _dialogue_component(kind: str, role: str, c: DialogueComponentConfig,
+                        backend: LLMBackend | None, built: dict[str, LLMBackend],
+                        slots: tuple[str, ...]) -> Any:
+    """An LLMComponent for `role` of `kind`: defaults filled in, its backend chosen."""
+    from memgym.agents.memory_r1 import LLMComponent
+
+    defaults = _DIALOGUE_DEFAULTS[kind][role]
+    if c.backend is not None:
+        key = repr(dataclasses.asdict(c.backend))
+        if key not in built:
+            built[key] = _spec_backend(c.backend)
+        backend = built[key]
+    if backend is None:
+        raise ConfigError(f"{kind}.{role}: no backend: pass --backend/--model to memgym eval or "
+                          f"set {role}.backend in the recipe")
+    template = get_template(c.template or defaults["template"], slots)
+    sampling = SamplingParams(
+        max_new_tokens=c.max_new_tokens or defaults["max_new_tokens"],
+        temperature=defaults["temperature"] if c.temperature is None else c.temperature,
+        top_p=c.top_p, top_k=c.top_k)
+    trainable = defaults["trainable"] if c.trainable is None else c.trainable
+    return LLMComponent(backend, template, sampling, component=role, chat=c.chat,
+                        trainable=trainable)
+
+
+def _build_memory_r1(c: MemoryR1Config | Mem0StyleConfig, backend: LLMBackend | None) -> Agent:
+    import memgym.agents.dialogue_prompts  # noqa: F401  (registers the dialogue templates)
+    from memgym.agents.dialogue_baselines import make_mem0_style
+    from memgym.agents.memory_r1 import MemoryR1Agent
+
+    kind = "memory_r1" if isinstance(c, MemoryR1Config) else "mem0_style"
+    built: dict[str, LLMBackend] = {}
+    extractor, manager = (_dialogue_component(kind, role, getattr(c, role), backend, built,
+                                              _DIALOGUE_SLOTS[role])
+                          for role in ("extractor", "manager"))
+    answerer = _dialogue_component(kind, "answerer", c.answerer, backend, built,
+                                   ("memories", "question"))
+    if kind == "mem0_style":
+        return make_mem0_style(extractor, manager, answerer, fact_fallback=c.fact_fallback,
+                               name=c.name)
+    return MemoryR1Agent(extractor, manager, answerer, fact_fallback=c.fact_fallback,
+                         name=c.name)
+
+
+def _build_rag_turns(c: RagTurnsConfig, backend: LLMBackend | None) -> Agent:
+    import memgym.agents.dialogue_prompts  # noqa: F401
+    from memgym.agents.dialogue_baselines import RagTurnsAgent
+
+    if c.max_entry_chars < 1:
+        raise ConfigError(f"rag_turns: max_entry_chars={c.max_entry_chars} must be at least 1")
+    answerer = _dialogue_component("rag_turns", "answerer", c.answerer, backend, {},
+                                   ("memories", "question"))
+    return RagTurnsAgent(answerer, max_entry_chars=c.max_entry_chars, name=c.name)
+
+
+def _build_dialogue_context(c: DialogueFullContextConfig | DialogueOracleConfig,
+                            backend: LLMBackend | None) -> Agent:
+    import memgym.agents.dialogue_prompts  # noqa: F401
+    from memgym.agents.dialogue_baselines import DialogueFullContextAgent, DialogueOracleAgent
+
+    full = isinstance(c, DialogueFullContextConfig)
+    kind = "dialogue_full_context" if full else "dialogue_oracle"
+    if c.max_context_tokens < 1:
+        raise ConfigError(f"{kind}: max_context_tokens={c.max_context_tokens} must be at least 1")
+    answerer = _dialogue_component(kind, "answerer", c.answerer, backend, {},
+                                   ("context", "question"))
+    cls = DialogueFullContextAgent if full else DialogueOracleAgent
+    return cls(answerer, counter=_counter(c.tokenizer, answerer.backend),
+               max_context_tokens=c.max_context_tokens, name=c.name)
+
+
 # -- registry ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AgentKind:
@@ -377,6 +615,13 @@ AGENT_KINDS: dict[str, AgentKind] = {
     "bank_oracle": AgentKind(BankOracleConfig, _build_bank_oracle, False,
                              BankOracleConfig.__doc__),
     "rmm": AgentKind(RMMConfig, _build_rmm, True, RMMConfig.__doc__),
+    "memory_r1": AgentKind(MemoryR1Config, _build_memory_r1, True, MemoryR1Config.__doc__),
+    "mem0_style": AgentKind(Mem0StyleConfig, _build_memory_r1, True, Mem0StyleConfig.__doc__),
+    "rag_turns": AgentKind(RagTurnsConfig, _build_rag_turns, True, RagTurnsConfig.__doc__),
+    "dialogue_full_context": AgentKind(DialogueFullContextConfig, _build_dialogue_context, True,
+                                       DialogueFullContextConfig.__doc__),
+    "dialogue_oracle": AgentKind(DialogueOracleConfig, _build_dialogue_context, True,
+                                 DialogueOracleConfig.__doc__),
 }
 """Recipe kinds by name."""
 

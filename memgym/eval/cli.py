@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from memgym.agents.recipe import build_agent, load_recipe
-    from memgym.envs.validation import align_answer_format, validate_env
+    from memgym.envs.validation import align_answer_format, env_accepts, validate_env
     from memgym.errors import ConfigError
     from memgym.eval.runner import FailFast, evaluate
 
@@ -214,7 +214,8 @@ def run(args: argparse.Namespace) -> int:
             set_torch_threads(args.threads, setting="--threads")
         backend = build_backend(args.backend, model, args.base_url,
                                 parse_overrides(args.backend_kwargs))
-        if args.backend in ("transformers", "hf", "vllm") and "tokenizer" not in env_kwargs:
+        if (args.backend in ("transformers", "hf", "vllm") and "tokenizer" not in env_kwargs
+                and env_accepts(args.env, "tokenizer")):  # the dialogue envs count no tokens
             # chunks and memory budgets count the model's own tokens, as MemAgent does
             env_kwargs["tokenizer"] = model
         where = f"{args.backend} at {', '.join(args.base_url)}" if args.base_url else \

@@ -6,6 +6,7 @@ Pure functions on tensors and lists. The shapes, with N tasks per batch, G episo
     components [N*G, C] --group_advantages--> advantages [N*G]  (episode level)
     advantages [N*G]    --broadcast_credit--> per-row advantage and weight  [R]
     step rewards        --per_step_credit---> per-row advantage and weight  [R]
+    step rewards        --step_reward_credit-> per-row advantage and weight [R]
 
 Episodes of one group are consecutive (rows g*G .. g*G+G-1 belong to task g). Standard
 deviations are Bessel-corrected and the epsilon is 1e-4, as in TRL, so memgym's advantages equal
@@ -25,8 +26,10 @@ __all__ = [
     "broadcast_credit",
     "discounted_returns",
     "fixed_baseline_advantages",
+    "flat_step_groups",
     "group_advantages",
     "per_step_credit",
+    "step_reward_credit",
     "zero_std_groups",
 ]
 
@@ -214,6 +217,111 @@ def per_step_credit(step_rewards: Sequence[Sequence[float]],
             eps.append(e)
             turns.append(i)
     return RowCredit(adv, wts, eps, turns)
+
+
+STEP_BASELINES = ("step", "group")
+"""Where `step_reward_credit` takes a Turn's baseline from (see its docstring)."""
+
+
+def _scale(values: torch.Tensor, scale_rewards: str, batch_std: float) -> torch.Tensor:
+    """Centre `values` on their mean and scale them as `group_advantages` does."""
+    centred = values - values.mean()
+    if scale_rewards == "group":
+        return centred / (_std(values) + STD_EPS)
+    if scale_rewards == "batch":
+        return centred / (batch_std + STD_EPS)
+    if scale_rewards == "none":
+        return centred
+    raise ValueError(f"scale_rewards={scale_rewards!r}; choose group, batch or none")
+
+
+def step_reward_credit(step_rewards: Sequence[Sequence[float]],
+                       turn_steps: Sequence[Sequence[int]],
+                       trainable: Sequence[Sequence[bool]], num_generations: int, *,
+                       baseline: str = "step", scale_rewards: str = "group",
+                       normalize_per_episode: bool = True) -> RowCredit:
+    """Credit each Turn with the group-relative reward of the env step its action went to.
+
+    Memory-R1's credit: a manager's edit is rewarded by the frozen reader's EM right after that
+    edit, an answer by its own EM/F1; no later reward flows back (unlike `per_step_credit`'s
+    return-to-go). Only the steps that hold a trainable Turn take part.
+
+    Baselines (`baseline`):
+      - "step" (default): the G episodes' rewards at the same step index t. The G episodes of
+        a group share the reset seed, so step t is the same dialogue turn (or question) in
+        each; their G values are G samples of one decision, which is GRPO's group (Memory-R1
+        samples G operations per turn). An easy step (no linked question: every action
+        scores 0) gives advantage 0 instead of a negative one.
+      - "group": every (episode, step) of the group that holds a trainable Turn, pooled. For
+        envs whose episodes do not line up step by step (different question counts); it mixes
+        easy and hard decisions, so a Turn is also credited for its step's difficulty.
+    Scaling follows `group_advantages` (the std of the baseline's values, the batch's std over
+    every credited step, or none). A group of one step value has advantage 0.
+
+    Args:
+        step_rewards: [E][S_e] the weighted reward of each env step of each episode.
+        turn_steps: [E][T_e] the env step of each Turn (`Turn.step`).
+        trainable: [E][T_e] whether each Turn is trained.
+        num_generations: G; consecutive blocks of G episodes form a group.
+        baseline: "step" or "group", as above.
+        scale_rewards: "group", "batch" or "none".
+        normalize_per_episode: weight each of an episode's T trainable Turns by 1/T.
+    """
+    n_eps = len(step_rewards)
+    if n_eps % num_generations or not (n_eps == len(turn_steps) == len(trainable)):
+        raise ValueError("step_rewards, turn_steps and trainable must list the same N*G "
+                         "episodes, N*G divisible by num_generations")
+    if baseline not in STEP_BASELINES:
+        raise ValueError(f"baseline={baseline!r}; choose one of {STEP_BASELINES}")
+    credited: list[set[int]] = []        # per episode, the steps that hold a trainable Turn
+    for e in range(n_eps):
+        steps = {turn_steps[e][i] for i, f in enumerate(trainable[e]) if f}
+        bad = [t for t in steps if not 0 <= t < len(step_rewards[e])]
+        if bad:
+            raise ValueError(f"episode {e} has a Turn at step {bad[0]}, but the episode has "
+                             f"{len(step_rewards[e])} env steps")
+        credited.append(steps)
+    every = [float(step_rewards[e][t]) for e in range(n_eps) for t in sorted(credited[e])]
+    batch_std = float(_std(torch.tensor(every))) if every else 0.0
+    normed: list[dict[int, float]] = [{} for _ in range(n_eps)]
+    for start in range(0, n_eps, num_generations):
+        group = range(start, start + num_generations)
+        if baseline == "step":
+            pools = [[(e, t) for e in group if t in credited[e]]
+                     for t in sorted(set().union(*(credited[e] for e in group)))]
+        else:
+            pools = [[(e, t) for e in group for t in sorted(credited[e])]]
+        for pool in pools:
+            if not pool:
+                continue
+            vals = torch.tensor([float(step_rewards[e][t]) for e, t in pool])   # [P]
+            for (e, t), v in zip(pool, _scale(vals, scale_rewards, batch_std).tolist()):
+                normed[e][t] = v
+    adv, wts, eps, turns = [], [], [], []
+    for e in range(n_eps):
+        idx = [i for i, f in enumerate(trainable[e]) if f]
+        w = 1.0 / len(idx) if (normalize_per_episode and idx) else 1.0
+        for i in idx:
+            adv.append(normed[e][turn_steps[e][i]])
+            wts.append(w)
+            eps.append(e)
+            turns.append(i)
+    return RowCredit(adv, wts, eps, turns)
+
+
+def flat_step_groups(step_rewards: Sequence[Sequence[float]],
+                     turn_steps: Sequence[Sequence[int]],
+                     trainable: Sequence[Sequence[bool]], num_generations: int) -> torch.Tensor:
+    """Which groups teach nothing under step credit: bool [N], True when every credited step
+    reward of the group is equal (so every `step_reward_credit` advantage is 0 under both
+    baselines). The step-credit counterpart of `zero_std_groups`."""
+    flags = []
+    for start in range(0, len(step_rewards), num_generations):
+        vals = [float(step_rewards[e][turn_steps[e][i]])
+                for e in range(start, start + num_generations)
+                for i, f in enumerate(trainable[e]) if f]
+        flags.append(not vals or max(vals) - min(vals) <= 1e-8)
+    return torch.tensor(flags, dtype=torch.bool)
 
 
 def fixed_baseline_advantages(components: torch.Tensor, weights: torch.Tensor, baseline: float

@@ -136,9 +136,16 @@ class GRPOConfig:
     is empty while any group is left. A rollout with no group left (every reward equal, e.g. a
     converged policy) is one step without an update: logged with rows 0 and a warning, counted
     toward max_steps (so the run ends) and the schedule, as a zero-advantage batch is in TRL."""
-    credit_assignment: Literal["broadcast", "per_step"] = "broadcast"
-    """broadcast: every trainable Turn of an episode gets the episode's advantage (MemAgent).
-    per_step: each Turn gets the group-normalised discounted return from its env step on."""
+    credit_assignment: Literal["broadcast", "per_step", "step_reward"] = "broadcast"
+    """broadcast: every trainable Turn of an episode gets the episode's advantage (MemAgent;
+    the episode's reward is its last step's). per_step: each Turn gets the group-normalised
+    discounted return from its env step on. step_reward: each Turn gets the group-normalised
+    reward of its own env step (Memory-R1: a manager's edit, the frozen reader's EM after it;
+    an answer, its EM/F1), `advantages.step_reward_credit`."""
+    step_baseline: Literal["step", "group"] = "step"
+    """step_reward credit's baseline: the G episodes' rewards at the same step ("step", the
+    default: step t is the same turn or question in every episode of a group) or every credited
+    step of the group pooled ("group", for episodes that do not line up step by step)."""
     gamma: float = 1.0
     """Discount for per_step credit assignment."""
     normalize_turns_per_episode: bool = True
@@ -244,6 +251,12 @@ class GRPOConfig:
     the settings of `memgym.trainer.module_policy.ModulePolicySpec` (backend, model of the
     frozen LLM, batch_size, baseline). None: GRPO on the LLM."""
 
+    # -- a frozen reader for the env ----------------------------------------------------------
+    frozen_reader: dict[str, Any] | None = None
+    """A frozen answer agent injected into the env as `reader=` (Memory-R1's manager reward):
+    the settings of `memgym.trainer.frozen_reader.FrozenReaderSpec` (agent recipe, backend,
+    model). None: the env gets no reader (env kwargs cannot hold callables)."""
+
     # -- derived (computed in __post_init__, not set from recipes) ----------------------------
     episodes_per_step: int = field(init=False)
     """tasks_per_step x num_generations."""
@@ -340,10 +353,11 @@ class GRPOConfig:
 
     def _check_credit(self) -> None:
         """Per-step credit works on the weighted step reward."""
-        if (self.credit_assignment == "per_step"
+        if (self.credit_assignment in ("per_step", "step_reward")
                 and self.multi_objective_aggregation != "sum_then_normalize"):
             raise ConfigError(
-                "credit_assignment='per_step' works on the weighted step reward; set "
+                f"credit_assignment={self.credit_assignment!r} works on the weighted step "
+                "reward; set "
                 "multi_objective_aggregation='sum_then_normalize' (or use credit_assignment="
                 "'broadcast' with normalize_then_sum)")
 

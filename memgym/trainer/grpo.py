@@ -61,8 +61,10 @@ from memgym.errors import ConfigError
 from memgym.llm import set_torch_threads
 from memgym.trainer.advantages import (
     broadcast_credit,
+    flat_step_groups,
     group_advantages,
     per_step_credit,
+    step_reward_credit,
     zero_std_groups,
 )
 from memgym.trainer.checkpoint import (
@@ -256,6 +258,10 @@ class GRPOTrainer:
         self.agent_recipe = cfg.agent if agent is None else agent
         # the env extracts the answer format the agent's final prompt asks for, as in eval
         align_answer_format(self.env_id, self.env_kwargs, load_recipe(self.agent_recipe).config)
+        if cfg.frozen_reader is not None:  # Memory-R1's frozen answer agent, as the env's reader
+            from memgym.trainer.frozen_reader import build_frozen_reader
+
+            self.env_kwargs["reader"] = build_frozen_reader(cfg.frozen_reader)
         self.out = Path(cfg.output_dir)
         _set_seed(cfg.seed)
         self.dist = Distributed.from_env(cfg.device)  # a world of one without a launcher
@@ -287,7 +293,8 @@ class GRPOTrainer:
         # Chunks and memory budgets count the policy's own tokens, as `memgym eval` does. The
         # envs get their own copy: a fast tokenizer is not safe to share with the engine thread
         # (concurrent use made seeded runs irreproducible).
-        self.env_kwargs.setdefault("tokenizer", copy.deepcopy(self.tokenizer))
+        if _env_takes_tokenizer(self.env_id):  # the dialogue envs count no tokens
+            self.env_kwargs.setdefault("tokenizer", copy.deepcopy(self.tokenizer))
         self.dist.broadcast_params(self.model)  # identical replicas, as DDP starts them
         if self.dist.fsdp is not None:  # accelerate's FSDP config: shard policy and reference
             if cfg.generation_backend != "vllm-server":
@@ -523,11 +530,19 @@ class GRPOTrainer:
         cfg, G = self.config, self.config.num_generations
         names, weights_map, comps, adv, rewards = self._rewards(episodes)
         zero = zero_std_groups(rewards, G)                                        # [N]
+        if cfg.credit_assignment == "step_reward":  # a group is flat when its step rewards are
+            zero = flat_step_groups(*_step_inputs(episodes, weights_map), G)
         keep = [g for g in range(len(zero)) if not (cfg.drop_zero_std_groups and zero[g])]
         kept_eps = [g * G + i for g in keep for i in range(G)]
 
         trainable = [[t.trainable for t in episodes[e].turns] for e in kept_eps]
-        if cfg.credit_assignment == "broadcast":
+        if cfg.credit_assignment == "step_reward":
+            credit = step_reward_credit(*_step_inputs([episodes[e] for e in kept_eps],
+                                                      weights_map), G,
+                                        baseline=cfg.step_baseline,
+                                        scale_rewards=cfg.scale_rewards,
+                                        normalize_per_episode=cfg.normalize_turns_per_episode)
+        elif cfg.credit_assignment == "broadcast":
             credit = broadcast_credit(adv[kept_eps].tolist(), trainable,
                                       normalize_per_episode=cfg.normalize_turns_per_episode)
         else:
@@ -547,7 +562,11 @@ class GRPOTrainer:
         if self.dist.world_size > 1:
             names, _, comps, _, rewards = self._rewards(everyone)
             zero = zero_std_groups(rewards, G)
-        return rows, groups, _rollout_metrics(everyone, names, rewards, comps, zero)
+            if cfg.credit_assignment == "step_reward":
+                zero = flat_step_groups(*_step_inputs(everyone, weights_map), G)
+        metrics = _rollout_metrics(everyone, names, rewards, comps, zero)
+        metrics.update(_trained_step_metrics(everyone))
+        return rows, groups, metrics
 
     def _prepare_steps(self, rows: list[TrainingRow], groups: list[tuple[int, list[int]]]
                        ) -> list[tuple[list[TrainingRow], list[MicroBatch]]]:
@@ -733,14 +752,54 @@ class GRPOTrainer:
 # ==============================================================================================
 # Metrics of a rollout
 # ==============================================================================================
+def _env_takes_tokenizer(env_id: str) -> bool:
+    """Whether to hand the env the policy's tokenizer: unless its known kwargs lack one."""
+    from memgym.envs.validation import env_accepts, env_kwarg_names
+
+    try:
+        known = env_kwarg_names(gym.spec(env_id))
+    except gym.error.Error:
+        return True
+    return known is None or env_accepts(env_id, "tokenizer")
+
+
 def _weighted_step_rewards(episode: Episode, weights: Mapping[str, float]) -> list[float]:
-    # Step rewards are the env's scalar (its own weights); re-weight only the last step, whose
-    # components are known, when the recipe overrides the weights.
+    """Each step's reward under the run's component weights (the env's scalar where a step
+    reported no components)."""
     rewards = list(episode.rewards)
-    if rewards and episode.reward_components:
-        rewards[-1] = sum(float(weights.get(k, 0.0)) * v
-                          for k, v in episode.reward_components.items())
+    steps = episode.step_components
+    if len(steps) != len(rewards):  # an Episode built without per-step components
+        steps = [{}] * (len(rewards) - 1) + [episode.reward_components] if rewards else []
+    for t, comps in enumerate(steps):
+        if comps:
+            rewards[t] = sum(float(weights.get(k, 0.0)) * v for k, v in comps.items())
     return rewards
+
+
+def _step_inputs(episodes: Sequence[Episode], weights: Mapping[str, float]
+                 ) -> tuple[list[list[float]], list[list[int]], list[list[bool]]]:
+    """(step rewards, Turn steps, trainable flags) of each episode, for step credit."""
+    return ([_weighted_step_rewards(e, weights) for e in episodes],
+            [[t.step for t in e.turns] for e in episodes],
+            [[t.trainable for t in e.turns] for e in episodes])
+
+
+def _trained_step_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
+    """`step_rewards/<name>/mean`: each reward component averaged over the env steps that hold
+    a trainable Turn (a Memory-R1 manager run logs the frozen reader's score at its edits)."""
+    sums: dict[str, float] = {}
+    count = 0
+    for e in episodes:
+        for t in sorted({turn.step for turn in e.turns if turn.trainable}):
+            if t < len(e.step_components):
+                count += 1
+                for k, v in e.step_components[t].items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+    if not count:
+        return {}
+    out = {f"step_rewards/{k}/mean": v / count for k, v in sums.items()}
+    out["step_rewards/steps"] = float(count)
+    return out
 
 
 def _grad_norm(params: Sequence[torch.nn.Parameter]) -> float:

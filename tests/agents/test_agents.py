@@ -166,8 +166,13 @@ def test_a_backend_error_in_an_answer_is_recorded_not_raised():
     assert play(agent).turns[0].error == "server said no"
 
 
+DIALOGUE_RECIPES = ("bank_oracle", "memory_r1", "mem0_style", "rag_turns",
+                    "dialogue_full_context", "dialogue_oracle")
+"""Agents of the dialogue envs (tests/agents/test_memory_r1.py, test_dialogue_baselines.py)."""
+
+
 @pytest.mark.parametrize("recipe", [p for p in RECIPES  # the task oracles: their own tests
-                                    if p.stem not in ("scripted_oracle", "bank_oracle")],
+                                    if p.stem not in ("scripted_oracle", *DIALOGUE_RECIPES)],
                          ids=lambda p: p.stem)
 def test_every_recipe_plays_a_registered_env(recipe):
     """Each shipped recipe, on the bundled HotpotQA sample (a gold-answering scripted model)."""

@@ -9,6 +9,12 @@ from agent_helpers import reader_backend
 from memgym.agents import AGENT_KINDS, Agent, load_agent, load_recipe
 from memgym.agents.bank_oracle import BankOracleAgent
 from memgym.agents.baselines import FullContextAgent, OracleAgent, RetrievalAgent
+from memgym.agents.dialogue_baselines import (
+    DialogueFullContextAgent,
+    DialogueOracleAgent,
+    RagTurnsAgent,
+)
+from memgym.agents.memory_r1 import MemoryR1Agent
 from memgym.agents.overwrite import OverwriteMemoryAgent
 from memgym.agents.policy import ScriptedPolicyAgent
 from memgym.agents.recipe import AgentKind, MemAgentConfig, register_agent_kind
@@ -27,7 +33,10 @@ def test_shipped_recipes_build_the_right_agents():
                 "mem1": OverwriteMemoryAgent,
                 "full_context": FullContextAgent, "rag_bm25": RetrievalAgent,
                 "oracle": OracleAgent, "scripted_oracle": ScriptedPolicyAgent,
-                "bank_oracle": BankOracleAgent, "rmm": RMMAgent}
+                "bank_oracle": BankOracleAgent, "rmm": RMMAgent, "memory_r1": MemoryR1Agent,
+                "mem0_style": MemoryR1Agent, "rag_turns": RagTurnsAgent,
+                "dialogue_full_context": DialogueFullContextAgent,
+                "dialogue_oracle": DialogueOracleAgent}
     assert {p.stem for p in AGENTS.glob("*.yaml")} == set(expected)
     for stem, cls in expected.items():
         agent = load_agent(AGENTS / f"{stem}.yaml", backend)

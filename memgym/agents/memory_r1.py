@@ -1,0 +1,283 @@
+"""Memory-R1 (Yan et al., 2025) as an agent of the dialogue memory envs (protocol memory_r1).
+
+Three LLM components, each its own backend, model, sampling and trainable flag:
+
+  - extractor (component "extractor"): at each write step (one turn), mem0-style fact
+    extraction, `{"facts": [...]}` (memgym.agents.dialogue_prompts.FACT_EXTRACTION);
+  - manager (component "manager", trainable: Memory-R1's stage-1 policy): the memories the env
+    retrieved for the turn (as a JSON list of {"id", "text"}) and the new facts -> one operation
+    per fact in Memory-R1/mem0 JSON. Its completion is the action, as written: the env parses,
+    validates and applies it, so the trained tokens are exactly what the bank received. A turn
+    without facts skips the manager and stores nothing (`{"memory": []}`), as mem0 does;
+  - answerer (component "answerer", trainable: stage 2): the memories the env retrieved for the
+    question (Memory-R1: 60, 30 per speaker, `DialogueMemoryEnv(per_speaker_k=30)`), grouped
+    per speaker with their timestamps; it first writes the memories it selected ("memory
+    distillation"), then `**Answer:**` and a few words. Only the text after the marker is the
+    action (`extract_answer`), so only the answer is scored.
+
+Departures from the paper, and why:
+  - Memory-R1 retrieves the related memories for the manager with its own embedding search; here
+    the env's `write_top_k` (10) retrieved for the turn are the related entries (the env owns the
+    bank and its retriever: BM25 or dense by the env's `retrieval`).
+  - Facts that fail to parse give no facts (mem0's behaviour); `fact_fallback="turn"` stores the
+    turn itself as the one fact instead (for tiny models that cannot write JSON).
+  - The prompts depart from mem0's as listed in memgym.agents.dialogue_prompts.
+The mem0-style baseline (memgym.agents.dialogue_baselines.make_mem0_style) is this pipeline with
+mem0's update prompt, mem0's plain answer step and nothing trainable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from memgym.agents.base import EpisodeContext
+from memgym.agents.calls import call_llm
+from memgym.agents.prompts import PromptTemplate
+from memgym.errors import ConfigError
+from memgym.llm.base import Completion, LLMBackend, SamplingParams
+
+__all__ = [
+    "ANSWER_FORMATS",
+    "EMPTY_WRITE",
+    "FACT_FALLBACKS",
+    "LLMComponent",
+    "MemoryR1Agent",
+    "ShownMemory",
+    "dialogue_lines",
+    "extract_answer",
+    "parse_facts",
+    "parse_shown_memories",
+    "render_per_speaker",
+    "require_memory_r1",
+]
+
+EMPTY_WRITE = json.dumps({"memory": []})
+"""The write action that stores nothing (the env scores it op_validity 1)."""
+ANSWER_FORMATS = ("memory_r1", "plain")
+"""memory_r1: the answer follows `**Answer:**` after the selected memories; plain: the whole
+completion's first line is the answer (mem0's answer step)."""
+FACT_FALLBACKS = ("none", "turn")
+
+_MEMORY_LINE = re.compile(r"^(?:#\d+ )?\[([^\]\n]+)\] \((.*?)\) (.*)$")
+_DIALOGUE_LINE = re.compile(r"^\[[^\]\n]+\] ")
+_ANSWER_MARK = re.compile(r"\*\*\s*answer\s*:?\s*\*\*\s*:?|\banswer\s*:", re.IGNORECASE)
+_STRONG_MARK = re.compile(r"\*\*\s*answer\s*:?\s*\*\*\s*:?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ShownMemory:
+    """A memory as an observation shows it (one `render_memories` line).
+
+    Attributes:
+        id: the bank id.
+        speaker: who said it (None for "-").
+        timestamp: when it was last changed (its update date, else its creation date; "" if none).
+        text: the memory text.
+    """
+
+    id: str
+    speaker: str | None
+    timestamp: str
+    text: str
+
+
+def parse_shown_memories(text: str) -> list[ShownMemory]:
+    """The memories of an observation's `memories` field, in the order shown.
+
+    Reads `render_memories`' lines, `[3] (Caroline; session 2; 8 May, 2023; updated 9 May, 2023)
+    text`; the indented `(before: ...)` lines and "(no memories)" give nothing.
+    """
+    shown = []
+    for line in text.splitlines():
+        match = _MEMORY_LINE.match(line)
+        if not match:
+            continue
+        facets = [f.strip() for f in match.group(2).split(";")]
+        speaker = None if not facets or facets[0] in ("", "-") else facets[0]
+        created = updated = ""
+        for facet in facets[1:]:
+            if facet.startswith("updated "):
+                updated = facet[len("updated "):]
+            elif not re.fullmatch(r"session \d+", facet):
+                created = facet
+        shown.append(ShownMemory(match.group(1), speaker, updated or created, match.group(3)))
+    return shown
+
+
+def render_per_speaker(memories: Sequence[ShownMemory]) -> str:
+    """Memories grouped by speaker with timestamps, as mem0's LoCoMo answer prompt shows them.
+
+    `Memories for Caroline:` then `- [8 May, 2023] Caroline moved to Paris` per memory; speakers
+    in order of first appearance, memories without a speaker last.
+    """
+    groups: dict[str | None, list[ShownMemory]] = {}
+    for m in memories:
+        groups.setdefault(m.speaker, []).append(m)
+    if not groups:
+        return "Memories: (none)"
+    order = [s for s in groups if s is not None] + ([None] if None in groups else [])
+    blocks = []
+    for speaker in order:
+        lines = [f"- [{m.timestamp}] {m.text}" if m.timestamp else f"- {m.text}"
+                 for m in groups[speaker]]
+        title = f"Memories for {speaker}:" if speaker else "Memories without a speaker:"
+        blocks.append(title + "\n" + "\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def dialogue_lines(dialogue: str) -> str:
+    """A write step's `dialogue` field without its "Session n (date)" header and dia_ids."""
+    lines = dialogue.splitlines()
+    if lines and lines[0].startswith("Session "):
+        lines = lines[1:]
+    return "\n".join(_DIALOGUE_LINE.sub("", line, count=1) for line in lines).strip()
+
+
+def _json_values(text: str) -> list[Any]:
+    """Every JSON object or list that starts at a `{` or `[` of `text` (outermost first)."""
+    decoder, values, end = json.JSONDecoder(), [], 0
+    for match in re.finditer(r"[\[{]", text):
+        if match.start() < end:
+            continue
+        try:
+            value, stop = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        values.append(value)
+        end = stop
+    return values
+
+
+def parse_facts(text: str) -> list[str] | None:
+    """The facts of an extractor completion: `{"facts": [...]}` (or a bare list of strings).
+
+    Code fences and prose around the JSON are tolerated; items may be strings or objects with a
+    "text" or "fact" field. Returns None when no such JSON is found (a malformed completion),
+    [] for an explicit empty list.
+    """
+    for value in _json_values(text):
+        items = value.get("facts") if isinstance(value, dict) else value
+        if not isinstance(items, list):
+            continue
+        facts = []
+        for item in items:
+            if isinstance(item, dict):
+                item = item.get("text", item.get("fact"))
+            if (isinstance(item, (str, int, float)) and not isinstance(item, bool)
+                    and str(item).strip()):
+                facts.append(str(item).strip())
+        return facts
+    return None
+
+
+def extract_answer(text: str, answer_format: str = "memory_r1") -> str:
+    """The answer part of an answerer completion.
+
+    memory_r1: the text after the last `**Answer:**` (also `**Answer**:`, any case; else the
+    last `Answer:`), up to the end of its line; without a marker, the last non-empty line.
+    plain: after a leading `Answer:` if there is one, the first non-empty line. Surrounding
+    `**`, quotes and spaces are stripped.
+    """
+    if answer_format == "memory_r1":
+        marks = list(_STRONG_MARK.finditer(text)) or list(_ANSWER_MARK.finditer(text))
+        if marks:
+            rest = text[marks[-1].end():]
+            lines = [ln.strip() for ln in rest.splitlines() if ln.strip()]
+        else:
+            lines = [ln.strip() for ln in text.splitlines() if ln.strip()][-1:]
+    else:
+        marks = list(_ANSWER_MARK.finditer(text))
+        rest = text[marks[0].end():] if marks and not text[:marks[0].start()].strip() else text
+        lines = [ln.strip() for ln in rest.splitlines() if ln.strip()]
+    answer = lines[0] if lines else ""
+    return answer.strip().strip("*").strip().strip("\"'").strip()
+
+
+def require_memory_r1(observation: Mapping[str, str], agent: str) -> None:
+    """A ConfigError unless a write step asks for Memory-R1 JSON (protocol memory_r1)."""
+    if observation.get("action_format") != "memory_r1":
+        raise ConfigError(f"{agent} writes Memory-R1 JSON at each turn; this env asks for "
+                          f"{observation.get('action_format')!r}: make the env with "
+                          "protocol='memory_r1' (e.g. MemoryR1-LoCoMo-v0, MemoryBank-Synthetic-v0)")
+
+
+class LLMComponent:
+    """One LLM call site of an agent: its backend, prompt, sampling and training flag.
+
+    Args:
+        backend: the backend this component calls (each component may have its own).
+        template: the prompt template.
+        sampling: its sampling settings.
+        component: the Turn's component name ("extractor", "manager", "answerer", ...).
+        chat: send the prompt as a chat message.
+        trainable: whether the trainer optimises its calls.
+    """
+
+    def __init__(self, backend: LLMBackend, template: PromptTemplate, sampling: SamplingParams,
+                 *, component: str, chat: bool = True, trainable: bool = True):
+        self.backend = backend
+        self.template = template
+        self.sampling = sampling
+        self.component = component
+        self.chat = chat
+        self.trainable = trainable
+
+    async def __call__(self, ctx: EpisodeContext, **fields: str) -> Completion:
+        """Render the template with `fields`, call the backend, record the Turn."""
+        return await call_llm(self.backend, ctx, component=self.component,
+                              prompt=self.template.render(**fields), sampling=self.sampling,
+                              chat=self.chat, trainable=self.trainable)
+
+
+class MemoryR1Agent:
+    """Extract facts, manage the bank with one operation per fact, answer with distillation.
+
+    Args:
+        extractor, manager, answerer: the three components (see the module docstring).
+        answer_format: "memory_r1" (`**Answer:**` after the selected memories) or "plain".
+        fact_fallback: "none" (unparseable facts: store nothing, as mem0) or "turn" (store the
+            turn itself as the one fact).
+        name: the agent's name in results.
+    """
+
+    def __init__(self, extractor: LLMComponent, manager: LLMComponent, answerer: LLMComponent,
+                 *, answer_format: str = "memory_r1", fact_fallback: str = "none",
+                 name: str = "memory_r1"):
+        if answer_format not in ANSWER_FORMATS:
+            raise ConfigError(f"answer_format={answer_format!r}; choose one of {ANSWER_FORMATS}")
+        if fact_fallback not in FACT_FALLBACKS:
+            raise ConfigError(f"fact_fallback={fact_fallback!r}; choose one of {FACT_FALLBACKS}")
+        self.extractor = extractor
+        self.manager = manager
+        self.answerer = answerer
+        self.answer_format = answer_format
+        self.fact_fallback = fact_fallback
+        self.name = name
+
+    async def act(self, observation: Mapping[str, str], ctx: EpisodeContext) -> str:
+        """The manager's operations (write step) or the extracted answer (answer step)."""
+        if observation["phase"] == "write":
+            require_memory_r1(observation, self.name)
+            return await self._write(observation, ctx)
+        completion = await self.answerer(
+            ctx, memories=render_per_speaker(parse_shown_memories(observation["memories"])),
+            question=observation["question"])
+        return extract_answer(completion.text, self.answer_format)
+
+    async def _write(self, observation: Mapping[str, str], ctx: EpisodeContext) -> str:
+        turn = dialogue_lines(observation["dialogue"])
+        extracted = await self.extractor(ctx, date=observation.get("date", ""), dialogue=turn)
+        facts = parse_facts(extracted.text)
+        if facts is None and self.fact_fallback == "turn" and turn:
+            facts = [turn]
+        if not facts:
+            return EMPTY_WRITE
+        related = [{"id": m.id, "text": m.text}
+                   for m in parse_shown_memories(observation["memories"])]
+        managed = await self.manager(ctx, memories=json.dumps(related, ensure_ascii=False),
+                                     facts=json.dumps(facts, ensure_ascii=False))
+        return managed.text if managed.text.strip() else EMPTY_WRITE
