@@ -180,6 +180,15 @@ def test_each_component_can_have_its_own_backend():
     assert {e.text for e in env.bank} == {"Ana likes tea"}
 
 
+def test_a_component_with_its_own_backend_cannot_be_trainable():
+    spec = {"backend": "scripted", "model": f"{__name__}:extractor_model"}
+    with pytest.raises(ConfigError, match="manager.trainable=false"):
+        load_agent(RECIPE, ScriptedBackend(teacher), {"manager": {"backend": spec}})
+    agent = load_agent(RECIPE, ScriptedBackend(teacher),
+                       {"manager": {"backend": spec, "trainable": False}})
+    assert not agent.manager.trainable
+
+
 def test_memory_r1_refuses_the_rmm_protocol():
     env = tiny_env(protocol="rmm")
     with pytest.raises(ConfigError, match="protocol='memory_r1'"):
