@@ -230,6 +230,9 @@ def test_facts_parse_from_every_format(text, facts):
     ("memories...\nAnswer: Paris", "Paris"),
     ("just a line\nlast line", "last line"),
     ('**Answer:** "quoted"', "quoted"),
+    ("**Answer:**\n1. Kickboxing", "Kickboxing"),
+    ("**Answer:** - 2022", "2022"),
+    ("**Answer:** 2022. It was May.", "2022. It was May."),
     ("", ""),
 ])
 def test_the_answer_is_read_after_the_marker(text, answer):
@@ -239,6 +242,7 @@ def test_the_answer_is_read_after_the_marker(text, answer):
 def test_plain_answers_take_the_first_line():
     assert extract_answer("Lisbon\nbecause ...", "plain") == "Lisbon"
     assert extract_answer("Answer: Lisbon", "plain") == "Lisbon"
+    assert extract_answer("1. Kickboxing\n2. Judo", "plain") == "Kickboxing"
 
 
 def test_shown_memories_parse_with_speaker_and_latest_timestamp():
