@@ -65,6 +65,7 @@ FACT_FALLBACKS = ("none", "turn")
 _MEMORY_LINE = re.compile(r"^(?:#\d+ )?\[([^\]\n]+)\] \((.*?)\) (.*)$")
 _DIALOGUE_LINE = re.compile(r"^\[[^\]\n]+\] ")
 _ANSWER_MARK = re.compile(r"\*\*\s*answer\s*:?\s*\*\*\s*:?|\banswer\s*:", re.IGNORECASE)
+_LIST_MARK = re.compile(r"^(?:[-*\u2022]\s+|\d{1,2}[.)]\s+)")  # "- x", "1. x": small models list
 _STRONG_MARK = re.compile(r"\*\*\s*answer\s*:?\s*\*\*\s*:?", re.IGNORECASE)
 
 
@@ -179,8 +180,8 @@ def extract_answer(text: str, answer_format: str = "memory_r1") -> str:
 
     memory_r1: the text after the last `**Answer:**` (also `**Answer**:`, any case; else the
     last `Answer:`), up to the end of its line; without a marker, the last non-empty line.
-    plain: after a leading `Answer:` if there is one, the first non-empty line. Surrounding
-    `**`, quotes and spaces are stripped.
+    plain: after a leading `Answer:` if there is one, the first non-empty line. A leading list
+    mark ("- ", "1. "), surrounding `**`, quotes and spaces are stripped.
     """
     if answer_format == "memory_r1":
         marks = list(_STRONG_MARK.finditer(text)) or list(_ANSWER_MARK.finditer(text))
@@ -193,7 +194,7 @@ def extract_answer(text: str, answer_format: str = "memory_r1") -> str:
         marks = list(_ANSWER_MARK.finditer(text))
         rest = text[marks[0].end():] if marks and not text[:marks[0].start()].strip() else text
         lines = [ln.strip() for ln in rest.splitlines() if ln.strip()]
-    answer = lines[0] if lines else ""
+    answer = _LIST_MARK.sub("", lines[0]) if lines else ""
     return answer.strip().strip("*").strip().strip("\"'").strip()
 
 

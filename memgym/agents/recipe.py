@@ -318,7 +318,8 @@ class DialogueComponentConfig:
     trainable: bool | None = None
     """Whether the trainer optimises its calls."""
     backend: BackendSpec | None = None
-    """Its own backend; None: the run's backend (`memgym eval --backend/--model`)."""
+    """Its own backend, frozen (trainable must be false); None: the run's backend
+    (`memgym eval --backend/--model`, the trainer's policy)."""
 
 
 @dataclass
@@ -542,6 +543,10 @@ def _dialogue_component(kind: str, role: str, c: DialogueComponentConfig,
         temperature=defaults["temperature"] if c.temperature is None else c.temperature,
         top_p=c.top_p, top_k=c.top_k)
     trainable = defaults["trainable"] if c.trainable is None else c.trainable
+    if trainable and c.backend is not None:
+        raise ConfigError(f"{kind}.{role}: a component with its own backend is frozen (the "
+                          "trainer trains the run's policy backend only); set "
+                          f"{role}.trainable=false or drop {role}.backend")
     return LLMComponent(backend, template, sampling, component=role, chat=c.chat,
                         trainable=trainable)
 

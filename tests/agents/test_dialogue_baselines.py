@@ -222,3 +222,37 @@ def test_each_dialogue_recipe_runs_through_memgym_eval_on_the_embedded_model(ste
     assert "answerer" in components and row["failed_calls"] == 0
     if stem in ("memory_r1", "mem0_style"):
         assert "extractor" in components
+
+
+_REPO = Path(__file__).parents[2]
+LOCOMO = next((p for p in (_REPO / ".." / "shared" / "data" / "locomo10.json",  # main checkout
+                           _REPO / ".." / ".." / "shared" / "data" / "locomo10.json")  # worktree
+               if p.exists()), _REPO / ".." / "shared" / "data" / "locomo10.json")
+
+
+def first_memory_line(request):
+    """A scripted reader for memgym eval: the first retrieved memory's text, after its date."""
+    prompt = prompt_of(request)
+    for line in prompt.splitlines():
+        if line.startswith("- ["):
+            return line.split("] ", 1)[1]
+    return "unknown"
+
+
+@pytest.mark.slow  # 419 turns streamed into the bank: about 10-20 s
+@pytest.mark.skipif(not LOCOMO.exists(), reason="shared real data not present")
+def test_rag_turns_runs_memgym_eval_on_locomo_with_per_category_scores(tmp_path):
+    from memgym.cli import main
+
+    out = tmp_path / "locomo"
+    args = ["eval", "--env", "MemoryR1-LoCoMo-v0", "--env-kwargs", f"data_path={LOCOMO}",
+            "split=train", "questions=6", "--agent", str(AGENTS / "rag_turns.yaml"),
+            "--backend", "scripted", "--model", f"{__name__}:first_memory_line",
+            "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    dialogue = summary["metrics"]["dialogue"]
+    assert dialogue["questions"] == 6 and dialogue["bank_size"]["mean"] == 419
+    assert dialogue["recall_at_k"]["k"] == 60
+    assert set(dialogue["by_category"]) <= {"multi-hop", "temporal", "open-domain", "single-hop"}
+    assert all(0.0 <= block["f1"] <= 1.0 for block in dialogue["by_category"].values())

@@ -180,6 +180,15 @@ def test_each_component_can_have_its_own_backend():
     assert {e.text for e in env.bank} == {"Ana likes tea"}
 
 
+def test_a_component_with_its_own_backend_cannot_be_trainable():
+    spec = {"backend": "scripted", "model": f"{__name__}:extractor_model"}
+    with pytest.raises(ConfigError, match="manager.trainable=false"):
+        load_agent(RECIPE, ScriptedBackend(teacher), {"manager": {"backend": spec}})
+    agent = load_agent(RECIPE, ScriptedBackend(teacher),
+                       {"manager": {"backend": spec, "trainable": False}})
+    assert not agent.manager.trainable
+
+
 def test_memory_r1_refuses_the_rmm_protocol():
     env = tiny_env(protocol="rmm")
     with pytest.raises(ConfigError, match="protocol='memory_r1'"):
@@ -221,6 +230,9 @@ def test_facts_parse_from_every_format(text, facts):
     ("memories...\nAnswer: Paris", "Paris"),
     ("just a line\nlast line", "last line"),
     ('**Answer:** "quoted"', "quoted"),
+    ("**Answer:**\n1. Kickboxing", "Kickboxing"),
+    ("**Answer:** - 2022", "2022"),
+    ("**Answer:** 2022. It was May.", "2022. It was May."),
     ("", ""),
 ])
 def test_the_answer_is_read_after_the_marker(text, answer):
@@ -230,6 +242,7 @@ def test_the_answer_is_read_after_the_marker(text, answer):
 def test_plain_answers_take_the_first_line():
     assert extract_answer("Lisbon\nbecause ...", "plain") == "Lisbon"
     assert extract_answer("Answer: Lisbon", "plain") == "Lisbon"
+    assert extract_answer("1. Kickboxing\n2. Judo", "plain") == "Kickboxing"
 
 
 def test_shown_memories_parse_with_speaker_and_latest_timestamp():
