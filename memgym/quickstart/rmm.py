@@ -53,9 +53,20 @@ import numpy as np
 
 from memgym.errors import ConfigError
 
-__all__ = ["RMMCase", "RMMQuickstartResult", "SETTINGS", "add_arguments", "build_cases",
-           "evidence_citer", "extractive_answer", "oracle_top", "rank_cases", "run",
-           "run_rmm_quickstart", "score_rankings"]
+__all__ = [
+    "SETTINGS",
+    "RMMCase",
+    "RMMQuickstartResult",
+    "add_arguments",
+    "build_cases",
+    "evidence_citer",
+    "extractive_answer",
+    "oracle_top",
+    "rank_cases",
+    "run",
+    "run_rmm_quickstart",
+    "score_rankings",
+]
 
 SETTINGS: dict[str, Any] = {
     "encoder": "all-minilm-l6-v2",
