@@ -265,10 +265,22 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the results of an earlier quickstart in --out")
+    from memgym.quickstart import rmm
+
+    agents = parser.add_subparsers(dest="quickstart_agent", metavar="{rmm}",
+                                   help="another agent's quickstart (none: MemAgent's)")
+    rmm.add_arguments(agents.add_parser(
+        "rmm", help="RMM's reranker on LoCoMo: recall@5 and F1 before/after REINFORCE",
+        description="RMM's reranker on real LoCoMo with the real encoder: recall@5 and "
+                    "answer F1 before and after REINFORCE from citations (memgym.quickstart.rmm)"))
 
 
 def run(args: Any) -> int:
-    """Run the quickstart and print the table."""
+    """Run the quickstart (`memgym quickstart rmm`: RMM's) and print the table."""
+    if getattr(args, "quickstart_agent", None) == "rmm":
+        from memgym.quickstart import rmm
+
+        return rmm.run(args)
     from rich.console import Console
     from rich.markdown import Markdown
 
