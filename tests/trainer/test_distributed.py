@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,10 +136,24 @@ def test_two_gloo_processes_make_the_one_process_update(tmp_path, tiny_recipe):
     state = json.loads((two / "checkpoint-1" / "trainer_state.json").read_text())
     assert state["world_size"] == 2 and not list(two.glob(".checkpoint-*"))
 
-    # a checkpoint of 2 processes resumes in 1 to the weights the 1-process run reaches
-    assert main(["train", str(path), "max_steps=2", "--resume", str(two)]) == 0
+    # Resume at another world size: the 1-process checkpoint resumed in 2 processes makes the
+    # step its 1-process resume makes. Both resumes start from the same weights on purpose:
+    # the 2- and 1-process checkpoints differ by rounding (above), a sampled token can flip on
+    # that, and step 2's rollouts would then differ (this comparison failed under load when it
+    # resumed those two checkpoints instead).
+    one_in_two = tmp_path / "one_in_two"
+    shutil.copytree(one, one_in_two)
     assert main(["train", str(path), "max_steps=2", "--resume", str(one)]) == 0
-    _assert_same_step(two / "checkpoint-2", one / "checkpoint-2", lr)
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "memgym", "train", str(path), "max_steps=2", "--resume", str(one_in_two)],
+        env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _assert_same_step(one_in_two / "checkpoint-2", one / "checkpoint-2", lr)
+    # and a checkpoint of 2 processes resumes in 1
+    assert main(["train", str(path), "max_steps=2", "--resume", str(two)]) == 0
+    state = json.loads((two / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["world_size"] == 1 and state["step"] == 2
 
 
 def test_accelerates_fsdp_settings_are_read_and_fsdp1_refused(monkeypatch):
