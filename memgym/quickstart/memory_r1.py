@@ -600,14 +600,14 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart-memory-r1", *, steps: 
         overwrite: replace an earlier run's results in `out_dir`.
         grpo_overrides: changes to GRPO (smaller runs for tests); build: the build settings.
     """
-    from memgym.llm.hf import TransformersBackend
-    from memgym.agents.recipe import load_agent
-    from memgym.trainer.config import GRPOConfig
-    from memgym.trainer.grpo import GRPOTrainer
-
     if eval_tasks < 2:
         raise ConfigError(f"eval_tasks={eval_tasks}: a confidence interval needs at least 2 "
                           "conversations per split")
+    from memgym.agents.recipe import load_agent
+    from memgym.llm.hf import TransformersBackend
+    from memgym.trainer.config import GRPOConfig
+    from memgym.trainer.grpo import GRPOTrainer
+
     out = Path(out_dir)
     ours = [out / n for n in ("model", "base", "oracle", "train", "trained", "quickstart.json")]
     if any(p.exists() for p in ours):
