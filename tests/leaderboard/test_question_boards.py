@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from leaderboard_helpers import REPO
 
 from memgym.cli import main
@@ -273,3 +276,35 @@ def test_a_dialogue_board_without_its_data_file_is_unverifiable(tmp_path, monkey
     verdict = verify_submission(board, folder)
     assert verdict.unverifiable and "does not exist" in verdict.unverifiable
     assert not verdict.ok
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                               max_size=4),
+    max_leaves=12)
+_RECORD_KEYS = st.sampled_from(["question_id", "category", "prediction", "f1", "em", "bleu1",
+                                "judge", "golds"]) | st.text(max_size=8)
+_SCORE_KEYS = st.sampled_from(["metrics", "by_category", "claimed", "settings", "average"])
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(where=st.sampled_from(["record", "row", "scores"]), key=_RECORD_KEYS | _SCORE_KEYS,
+       value=_JSON)
+def test_any_json_value_in_a_question_record_or_claim_never_crashes_verify(
+        dialogue_submission, where, key, value):
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "repo" / "leaderboards" / "dia" / "submissions" / "oracle"
+        shutil.copytree(dialogue_submission.parents[1], folder.parents[1])
+        if where == "scores":
+            meta = _meta(folder)
+            meta["scores"][key] = value
+            _write_meta(folder, meta)
+        else:
+            rows = _rows(folder)
+            (rows[0]["questions"][0] if where == "record" else rows[0])[key] = value
+            _write_rows(folder, rows)
+        verdict = verify_submission(load_board(folder.parents[1]), folder)
+        assert all(isinstance(str(p), str) for p in verdict.problems)
