@@ -294,7 +294,7 @@ def _question_fields(raw: dict[str, Any], where: str
         raise ConfigError(f"{where}: shown_metrics repeats the ranked metric {raw['metric']!r}")
     both = set(claimed) & set(QUESTION_METRICS)
     if both:
-        raise ConfigError(f"{where}: claimed_metrics {sorted(both)[0]!r} is recomputed; list "
+        raise ConfigError(f"{where}: claimed_metrics {min(both)!r} is recomputed; list "
                           "only metrics verify cannot recompute (e.g. judge)")
     return level, shown, categories, claimed
 

@@ -214,8 +214,8 @@ def _claimed_means(board: Board, target: Path) -> dict[str, float]:
     for path in sorted(target.glob(f"*/{PREDICTIONS_FILE}")):
         for row in read_jsonl(path):
             for q in row.get("questions") or []:
-                for name in values:
-                    values[name].append(q.get(name))
+                for name, found in values.items():
+                    found.append(q.get(name))
     return {name: sum(v) / len(v) for name, v in values.items()
             if v and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)}
 

@@ -415,8 +415,7 @@ def _question_row_problem(row: Any, board: Board, avg_k: int, limits: Limits
     if long is not None:
         return long, f"longer than {limits.string_chars} characters"
     for key, ok, kind in (("task_id", _is_int, "an integer"), ("attempt", _is_int, "an integer"),
-                          ("questions", lambda v: isinstance(v, list), "a list of question "
-                                                                       "records"),
+                          ("questions", lambda v: isinstance(v, list), "a list of records"),
                           ("reward_components", lambda v: isinstance(v, dict), "an object")):
         if not ok(row.get(key)):
             return key, f"must be {kind}"
@@ -439,8 +438,8 @@ def _check_question(board: Board, record: Any, want: dict[str, tuple[list[str], 
     if not isinstance(qid, str):
         return None, ("question_id", "must be a string")
     if qid not in want:
-        return None, ("question_id", f"{qid[:80]!r} is not a question of the board's split "
-                                     "for this task")
+        reason = f"{qid[:80]!r} is not a question of the board's split for this task"
+        return None, ("question_id", reason)
     if qid in seen:
         return None, ("question_id", f"{qid[:80]!r} is answered twice")
     seen.add(qid)
@@ -448,8 +447,8 @@ def _check_question(board: Board, record: Any, want: dict[str, tuple[list[str], 
     if not isinstance(prediction, str):
         return None, ("prediction", "must be a string (the answer the env scored)")
     if record.get("category") is not None and record.get("category") != category:
-        return None, ("category", f"{record.get('category')!r:.60} is not the board's "
-                                  f"category {category!r}")
+        reason = f"{record.get('category')!r:.60} is not the board's category {category!r}"
+        return None, ("category", reason)
     if record.get("golds") is not None and record.get("golds") != golds:
         return None, ("golds", "not the board's gold answers for this question")
     scores = question_scores(prediction, golds, category)
