@@ -308,3 +308,13 @@ def test_any_json_value_in_a_question_record_or_claim_never_crashes_verify(
             _write_rows(folder, rows)
         verdict = verify_submission(load_board(folder.parents[1]), folder)
         assert all(isinstance(str(p), str) for p in verdict.problems)
+
+
+def test_cli_verify_calls_the_committed_locomo_entry_unverifiable_without_the_data(
+        tmp_path, monkeypatch, capsys):
+    board = tmp_path / "leaderboards" / "locomo"
+    shutil.copytree(REPO / "leaderboards" / "locomo", board)
+    monkeypatch.setenv("MEMGYM_LOCOMO_DIR", str(tmp_path / "no-data-here"))
+    assert main(["leaderboard", "verify", str(board)]) == 0
+    err = capsys.readouterr().err
+    assert "unverifiable here" in err and "locomo10.json" in err and "0 rejected" in err
