@@ -318,3 +318,26 @@ def test_cli_verify_calls_the_committed_locomo_entry_unverifiable_without_the_da
     assert main(["leaderboard", "verify", str(board)]) == 0
     err = capsys.readouterr().err
     assert "unverifiable here" in err and "locomo10.json" in err and "0 rejected" in err
+
+
+_LOCOMO = next((p for p in (REPO / ".." / "shared" / "data" / "locomo10.json",  # main checkout
+                            REPO / ".." / ".." / "shared" / "data" / "locomo10.json")  # worktree
+                if p.exists()), None)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_LOCOMO is None, reason="shared real data (locomo10.json) not present")
+def test_a_train_split_question_in_a_locomo_test_entry_is_rejected(tmp_path, monkeypatch):
+    """conv-26 is Memory-R1's train conversation: its questions are not on the test board."""
+    board_dir = tmp_path / "repo" / "leaderboards" / "locomo"
+    shutil.copytree(REPO / "leaderboards" / "locomo", board_dir)
+    shutil.copytree(REPO / "agents", tmp_path / "repo" / "agents")
+    monkeypatch.setenv("MEMGYM_LOCOMO_DIR", str(_LOCOMO.parent.resolve()))
+    folder = board_dir / "submissions" / "memgym-oracle-embedded"
+    assert _verify(folder).ok
+    rows = _rows(folder)
+    rows[2]["questions"][3]["question_id"] = "conv-26:q0"
+    _write_rows(folder, rows)
+    verdict = _verify(folder)
+    assert [p.field for p in verdict.problems][:2] == ["line 3: questions[3].question_id",
+                                                       "line 3: questions"]
