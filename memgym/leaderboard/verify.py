@@ -325,19 +325,28 @@ def _check_recipe(run: Mapping[str, Any], meta: Mapping[str, Any], label: str,
     return []
 
 
-def _row_problem(row: Any, gold: GoldSet, board: Board, avg_k: int, limits: Limits
-                 ) -> tuple[str, str] | None:
-    """(field, reason) of the first thing wrong with one prediction row's shape, or None."""
+_EPISODE_ROW_FIELDS = (
+    ("task_id", _is_int, "an integer"), ("attempt", _is_int, "an integer"),
+    ("response", lambda v: isinstance(v, str), "a string"),
+    ("golds", lambda v: isinstance(v, list) and all(isinstance(g, str) for g in v),
+     "a list of strings"),
+    ("reward_components", lambda v: isinstance(v, dict), "an object"))
+_QUESTION_ROW_FIELDS = (
+    ("task_id", _is_int, "an integer"), ("attempt", _is_int, "an integer"),
+    ("questions", lambda v: isinstance(v, list), "a list of records"),
+    ("reward_components", lambda v: isinstance(v, dict), "an object"))
+
+
+def _row_shape_problem(row: Any, fields: tuple, board: Board, avg_k: int, limits: Limits
+                       ) -> tuple[str, str] | None:
+    """(field, reason) of the first thing wrong with a row's shape (`fields`: (key, check,
+    kind) triples), its task and attempt range and its completeness; None when all is well."""
     if not isinstance(row, dict):
         return "", "a row must be a JSON object"
     long = string_too_long(row, limits.string_chars)
     if long is not None:
         return long, f"longer than {limits.string_chars} characters"
-    for key, ok, kind in (("task_id", _is_int, "an integer"), ("attempt", _is_int, "an integer"),
-                          ("response", lambda v: isinstance(v, str), "a string"),
-                          ("golds", lambda v: isinstance(v, list)
-                           and all(isinstance(g, str) for g in v), "a list of strings"),
-                          ("reward_components", lambda v: isinstance(v, dict), "an object")):
+    for key, ok, kind in fields:
         if not ok(row.get(key)):
             return key, f"must be {kind}"
     if not 0 <= row["task_id"] < board.episodes:
@@ -346,9 +355,16 @@ def _row_problem(row: Any, gold: GoldSet, board: Board, avg_k: int, limits: Limi
         return "attempt", f"{row['attempt']} is outside 0..{avg_k - 1} (run.json's avg_k)"
     if row.get("failed_calls", 0) != 0:
         return "failed_calls", "an incomplete episode (a failed LLM call) is not a result"
-    if not _is_number(row["reward_components"].get(board.metric)):
-        return f"reward_components.{board.metric}", "must be a number"
     return None
+
+
+def _row_problem(row: Any, gold: GoldSet, board: Board, avg_k: int, limits: Limits
+                 ) -> tuple[str, str] | None:
+    """(field, reason) of the first thing wrong with one prediction row's shape, or None."""
+    problem = _row_shape_problem(row, _EPISODE_ROW_FIELDS, board, avg_k, limits)
+    if problem is None and not _is_number(row["reward_components"].get(board.metric)):
+        return f"reward_components.{board.metric}", "must be a number"
+    return problem
 
 
 def _check_predictions(board: Board, setting: Setting, gold: GoldSet, run: Mapping[str, Any],
@@ -409,23 +425,7 @@ QuestionScores = list[tuple[str, dict[str, float]]]
 def _question_row_problem(row: Any, board: Board, avg_k: int, limits: Limits
                           ) -> tuple[str, str] | None:
     """(field, reason) of the first thing wrong with a question-level row's shape, or None."""
-    if not isinstance(row, dict):
-        return "", "a row must be a JSON object"
-    long = string_too_long(row, limits.string_chars)
-    if long is not None:
-        return long, f"longer than {limits.string_chars} characters"
-    for key, ok, kind in (("task_id", _is_int, "an integer"), ("attempt", _is_int, "an integer"),
-                          ("questions", lambda v: isinstance(v, list), "a list of records"),
-                          ("reward_components", lambda v: isinstance(v, dict), "an object")):
-        if not ok(row.get(key)):
-            return key, f"must be {kind}"
-    if not 0 <= row["task_id"] < board.episodes:
-        return "task_id", f"{row['task_id']} is not a task of the board (0..{board.episodes - 1})"
-    if not 0 <= row["attempt"] < avg_k:
-        return "attempt", f"{row['attempt']} is outside 0..{avg_k - 1} (run.json's avg_k)"
-    if row.get("failed_calls", 0) != 0:
-        return "failed_calls", "an incomplete episode (a failed LLM call) is not a result"
-    return None
+    return _row_shape_problem(row, _QUESTION_ROW_FIELDS, board, avg_k, limits)
 
 
 def _check_question(board: Board, record: Any, want: dict[str, tuple[list[str], str]],
