@@ -21,10 +21,24 @@ The bundled sample is the FIRST 20 rows of the 100-question file in ../shared/da
 `bench/real_model_table.py` evaluates on rows 21-100 only (it checks that no question id, and no
 question text, is shared). The loss is on the reply tokens only. LoRA (peft): rank 8, alpha 16,
 on q/k/v/o projections; AdamW, lr 5e-4 (10-step warm-up, linear decay); one torch thread;
-seeded (example order, LoRA init, dropout). Defaults: 128 of the 567 turns that fit 1,024
-tokens (mean 514 tokens), 2 per optimizer step, 64 steps: about 3.9 s per turn, ~8 min, on
-one idle core; the shipped adapter took 38 min on a 2-core machine whose load was 5-8 (other
-jobs), loss 1.43 over the first 5 steps to 0.52 over the last 5 (training_log.json).
+seeded (example order, LoRA init, dropout, the balancing draw).
+
+Balance (`--keep-share`, default 0.25; 1.0 turns it off): each turn is one kind (`turn_kind`):
+"add" (the reply changes the memory: the chunk held a supporting sentence / a queried fact),
+"keep_empty" (nothing found yet: "No relevant information yet."), "carry" (an existing non-empty
+memory copied forward unchanged) or "final". Most chunks hold no supporting sentence, so without
+balancing the unchanged turns dominate, and the first adapter (128 turns drawn at random, 64
+steps) learnt to write the empty reply for 61 of 63 held-out rewrites (sub_em 0.00). The
+balanced set keeps every "add" and every "final" turn and draws unchanged turns up to
+`--keep-share` of it, half "keep_empty" and half "carry" (so the model also learns to copy a
+memory forward); `--max-examples` then caps it keeping each kind's share. The mix (available,
+balanced, trained) is printed and recorded in training_log.json. Defaults: of the 567 turns
+that fit 1,024 tokens (214 add, 103 keep_empty, 110 carry, 140 final) the balanced set holds
+472 (214 / 59 / 59 / 140); the shipped adapter (the defaults) trained on 160 of them (`--max-examples`:
+73 add, 20 keep_empty, 20 carry, 47 final; mean 490 tokens), 80 optimizer steps of 2:
+763 s (~9.5 s per step, one thread, on this 2-core machine at load ~5 from other jobs),
+completion loss 1.58 over the first 5 steps to 0.13 over the last 5 (noisy: 0.17-0.71
+between steps 35 and 75).
 
 The adapter (adapter_config.json, adapter_model.safetensors, ~3.7 MB) and `training_log.json`
 (the data counts, the loss curve, the time) are written to the shipped folder
@@ -80,13 +94,65 @@ def _teacher_memory(facts: list[tuple[str, str]], seen: list[tuple[str, str]],
     return "\n".join(f"- {t}: {s}" for t, s in seen) if seen else NO_FACTS
 
 
+def turn_kind(memory: str | None, target: str) -> str:
+    """What a demonstration teaches: "final" (no memory write: `memory` is None), "add" (the
+    target changes the memory), "keep_empty" (nothing found yet: the empty reply) or "carry"
+    (an existing non-empty memory copied forward unchanged)."""
+    if memory is None:
+        return "final"
+    if target.strip() != memory.strip() and target.strip() != NO_FACTS:
+        return "add"
+    return "keep_empty" if target.strip() in ("", NO_FACTS) else "carry"
+
+
 def _turn(question: str, memory: str, chunk: str | None, target: str) -> dict[str, str]:
     """One demonstration: MemAgent's prompt (update when `chunk` is given, else final)."""
     if chunk is None:
         prompt = MEMAGENT_FINAL.render(question=question, memory=memory)
     else:
         prompt = MEMAGENT_UPDATE.render(question=question, memory=memory, chunk=chunk)
-    return {"prompt": prompt, "target": target}
+    return {"prompt": prompt, "target": target,
+            "kind": turn_kind(None if chunk is None else memory, target)}
+
+
+def balance(demos: list[dict], keep_share: float, rng: random.Random) -> list[dict]:
+    """Every "add" and "final" turn, plus unchanged-memory turns up to `keep_share` of the result.
+
+    The unchanged turns are drawn (seeded) half "keep_empty", half "carry" (the other kind
+    fills in when one runs short), so the model learns both to answer "nothing yet" and to
+    copy a memory forward, without the empty reply dominating: most chunks hold no supporting
+    sentence, so unbalanced demonstrations are mostly "No relevant information yet.".
+    `keep_share` 1.0 keeps every turn (no balancing).
+    """
+    if not 0.0 <= keep_share <= 1.0:
+        raise ValueError(f"keep_share={keep_share}: must be in [0, 1] (1 keeps every turn)")
+    if keep_share >= 1.0:
+        return list(demos)
+    by_kind = {k: [d for d in demos if d["kind"] == k]
+               for k in ("add", "final", "keep_empty", "carry")}
+    core = by_kind["add"] + by_kind["final"]
+    budget = round(keep_share / (1.0 - keep_share) * len(core))
+    empty, carry = list(by_kind["keep_empty"]), list(by_kind["carry"])
+    rng.shuffle(empty)
+    rng.shuffle(carry)
+    n_carry = min(len(carry), max(budget // 2, budget - len(empty)))
+    n_empty = min(len(empty), budget - n_carry)
+    return core + carry[:n_carry] + empty[:n_empty]
+
+
+def stratified(demos: list[dict], n: int, rng: random.Random) -> list[dict]:
+    """At most `n` of `demos`, each kind keeping its share (seeded), shuffled."""
+    if len(demos) <= n:
+        out = list(demos)
+    else:
+        kinds = sorted({d["kind"] for d in demos})
+        out = []
+        for i, kind in enumerate(kinds):
+            group = [d for d in demos if d["kind"] == kind]
+            take = n - len(out) if i == len(kinds) - 1 else round(n * len(group) / len(demos))
+            out += rng.sample(group, min(take, len(group)))
+    rng.shuffle(out)
+    return out
 
 
 def hotpotqa_demos(tokenizer_path: str) -> list[dict[str, str]]:
@@ -131,6 +197,15 @@ def synthetic_demos(episodes: int, rng: random.Random) -> list[dict[str, str]]:
                            f"The answer is \\boxed{{{answer}}}."))
     env.close()
     return demos
+
+
+def _mix(demos: list[dict]) -> dict[str, int]:
+    """How many demonstrations of each kind (and source), e.g. {"add": 90, "hotpotqa/add": 70}."""
+    mix: dict[str, int] = {}
+    for d in demos:
+        for key in (d["kind"], f"{d['source']}/{d['kind']}"):
+            mix[key] = mix.get(key, 0) + 1
+    return dict(sorted(mix.items()))
 
 
 def encode(tokenizer, demo: dict[str, str], max_len: int) -> tuple[list[int], list[int]] | None:
@@ -183,8 +258,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--synthetic", type=int, default=60, help="synthetic episodes")
-    parser.add_argument("--max-examples", type=int, default=128)
+    parser.add_argument("--max-examples", type=int, default=160,
+                        help="cap on the training turns, drawn keeping each kind's share")
+    parser.add_argument("--keep-share", type=float, default=0.25,
+                        help="share of unchanged-memory update turns (half the empty reply, "
+                             "half a memory carried forward) next to every memory-changing and "
+                             "final turn; 1.0 = no balancing (the first adapter's data)")
     parser.add_argument("--max-len", type=int, default=1024)
+    parser.add_argument("--mix-only", action="store_true",
+                        help="print the demonstration mix and stop (no training)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--rank", type=int, default=8)
@@ -201,18 +283,22 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(base)
     started = time.time()
     hotpot, synth = hotpotqa_demos(base), synthetic_demos(args.synthetic, rng)
-    encoded = {"hotpotqa": [e for d in hotpot if (e := encode(tokenizer, d, args.max_len))],
-               "synthetic": [e for d in synth if (e := encode(tokenizer, d, args.max_len))]}
-    pool = encoded["hotpotqa"] + encoded["synthetic"]
-    rng.shuffle(pool)
-    examples = pool[:args.max_examples]
+    fit = [dict(d, source=src, encoded=e) for src, demos in (("hotpotqa", hotpot),
+                                                               ("synthetic", synth))
+           for d in demos if (e := encode(tokenizer, d, args.max_len))]
+    balanced = balance(fit, args.keep_share, rng)
+    chosen = stratified(balanced, args.max_examples, rng)
+    examples = [d["encoded"] for d in chosen]
     counts = {"hotpotqa_turns": len(hotpot), "synthetic_turns": len(synth),
-              "kept_under_max_len": len(pool), "trained_on": len(examples),
-              "final_turns_trained": sum(1 for ids, lab in examples
-                                         if "\\boxed" in tokenizer.decode(
-                                             [t for t in lab if t >= 0])),
+              "kept_under_max_len": len(fit), "keep_share": args.keep_share,
+              "after_balance": len(balanced), "trained_on": len(examples),
+              "mix_available": _mix(fit), "mix_balanced": _mix(balanced),
+              "mix_trained": _mix(chosen),
+              "final_turns_trained": sum(1 for d in chosen if d["kind"] == "final"),
               "mean_tokens": round(sum(len(ids) for ids, _ in examples) / len(examples), 1)}
     print(json.dumps(counts), flush=True)
+    if args.mix_only:
+        return 0
 
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     config = LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.05,

@@ -15,10 +15,17 @@ Fields (unknown ones are errors):
     (a PEP 440 specifier), data ({env, default}), free_env_kwargs ({key: "any" or [allowed values]}:
     env kwargs a submission may set, because the gold answers do not depend on them), common_env_kwargs,
     settings, grid ({env_id, groups, x_values, env_kwargs}), ranking ({by: average, order}),
-    submission_fields (the metadata every submission must carry).
+    submission_fields (the metadata every submission must carry), level, shown_metrics,
+    categories, claimed_metrics (below).
 
-Dialogue boards (LoCoMo, LongMemEval) are files of the same shape naming the dialogue env ids and
-their metrics (`f1`, `bleu1`, per category through `group`), added when those envs land.
+Question-level boards (`level: question`: LoCoMo, LongMemEval) score the per-question records
+that `memgym eval` writes for a dialogue env (a row's `questions`): `metric` (ranked) and every
+`shown_metrics` entry are LoCoMo's `f1`, `em` or `bleu1` (`memgym.rewards.locomo.locomo_scores`),
+recomputed per question from the recorded answer against the board's gold, pooled over the
+questions of a setting; `categories` lists the question categories reported one by one (LoCoMo's
+"single-hop" ..., LongMemEval's question types); `claimed_metrics` (e.g. `judge`) are numbers a
+submission may claim that `verify` cannot recompute (an LLM judge): shown, marked unverified, never
+ranked. Episode-level boards (the default) take none of these.
 """
 
 from __future__ import annotations
@@ -39,12 +46,16 @@ BOARD_FILE = "board.yaml"
 
 SCHEMA_VERSION = 1
 X_SCALES = ("log", "linear", "categorical")
+LEVELS = ("episode", "question")
+QUESTION_METRICS = ("f1", "em", "bleu1")
+"""The metrics a question-level board can recompute (LoCoMo's scorers, per category)."""
 KNOWN_SUBMISSION_FIELDS = ("name", "model", "agent_recipe", "memgym_version", "seeds",
                            "hardware", "date", "link", "command")
 
 _FIELDS = {"id", "title", "description", "schema_version", "metric", "x_label", "x_scale",
            "episodes", "avg_k", "memgym_version", "data", "free_env_kwargs",
-           "common_env_kwargs", "settings", "grid", "ranking", "submission_fields"}
+           "common_env_kwargs", "settings", "grid", "ranking", "submission_fields",
+           "level", "shown_metrics", "categories", "claimed_metrics"}
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,19 @@ class Board:
     submission_fields: tuple[str, ...]
     data_dir: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    level: str = "episode"
+    """"episode" (a row's reward component) or "question" (a dialogue row's question records)."""
+    shown_metrics: tuple[str, ...] = ()
+    """Recomputed metrics shown beside the ranked one (question-level boards)."""
+    categories: tuple[str, ...] = ()
+    """Question categories reported one by one (question-level boards)."""
+    claimed_metrics: tuple[str, ...] = ()
+    """Metrics a submission may claim that cannot be recomputed (e.g. an LLM judge): unverified."""
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The recomputed metrics: the ranked one first, then the shown ones."""
+        return (self.metric, *self.shown_metrics)
 
     def setting(self, name: str) -> Setting:
         """The setting called `name`."""
@@ -228,7 +252,9 @@ def load_board(folder: str | Path) -> Board:
     episodes = _need(raw, "episodes", int, where)
     if episodes < 1:
         raise ConfigError(f"{where}: episodes must be positive")
+    level, shown, categories, claimed = _question_fields(raw, where)
     return Board(
+        level=level, shown_metrics=shown, categories=categories, claimed_metrics=claimed,
         id=_need(raw, "id", str, where), title=_need(raw, "title", str, where),
         description=str(raw.get("description", "")), folder=folder,
         metric=_need(raw, "metric", str, where), x_label=str(raw.get("x_label", "x")),
@@ -236,6 +262,41 @@ def load_board(folder: str | Path) -> Board:
         memgym_version=str(raw.get("memgym_version", "")), free_env_kwargs=dict(free),
         settings=tuple(_settings(raw, str(data_dir or ""), where)), ranking_order=order,
         submission_fields=fields, data_dir=data_dir, raw=raw)
+
+
+def _names(raw: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = raw.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value) \
+            or len(set(value)) != len(value):
+        raise ConfigError(f"{where}: {key} must be a list of distinct names")
+    return tuple(value)
+
+
+def _question_fields(raw: dict[str, Any], where: str
+                     ) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """level, shown_metrics, categories, claimed_metrics, checked (see the module docstring)."""
+    level = raw.get("level", "episode")
+    if level not in LEVELS:
+        raise ConfigError(f"{where}: level {level!r}; choose one of {LEVELS}")
+    shown, categories = _names(raw, "shown_metrics", where), _names(raw, "categories", where)
+    claimed = _names(raw, "claimed_metrics", where)
+    if level == "episode":
+        extra = [k for k in ("shown_metrics", "categories", "claimed_metrics") if raw.get(k)]
+        if extra:
+            raise ConfigError(f"{where}: {extra[0]} needs `level: question` (per-question "
+                              "records of a dialogue env)")
+        return level, shown, categories, claimed
+    for name in (raw.get("metric"), *shown):
+        if name not in QUESTION_METRICS:
+            raise ConfigError(f"{where}: metric {name!r} cannot be recomputed per question; "
+                              f"choose from {QUESTION_METRICS}")
+    if raw.get("metric") in shown:
+        raise ConfigError(f"{where}: shown_metrics repeats the ranked metric {raw['metric']!r}")
+    both = set(claimed) & set(QUESTION_METRICS)
+    if both:
+        raise ConfigError(f"{where}: claimed_metrics {min(both)!r} is recomputed; list "
+                          "only metrics verify cannot recompute (e.g. judge)")
+    return level, shown, categories, claimed
 
 
 def find_boards(root: str | Path) -> list[Path]:

@@ -7,6 +7,10 @@ verified entries. The HTML page is one file with an inline script (no network, n
 scripts): click a header to sort; `#sort=<column index>&dir=asc|desc` in the URL sorts on load.
 The plot is the score against x (context length), one line per verified agent, as MemAgent's
 Figure 1.
+
+A question-level board (LoCoMo, LongMemEval) adds columns after the average (its ranked metric):
+each shown metric (overall), the ranked metric per category, and each claimed metric marked
+"(claimed)": an LLM judge's score that `verify` cannot recompute, never used to rank.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from memgym.errors import ConfigError
 from memgym.leaderboard.board import Board
 from memgym.leaderboard.verify import Verdict, verify_board
 
-__all__ = ["REPORTED_FILE", "Reported", "Row", "board_rows", "load_reported", "render_board",
+__all__ = ["REPORTED_FILE", "Reported", "Row", "board_rows", "extra_columns", "load_reported", "render_board",
            "render_html", "render_markdown", "render_plot"]
 
 REPORTED_FILE = "reported.yaml"
@@ -46,6 +50,8 @@ class Row:
     link: str
     command: str
     coverage: str
+    extra: tuple[float | None, ...] = ()
+    """Question-level boards: the values of `extra_columns(board)`, in order."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,22 @@ def _by_x(board: Board, verdict: Verdict) -> dict[str, float | None]:
     return out
 
 
+def extra_columns(board: Board) -> list[str]:
+    """The headers of a question-level board's columns after the average (none otherwise)."""
+    if board.level != "question":
+        return []
+    return ([*board.shown_metrics] + [f"{board.metric} {c}" for c in board.categories]
+            + [f"{m} (claimed)" for m in board.claimed_metrics])
+
+
+def _extra_values(board: Board, verdict: Verdict) -> tuple[float | None, ...]:
+    if board.level != "question":
+        return ()
+    return (*(verdict.metrics.get(m) for m in board.shown_metrics),
+            *(verdict.by_category.get(c, {}).get(board.metric) for c in board.categories),
+            *(verdict.claimed.get(m) for m in board.claimed_metrics))
+
+
 def board_rows(board: Board, verdicts: Sequence[Verdict]) -> list[Row]:
     """Ranked rows of the verified verdicts (complete first, by average), then partial ones."""
     ok = [v for v in verdicts if v.ok and v.scores]
@@ -88,7 +110,7 @@ def board_rows(board: Board, verdicts: Sequence[Verdict]) -> list[Row]:
                         str(meta.get("model", "")), str(meta.get("agent_recipe", "")),
                         _by_x(board, v), v.average, str(meta.get("date", "")),
                         str(meta.get("link", "")), str(meta.get("command", "")),
-                        f"{len(v.scores)}/{len(board.settings)}"))
+                        f"{len(v.scores)}/{len(board.settings)}", _extra_values(board, v)))
     return rows
 
 
@@ -130,14 +152,17 @@ def _md(text: str) -> str:
 def render_markdown(board: Board, rows: Sequence[Row], reported: Sequence[Reported]) -> str:
     """The leaderboard section of the board's README (verified table, then reported)."""
     xs = [_x_key(x) for x in board.x_values]
-    head = ["rank", "name", "model", "recipe", *xs, "average", "settings", "date"]
+    extra = extra_columns(board)
+    head = ["rank", "name", "model", "recipe", *xs, "average", *extra, "settings", "date"]
     lines = [(f"Scores: {board.metric} (%), recomputed from the predictions by "
-              f"`memgym leaderboard verify`; columns: {board.x_label}."), "",
+              f"`memgym leaderboard verify`; columns: {board.x_label}."
+              + (_question_note(board) if extra else "")), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         name = f"[{_md(r.name)}]({r.link})" if r.link else _md(r.name)
         cells = [str(r.rank) if r.rank else "-", name, _md(r.model), f"`{_md(r.recipe)}`",
-                 *(_pct(r.by_x.get(x)) for x in xs), _pct(r.average), r.coverage, r.date]
+                 *(_pct(r.by_x.get(x)) for x in xs), _pct(r.average),
+                 *(_pct(v) for v in r.extra), r.coverage, r.date]
         lines.append("| " + " | ".join(cells) + " |")
     if not rows:
         lines.append("| " + " | ".join(["-", "(no verified submission yet)"] + [""] *
@@ -157,6 +182,17 @@ def render_markdown(board: Board, rows: Sequence[Row], reported: Sequence[Report
     else:
         lines.append("(none)")
     return "\n".join(lines) + "\n"
+
+
+def _question_note(board: Board) -> str:
+    text = (f" Ranked by {board.metric} over every question (the average); "
+            + (f"{', '.join(board.shown_metrics)} recomputed too; " if board.shown_metrics else "")
+            + (f"{board.metric} per category ({', '.join(board.categories)})."
+               if board.categories else ""))
+    if board.claimed_metrics:
+        text += (f" {', '.join(board.claimed_metrics)} (claimed): the submitter's LLM judge, "
+                 "which verify cannot recompute: unverified, never ranked.")
+    return text
 
 
 _SCRIPT = """
@@ -202,7 +238,8 @@ def render_html(board: Board, rows: Sequence[Row], reported: Sequence[Reported])
     """A self-contained sortable HTML page of the board (inline CSS and script, no network)."""
     esc = html.escape
     xs = [_x_key(x) for x in board.x_values]
-    head = ["rank", "name", "model", "recipe", *xs, "average", "settings", "date"]
+    extra = extra_columns(board)
+    head = ["rank", "name", "model", "recipe", *xs, "average", *extra, "settings", "date"]
     out = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
            ("<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
             "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' file:\">"),
@@ -212,13 +249,14 @@ def render_html(board: Board, rows: Sequence[Row], reported: Sequence[Reported])
             "th{cursor:pointer;background:#f4f4f4}td.t{text-align:left}</style></head><body>"),
            f"<h1>{esc(board.title)}</h1><p>{esc(board.description)}</p>",
            (f"<p>{esc(board.metric)} (%), recomputed from predictions; columns: "
-            f"{esc(board.x_label)}. Click a header to sort.</p>"),
+            f"{esc(board.x_label)}.{esc(_question_note(board)) if extra else ''} "
+            "Click a header to sort.</p>"),
            "<table id='board'><thead><tr>"
            + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead><tbody>"]
     for r in rows:
         name = (f"<a href='{esc(r.link, quote=True)}'>{esc(r.name)}</a>"
                 if r.link.startswith(("https://", "http://")) else esc(r.name))
-        nums = [*(r.by_x.get(x) for x in xs), r.average]
+        nums = [*(r.by_x.get(x) for x in xs), r.average, *r.extra]
         cells = [f"<td data-value='{r.rank or ''}'>{r.rank or '-'}</td>",
                  f"<td class='t' data-value='{esc(r.name, quote=True)}'>{name}</td>",
                  f"<td class='t'>{esc(r.model)}</td>", f"<td class='t'>{esc(r.recipe)}</td>",

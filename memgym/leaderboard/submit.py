@@ -13,6 +13,11 @@ error naming its differing kwargs. The submission written is
 
 and is then verified like any other (`verify_submission`), so a submission that would be rejected
 is never written silently.
+
+For a question-level board (the dialogue boards) a row keeps only what `verify` needs and nothing
+of the dataset's text (LoCoMo is CC BY-NC; its questions, golds and dialogue are not to be
+redistributed): ids, the answers the agent gave, the per-question scores, the episode's reward
+components, token counts and memory-bank counts (QUESTION_ROW_FIELDS, QUESTION_RECORD_FIELDS).
 """
 
 from __future__ import annotations
@@ -40,10 +45,18 @@ from memgym.leaderboard.verify import (
     verify_submission,
 )
 
-__all__ = ["DROPPED_FIELDS", "default_hardware", "make_submission"]
+__all__ = ["DROPPED_FIELDS", "QUESTION_RECORD_FIELDS", "QUESTION_ROW_FIELDS", "default_hardware", "make_submission"]
 
 DROPPED_FIELDS = ("turns",)
 """Prediction-row fields left out of a submission (per-call details; the totals stay in `tokens`)."""
+
+QUESTION_ROW_FIELDS = ("task_id", "attempt", "seed", "sampling_seed", "reward", "reward_components",
+                       "reward_weights", "num_steps", "failed_calls", "tokens", "latency_s",
+                       "bank", "questions")
+"""What a question-level board's submission keeps of a row (no question, gold or dialogue text)."""
+QUESTION_RECORD_FIELDS = ("question_id", "category", "prediction", "f1", "em", "bleu1",
+                          "citation", "judge", "recall_session", "recall_turn", "num_retrieved")
+"""What it keeps of each question record (the golds are the board's, not the submission's)."""
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,79}$")
 
@@ -87,7 +100,16 @@ def _match(board: Board, run: Mapping[str, Any], where: Path) -> Setting:
                       f"Rerun with the board's settings (`memgym leaderboard show {board.id}`)")
 
 
-def _copy_predictions(src: Path, dst: Path) -> list[dict[str, Any]]:
+def _strip_question_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A dialogue row without dataset text: QUESTION_ROW_FIELDS, records cut to their fields."""
+    out = {k: row[k] for k in QUESTION_ROW_FIELDS if k in row}
+    out["questions"] = [{k: q[k] for k in QUESTION_RECORD_FIELDS if k in q}
+                        for q in row.get("questions") or [] if isinstance(q, Mapping)]
+    return out
+
+
+def _copy_predictions(src: Path, dst: Path, *, question_level: bool = False
+                      ) -> list[dict[str, Any]]:
     rows = read_jsonl(src)
     latest: dict[tuple[Any, Any], dict[str, Any]] = {}
     for row in rows:  # a resumed run's re-run episode counts once (the last), as in summarize
@@ -97,8 +119,9 @@ def _copy_predictions(src: Path, dst: Path) -> list[dict[str, Any]]:
         raise ConfigError(f"{src}: {len(incomplete)} incomplete episodes (failed LLM calls), e.g. "
                           f"task {incomplete[0][0]}; finish the run with `memgym eval ... "
                           "--resume` before submitting")
-    kept = [{k: v for k, v in r.items() if k not in DROPPED_FIELDS}
-            for _, r in sorted(latest.items(), key=lambda kv: (str(kv[0][0]).zfill(12),
+    keep = _strip_question_row if question_level else (
+        lambda r: {k: v for k, v in r.items() if k not in DROPPED_FIELDS})
+    kept = [keep(r) for _, r in sorted(latest.items(), key=lambda kv: (str(kv[0][0]).zfill(12),
                                                                  str(kv[0][1])))]
     dst.parent.mkdir(parents=True, exist_ok=True)
     with open(dst, "w", encoding="utf-8") as f:
@@ -157,7 +180,8 @@ def make_submission(run_dir: str | Path, board_dir: str | Path, *, name: str, mo
     for setting_name, (folder, run) in runs.items():
         (target / setting_name).mkdir()
         shutil.copyfile(folder / RUN_FILE, target / setting_name / RUN_FILE)
-        _copy_predictions(folder / PREDICTIONS_FILE, target / setting_name / PREDICTIONS_FILE)
+        _copy_predictions(folder / PREDICTIONS_FILE, target / setting_name / PREDICTIONS_FILE,
+                          question_level=board.level == "question")
     first = next(iter(runs.values()))[1]
     meta: dict[str, Any] = {
         "schema_version": 1, "board": board.id, "name": name, "model": model,
@@ -171,6 +195,9 @@ def make_submission(run_dir: str | Path, board_dir: str | Path, *, name: str, mo
     _write_meta(target, meta)
     verdict = verify_submission(board, target, repo_root=board.folder.parent.parent)
     meta["scores"] = {"settings": dict(verdict.scores), "average": verdict.average}
+    if board.level == "question":
+        meta["scores"].update(metrics=dict(verdict.metrics), by_category=verdict.by_category,
+                              claimed=_claimed_means(board, target))
     _write_meta(target, meta)
     verdict = verify_submission(board, target, repo_root=board.folder.parent.parent)
     real = [p for p in verdict.problems if not _is_claim(p)]
@@ -178,6 +205,19 @@ def make_submission(run_dir: str | Path, board_dir: str | Path, *, name: str, mo
         raise ConfigError(f"{target}: the submission is rejected:\n  "
                           + "\n  ".join(str(p) for p in real[:20]))
     return target, verdict
+
+
+def _claimed_means(board: Board, target: Path) -> dict[str, float]:
+    """Each claimed metric's mean over the submission's questions, when every question has one
+    (the judge's verdicts that `memgym eval --judge-*` recorded); unverifiable, so only claimed."""
+    values: dict[str, list[Any]] = {name: [] for name in board.claimed_metrics}
+    for path in sorted(target.glob(f"*/{PREDICTIONS_FILE}")):
+        for row in read_jsonl(path):
+            for q in row.get("questions") or []:
+                for name, found in values.items():
+                    found.append(q.get(name))
+    return {name: sum(v) / len(v) for name, v in values.items()
+            if v and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)}
 
 
 def _is_claim(problem: Problem) -> bool:

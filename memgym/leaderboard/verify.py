@@ -13,6 +13,16 @@ duplicated (task_id, attempt) rows, tasks outside the board, env settings other 
 a gold answer or question that is not the board's, an incomplete episode (a failed LLM call), a
 wrong or absent memgym version or agent recipe, missing metadata, unexpected or oversized files
 and fields, malformed JSON. Files are read by `memgym.leaderboard.files` (bounded, inert).
+
+A question-level board (`level: question`, the dialogue boards) scores each row's `questions`
+records instead: every record's `prediction` (the answer the env scored) is scored again with
+LoCoMo's per-category rules against the board's gold answers and category for that question id
+(`memgym.rewards.locomo.locomo_scores`), for the ranked metric and every shown one; a setting's
+score is the mean over its questions (all attempts pooled), and per-category means are kept too.
+Rejected besides: a question id that is not one of the board's for that task, a question asked
+twice or missing, a category or gold that is not the board's, a claimed per-question, per-episode,
+per-metric or per-category score that disagrees. Claimed metrics (an LLM judge) are only checked
+to be numbers in [0, 1]; they are reported as unverified.
 """
 
 from __future__ import annotations
@@ -31,7 +41,8 @@ from memgym.leaderboard.board import Board, Setting, load_board
 from memgym.leaderboard.files import LIMITS, Limits, Problem, read_json, read_jsonl, string_too_long
 
 __all__ = ["METADATA_FILE", "PREDICTIONS_FILE", "RUN_FILE", "GoldSet", "Verdict", "board_gold",
-           "score_response", "setting_score", "verify_board", "verify_submission"]
+           "question_scores", "score_response", "setting_score", "verify_board",
+           "verify_submission"]
 
 METADATA_FILE, RUN_FILE, PREDICTIONS_FILE = "submission.json", "run.json", "predictions.jsonl"
 TOLERANCE = 1e-6
@@ -50,6 +61,8 @@ class GoldSet:
     scorers: dict[int, str]
     answer_format: str
     lenient_extraction: bool
+    dialogue: dict[int, dict[str, tuple[list[str], str]]] = field(default_factory=dict)
+    """Question-level boards: per task id, question id -> (gold answers, category), in order."""
 
 
 @dataclass
@@ -66,6 +79,12 @@ class Verdict:
     metadata: dict[str, Any] = field(default_factory=dict)
     complete: bool = False
     """Whether every board setting is covered (only complete submissions are ranked)."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Question-level boards: each recomputed metric, the mean over settings of its question mean."""
+    by_category: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Question-level boards: category -> metric -> mean over the category's questions."""
+    claimed: dict[str, float] = field(default_factory=dict)
+    """Claimed metrics that cannot be recomputed (an LLM judge): unverified, never ranked."""
 
     @property
     def ok(self) -> bool:
@@ -119,6 +138,8 @@ def board_gold(board: Board, setting: Setting) -> GoldSet:
     if base.num_tasks < board.episodes:
         raise ConfigError(f"board {board.id}, setting {setting.name}: the env has "
                           f"{base.num_tasks} tasks, fewer than the board's episodes={board.episodes}")
+    if board.level == "question":
+        return _dialogue_gold(board, setting, base)
     questions, golds, scorers = {}, {}, {}
     for t in range(board.episodes):
         task = base.tasks[t]
@@ -126,6 +147,28 @@ def board_gold(board: Board, setting: Setting) -> GoldSet:
         name = base.scorer if base.scorer is not None else (task.scorer or "sub_em")
         scorers[t] = name if isinstance(name, str) else name.__name__
     return GoldSet(questions, golds, scorers, base.answer_format, bool(base.lenient_extraction))
+
+
+def _dialogue_gold(board: Board, setting: Setting, base: Any) -> GoldSet:
+    """The question golds of a dialogue env's conversations 0..episodes-1 (every question)."""
+    from memgym.errors import ConfigError
+
+    conversations = getattr(base, "conversations", None)
+    if conversations is None:
+        raise ConfigError(f"board {board.id}, setting {setting.name}: {setting.env_id} is not a "
+                          "dialogue env (no conversations); `level: question` needs one")
+    dialogue = {t: {q.question_id: ([str(a) for a in q.answers], str(q.category or ""))
+                    for q in conversations[t].questions} for t in range(board.episodes)}
+    return GoldSet({}, {}, {}, "", False, dialogue)
+
+
+def question_scores(prediction: str, golds: Sequence[str], category: str
+                    ) -> dict[str, float]:
+    """LoCoMo's F1 / EM / BLEU-1 of one recorded answer, as `DialogueMemoryEnv` scores it."""
+    from memgym.envs.dialogue import MAX_ANSWER_CHARS
+    from memgym.rewards.locomo import locomo_scores
+
+    return locomo_scores(prediction[:MAX_ANSWER_CHARS], list(golds), category)
 
 
 def setting_score(per_row: Mapping[tuple[int, int], float]) -> tuple[float, list[float] | None]:
@@ -282,19 +325,28 @@ def _check_recipe(run: Mapping[str, Any], meta: Mapping[str, Any], label: str,
     return []
 
 
-def _row_problem(row: Any, gold: GoldSet, board: Board, avg_k: int, limits: Limits
-                 ) -> tuple[str, str] | None:
-    """(field, reason) of the first thing wrong with one prediction row's shape, or None."""
+_EPISODE_ROW_FIELDS = (
+    ("task_id", _is_int, "an integer"), ("attempt", _is_int, "an integer"),
+    ("response", lambda v: isinstance(v, str), "a string"),
+    ("golds", lambda v: isinstance(v, list) and all(isinstance(g, str) for g in v),
+     "a list of strings"),
+    ("reward_components", lambda v: isinstance(v, dict), "an object"))
+_QUESTION_ROW_FIELDS = (
+    ("task_id", _is_int, "an integer"), ("attempt", _is_int, "an integer"),
+    ("questions", lambda v: isinstance(v, list), "a list of records"),
+    ("reward_components", lambda v: isinstance(v, dict), "an object"))
+
+
+def _row_shape_problem(row: Any, fields: tuple, board: Board, avg_k: int, limits: Limits
+                       ) -> tuple[str, str] | None:
+    """(field, reason) of the first thing wrong with a row's shape (`fields`: (key, check,
+    kind) triples), its task and attempt range and its completeness; None when all is well."""
     if not isinstance(row, dict):
         return "", "a row must be a JSON object"
     long = string_too_long(row, limits.string_chars)
     if long is not None:
         return long, f"longer than {limits.string_chars} characters"
-    for key, ok, kind in (("task_id", _is_int, "an integer"), ("attempt", _is_int, "an integer"),
-                          ("response", lambda v: isinstance(v, str), "a string"),
-                          ("golds", lambda v: isinstance(v, list)
-                           and all(isinstance(g, str) for g in v), "a list of strings"),
-                          ("reward_components", lambda v: isinstance(v, dict), "an object")):
+    for key, ok, kind in fields:
         if not ok(row.get(key)):
             return key, f"must be {kind}"
     if not 0 <= row["task_id"] < board.episodes:
@@ -303,9 +355,16 @@ def _row_problem(row: Any, gold: GoldSet, board: Board, avg_k: int, limits: Limi
         return "attempt", f"{row['attempt']} is outside 0..{avg_k - 1} (run.json's avg_k)"
     if row.get("failed_calls", 0) != 0:
         return "failed_calls", "an incomplete episode (a failed LLM call) is not a result"
-    if not _is_number(row["reward_components"].get(board.metric)):
-        return f"reward_components.{board.metric}", "must be a number"
     return None
+
+
+def _row_problem(row: Any, gold: GoldSet, board: Board, avg_k: int, limits: Limits
+                 ) -> tuple[str, str] | None:
+    """(field, reason) of the first thing wrong with one prediction row's shape, or None."""
+    problem = _row_shape_problem(row, _EPISODE_ROW_FIELDS, board, avg_k, limits)
+    if problem is None and not _is_number(row["reward_components"].get(board.metric)):
+        return f"reward_components.{board.metric}", "must be a number"
+    return problem
 
 
 def _check_predictions(board: Board, setting: Setting, gold: GoldSet, run: Mapping[str, Any],
@@ -357,6 +416,131 @@ def _check_predictions(board: Board, setting: Setting, gold: GoldSet, run: Mappi
     elif missing:
         problems.append(Problem(label, "", f"{len(missing)} (task, attempt) rows missing"))
     return scores, problems
+
+
+QuestionScores = list[tuple[str, dict[str, float]]]
+"""(category, {metric: value}) of every verified question of a setting."""
+
+
+def _question_row_problem(row: Any, board: Board, avg_k: int, limits: Limits
+                          ) -> tuple[str, str] | None:
+    """(field, reason) of the first thing wrong with a question-level row's shape, or None."""
+    return _row_shape_problem(row, _QUESTION_ROW_FIELDS, board, avg_k, limits)
+
+
+def _check_question(board: Board, record: Any, want: dict[str, tuple[list[str], str]],
+                    seen: set[str]) -> tuple[tuple[str, dict[str, float]] | None,
+                                                        tuple[str, str] | None]:
+    """Re-score one question record; ((category, scores), None) or (None, (field, reason))."""
+    if not isinstance(record, dict):
+        return None, ("", "a question record must be a JSON object")
+    qid, prediction = record.get("question_id"), record.get("prediction")
+    if not isinstance(qid, str):
+        return None, ("question_id", "must be a string")
+    if qid not in want:
+        reason = f"{qid[:80]!r} is not a question of the board's split for this task"
+        return None, ("question_id", reason)
+    if qid in seen:
+        return None, ("question_id", f"{qid[:80]!r} is answered twice")
+    seen.add(qid)
+    golds, category = want[qid]
+    if not isinstance(prediction, str):
+        return None, ("prediction", "must be a string (the answer the env scored)")
+    if record.get("category") is not None and record.get("category") != category:
+        reason = f"{record.get('category')!r:.60} is not the board's category {category!r}"
+        return None, ("category", reason)
+    if record.get("golds") is not None and record.get("golds") != golds:
+        return None, ("golds", "not the board's gold answers for this question")
+    scores = question_scores(prediction, golds, category)
+    for name in board.metrics:
+        claimed = record.get(name)
+        if not _is_number(claimed):
+            return None, (name, "must be a number (the env's score of this question)")
+        if abs(claimed - scores[name]) > TOLERANCE:
+            return None, (name, f"claims {claimed}, the board's scorer gives {scores[name]}")
+    for name in board.claimed_metrics:
+        value = record.get(name)
+        if value is not None and not (_is_number(value) and 0 <= value <= 1):
+            return None, (name, "must be null or a number in [0, 1]")
+    return (category, {m: scores[m] for m in board.metrics}), None
+
+
+def _check_question_predictions(board: Board, gold: GoldSet, run: Mapping[str, Any], path: Path,
+                                label: str, limits: Limits
+                                ) -> tuple[QuestionScores, list[Problem]]:
+    """Re-score every question record of a question-level setting's predictions."""
+    rows, problems = read_jsonl(path, label, limits)
+    avg_k = run.get("avg_k") if _is_int(run.get("avg_k")) else 1
+    out: QuestionScores = []
+    seen_rows: set[tuple[int, int]] = set()
+    for number, row in rows:
+        where = f"line {number}"
+        bad = _question_row_problem(row, board, avg_k, limits)
+        if bad is not None:
+            problems.append(Problem(label, f"{where}: {bad[0]}" if bad[0] else where, bad[1]))
+            continue
+        key = (row["task_id"], row["attempt"])
+        if key in seen_rows:
+            problems.append(Problem(label, f"{where}: task_id", f"task {key[0]} attempt {key[1]} "
+                                                                "appears twice"))
+            continue
+        seen_rows.add(key)
+        want, seen = gold.dialogue[key[0]], set()
+        episode: QuestionScores = []
+        for i, record in enumerate(row["questions"][:limits.rows]):
+            got, bad = _check_question(board, record, want, seen)
+            if bad is not None:
+                at = f"{where}: questions[{i}]" + (f".{bad[0]}" if bad[0] else "")
+                problems.append(Problem(label, at, bad[1]))
+            else:
+                episode.append(got)
+        missing = [q for q in want if q not in seen]
+        if missing:
+            problems.append(Problem(label, f"{where}: questions", f"{len(missing)} of the "
+                                    f"board's questions of task {key[0]} missing: "
+                                    f"{', '.join(missing[:5])}" + (" ..." if len(missing) > 5
+                                                                   else "")))
+        elif len(episode) == len(want):
+            problems += _check_episode_claims(board, row, episode, f"{where}: reward_components",
+                                              label)
+        out += episode
+    want_rows = {(t, a) for t in range(board.episodes) for a in range(avg_k)}
+    missing_rows = sorted(want_rows - seen_rows)
+    if missing_rows:
+        shown = ", ".join(f"task {t} attempt {a}" for t, a in missing_rows[:5])
+        problems.append(Problem(label, "", f"{len(missing_rows)} (task, attempt) rows missing: "
+                                           f"{shown}" + (" ..." if len(missing_rows) > 5 else "")))
+    return out, problems
+
+
+def _check_episode_claims(board: Board, row: Mapping[str, Any], episode: QuestionScores,
+                          at: str, label: str) -> list[Problem]:
+    """A row's reward_components (the episode's mean per metric) against the recomputed means."""
+    problems = []
+    for name in board.metrics:
+        claimed = row["reward_components"].get(name)
+        value = sum(s[name] for _, s in episode) / len(episode) if episode else 0.0
+        if not _is_number(claimed):
+            problems.append(Problem(label, f"{at}.{name}", "must be a number"))
+        elif abs(claimed - value) > TOLERANCE:
+            problems.append(Problem(label, f"{at}.{name}", f"claims {claimed}, the questions' "
+                                                           f"mean is {value}"))
+    return problems
+
+
+def question_summary(board: Board, per_setting: Mapping[str, QuestionScores]
+                     ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """(metric -> mean over settings of the question mean, category -> metric -> pooled mean)."""
+    metrics = {m: sum(sum(s[m] for _, s in qs) / len(qs) for qs in per_setting.values())
+               / len(per_setting) for m in board.metrics} if per_setting else {}
+    by_category: dict[str, dict[str, float]] = {}
+    pooled = [item for qs in per_setting.values() for item in qs]
+    for category in board.categories:
+        scores = [s for c, s in pooled if c == category]
+        if scores:
+            by_category[category] = {m: sum(s[m] for s in scores) / len(scores)
+                                     for m in board.metrics}
+    return metrics, by_category
 
 
 def _listing(folder: Path, board: Board, limits: Limits) -> tuple[set[str], list[Problem]]:
@@ -417,6 +601,7 @@ def verify_submission(board: Board, folder: str | Path, *,
     verdict.problems += problems
     if not present:
         verdict.problems.append(Problem(folder.name, "", "covers no board setting"))
+    per_setting: dict[str, QuestionScores] = {}
     for setting in board.settings:
         if setting.name not in present:
             continue
@@ -439,6 +624,17 @@ def verify_submission(board: Board, folder: str | Path, *,
         verdict.problems += _check_run(board, setting, run, meta, f"{base}/{RUN_FILE}", repo_root)
         if not isinstance(run, dict):
             continue
+        if board.level == "question":
+            per_q, problems = _check_question_predictions(
+                board, gold, run, folder / setting.name / PREDICTIONS_FILE,
+                f"{base}/{PREDICTIONS_FILE}", limits)
+            verdict.problems += problems
+            if per_q and not problems:
+                per_setting[setting.name] = per_q
+                block = mean_ci([s[board.metric] for _, s in per_q])
+                verdict.scores[setting.name] = float(block["mean"])
+                verdict.ci95[setting.name] = block["ci95"]
+            continue
         scores, problems = _check_predictions(board, setting, gold, run,
                                               folder / setting.name / PREDICTIONS_FILE,
                                               f"{base}/{PREDICTIONS_FILE}", limits)
@@ -446,7 +642,11 @@ def verify_submission(board: Board, folder: str | Path, *,
         if scores and not problems:
             verdict.scores[setting.name], verdict.ci95[setting.name] = setting_score(scores)
     verdict.complete = present == {s.name for s in board.settings}
+    if board.level == "question":
+        verdict.metrics, verdict.by_category = question_summary(board, per_setting)
     _check_claims(verdict, meta, label)
+    if board.level == "question":
+        _check_question_claims(board, verdict, meta, label)
     return verdict
 
 
@@ -472,6 +672,57 @@ def _check_claims(verdict: Verdict, meta: Mapping[str, Any], label: str) -> None
     if checkable and (not _is_number(average) or abs(average - verdict.average) > TOLERANCE):
         verdict.problems.append(Problem(label, "scores.average",
                                         f"claims {average!r:.40}, recomputed {verdict.average}"))
+
+
+def _check_question_claims(board: Board, verdict: Verdict, meta: Mapping[str, Any],
+                           label: str) -> None:
+    """submission.json's `metrics`, `by_category` and `claimed` against the recomputed ones."""
+    scores = meta.get("scores")
+    if not isinstance(scores, dict):
+        return
+    checkable = verdict.scores and verdict.unverifiable is None and not any(
+        not p.field.startswith("scores") for p in verdict.problems)
+    for key, recomputed in (("metrics", {"": verdict.metrics}),
+                            ("by_category", verdict.by_category)):
+        claimed = scores.get(key)
+        if not isinstance(claimed, dict):
+            verdict.problems.append(Problem(label, f"scores.{key}", "must be an object of "
+                                            + ("metric -> score" if key == "metrics"
+                                               else "category -> metric -> score")))
+            continue
+        if not checkable:
+            continue
+        for group, values in recomputed.items():
+            got_group = claimed if not group else claimed.get(group)
+            at = f"scores.{key}" + (f".{group}" if group else "")
+            if not isinstance(got_group, dict):
+                verdict.problems.append(Problem(label, at[:200], "missing"))
+                continue
+            for name, value in values.items():
+                got = got_group.get(name)
+                if not _is_number(got):
+                    verdict.problems.append(Problem(label, f"{at}.{name}"[:200], "missing"))
+                elif abs(got - value) > TOLERANCE:
+                    verdict.problems.append(Problem(label, f"{at}.{name}"[:200],
+                                                    f"claims {got}, recomputed {value}"))
+        if key == "by_category":
+            for extra in sorted(set(claimed) - set(recomputed))[:10]:
+                verdict.problems.append(Problem(label, f"scores.by_category.{extra}"[:200],
+                                                "not a category of the board's questions"))
+    claimed = scores.get("claimed", {})
+    if not isinstance(claimed, dict):
+        verdict.problems.append(Problem(label, "scores.claimed", "must be an object"))
+        return
+    for name, value in list(claimed.items())[:20]:
+        if name not in board.claimed_metrics:
+            verdict.problems.append(Problem(label, f"scores.claimed.{name}"[:200],
+                                            f"not a claimable metric of the board "
+                                            f"({list(board.claimed_metrics)})"))
+        elif not (_is_number(value) and 0 <= value <= 1):
+            verdict.problems.append(Problem(label, f"scores.claimed.{name}"[:200],
+                                            "must be a number in [0, 1]"))
+        else:
+            verdict.claimed[name] = float(value)
 
 
 def verify_board(board_dir: str | Path, *, limits: Limits = LIMITS) -> tuple[Board, list[Verdict]]:

@@ -100,7 +100,7 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
                     "(bench/make_smollm2_memagent_adapter.py)",
         license="Apache-2.0", kind="adapter", base="smollm2-135m-instruct",
         member="smollm2-135m-memagent-lora",
-        sha256="799753b6300252b24594f408e931b6fe778175b7cdb2b9d6696333fb98953ffe", size_mb=542),
+        sha256="902e25fe3bf7e8cf0c4521e3d50f323ba887a8cd00a39c496c1f538040001e1a", size_mb=542),
 )}
 """Every model name memgym resolves; `memgym models` lists them."""
 
