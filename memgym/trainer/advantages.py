@@ -311,16 +311,26 @@ def step_reward_credit(step_rewards: Sequence[Sequence[float]],
 
 def flat_step_groups(step_rewards: Sequence[Sequence[float]],
                      turn_steps: Sequence[Sequence[int]],
-                     trainable: Sequence[Sequence[bool]], num_generations: int) -> torch.Tensor:
-    """Which groups teach nothing under step credit: bool [N], True when every credited step
-    reward of the group is equal (so every `step_reward_credit` advantage is 0 under both
-    baselines). The step-credit counterpart of `zero_std_groups`."""
+                     trainable: Sequence[Sequence[bool]], num_generations: int, *,
+                     baseline: str = "step") -> torch.Tensor:
+    """Which groups teach nothing under step credit: bool [N], True when every
+    `step_reward_credit` advantage of the group is 0 under `baseline`.
+
+    "step": every step's pool (the G episodes' rewards at step t) is flat, even if steps differ
+    from each other (an episode scoring 1 at step 4 and 0 elsewhere, as all its G siblings do,
+    teaches nothing). "group": every credited reward of the group is equal. The step-credit
+    counterpart of `zero_std_groups`.
+    """
+    if baseline not in STEP_BASELINES:
+        raise ValueError(f"baseline={baseline!r}; choose one of {STEP_BASELINES}")
     flags = []
     for start in range(0, len(step_rewards), num_generations):
-        vals = [float(step_rewards[e][turn_steps[e][i]])
-                for e in range(start, start + num_generations)
-                for i, f in enumerate(trainable[e]) if f]
-        flags.append(not vals or max(vals) - min(vals) <= 1e-8)
+        pools: dict[int, list[float]] = {}
+        for e in range(start, start + num_generations):
+            for t in {turn_steps[e][i] for i, f in enumerate(trainable[e]) if f}:
+                key = t if baseline == "step" else 0
+                pools.setdefault(key, []).append(float(step_rewards[e][t]))
+        flags.append(all(max(v) - min(v) <= 1e-8 for v in pools.values()))
     return torch.tensor(flags, dtype=torch.bool)
 
 

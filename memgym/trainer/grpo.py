@@ -531,7 +531,8 @@ class GRPOTrainer:
         names, weights_map, comps, adv, rewards = self._rewards(episodes)
         zero = zero_std_groups(rewards, G)                                        # [N]
         if cfg.credit_assignment == "step_reward":  # a group is flat when its step rewards are
-            zero = flat_step_groups(*_step_inputs(episodes, weights_map), G)
+            zero = flat_step_groups(*_step_inputs(episodes, weights_map), G,
+                                    baseline=cfg.step_baseline)
         keep = [g for g in range(len(zero)) if not (cfg.drop_zero_std_groups and zero[g])]
         kept_eps = [g * G + i for g in keep for i in range(G)]
 
@@ -563,7 +564,8 @@ class GRPOTrainer:
             names, _, comps, _, rewards = self._rewards(everyone)
             zero = zero_std_groups(rewards, G)
             if cfg.credit_assignment == "step_reward":
-                zero = flat_step_groups(*_step_inputs(everyone, weights_map), G)
+                zero = flat_step_groups(*_step_inputs(everyone, weights_map), G,
+                                        baseline=cfg.step_baseline)
         metrics = _rollout_metrics(everyone, names, rewards, comps, zero)
         metrics.update(_trained_step_metrics(everyone))
         return rows, groups, metrics

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from memgym.config import load_yaml
@@ -130,6 +132,33 @@ def test_step_reward_credit_matches_a_hand_computed_case():
     assert flat_step_groups(step_rewards, turn_steps, trainable, 2).tolist() == [False]
     assert flat_step_groups([[0.0, 5.0], [0.0, 9.0]], [[0, 1]] * 2,
                             [[True, False]] * 2, 2).tolist() == [True]
+
+
+def test_flat_step_groups_agrees_with_the_step_baseline():
+    # Every sibling scores 1 at step 1 and 0 at step 0: the rewards differ across steps but not
+    # across the G samples of any one step, so the step baseline teaches nothing (the quickstart
+    # of the Memory-R1 manager once trained on such groups with loss 0 at every step).
+    rewards, steps, trainable = [[0.0, 1.0], [0.0, 1.0]], [[0, 1]] * 2, [[True, True]] * 2
+    assert flat_step_groups(rewards, steps, trainable, 2).tolist() == [True]
+    assert flat_step_groups(rewards, steps, trainable, 2, baseline="group").tolist() == [False]
+    assert step_reward_credit(rewards, steps, trainable, 2).advantages == [0.0] * 4
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 4), st.sampled_from(["step", "group"]), st.data())
+def test_a_group_is_flat_exactly_when_all_its_step_advantages_are_zero(n_groups, g, baseline,
+                                                                       data):
+    n_steps = 3
+    rewards = [[float(data.draw(st.integers(0, 1))) for _ in range(n_steps)]
+               for _ in range(n_groups * g)]
+    trainable = [[data.draw(st.booleans()) for _ in range(n_steps)] for _ in rewards]
+    steps = [list(range(n_steps))] * len(rewards)
+    flat = flat_step_groups(rewards, steps, trainable, g, baseline=baseline).tolist()
+    credit = step_reward_credit(rewards, steps, trainable, g, baseline=baseline,
+                                scale_rewards="none")
+    for k in range(n_groups):
+        adv = [a for a, e in zip(credit.advantages, credit.episode_index) if e // g == k]
+        assert flat[k] == all(abs(a) < 1e-9 for a in adv)
 
 
 def test_step_reward_credit_refuses_a_turn_past_the_episode():
