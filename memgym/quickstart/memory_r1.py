@@ -273,48 +273,93 @@ def reader(question: str, memories: Sequence[Any]) -> str:
     return read_answer(question, memories)
 
 
-# -- the teacher --------------------------------------------------------------------------------
-def teacher_ops(shown: Sequence[Memory], facts: Sequence[str], *, add_for_update: float = 0.0,
-                delete: float = 1.0, rng: random.Random | None = None) -> str:
-    """The scripted manager: one operation per fact from the memories shown, as Memory-R1 JSON.
+# -- the teacher and the manager's operation lines ---------------------------------------------
+OPERATION_LINE = re.compile(r"^(ADD|UPDATE|DELETE|NOOP)((?: \S+)*)$")
 
-    Exact with the defaults (UPDATE a memory of the same fact, DELETE a retracted one, nothing
-    for a restatement); `add_for_update` is the chance it ADDs instead of UPDATE, `delete` the
-    chance it DELETEs a retracted fact (else it stores nothing).
+
+def _fact_of(body: str) -> tuple[str, re.Match] | None:
+    for attr, (fact, _, _) in _FACTS.items():
+        if f := fact.match(body):
+            return attr, f
+    return None
+
+
+def teacher_decisions(shown: Sequence[Memory], facts: Sequence[str], *,
+                      add_for_update: float = 0.0, delete: float = 1.0,
+                      rng: random.Random | None = None) -> list[str]:
+    """The scripted manager's decision per fact, one operation line each (`expand_operations`).
+
+    Exact with the defaults: "UPDATE <id>" a memory of the same fact, "DELETE <id> ..." every
+    memory of a retracted fact, "NOOP" for a restatement, "ADD" for a new fact.
+    `add_for_update` is the chance it writes "ADD" instead of an UPDATE, `delete` the chance it
+    DELETEs a retracted fact (else "NOOP").
     """
     global _FACTS
     if _FACTS is None:
         _FACTS = _fact_patterns()
     rng = rng or random.Random(0)
-    ops = []
+    lines = []
     for text in facts:
         retract = text.startswith(NOT_PREFIX)
         body = text[len(NOT_PREFIX):] if retract else text
-        for attr, (fact, _, _) in _FACTS.items():
-            f = fact.match(body)
-            if f:
-                break
-        else:
+        found = _fact_of(body)
+        if found is None:
+            lines.append("NOOP")
             continue
+        attr, f = found
+        fact = _FACTS[attr][0]
         same = [m for m in shown if (g := fact.match(m.text)) and g.group(1) == f.group(1)]
         if retract:
-            if same and rng.random() < delete:
-                ops += [{"id": m.id, "event": "DELETE"} for m in same]
+            ok = same and rng.random() < delete
+            lines.append("DELETE " + " ".join(m.id for m in same) if ok else "NOOP")
         elif not same:
-            ops.append({"text": body, "event": "ADD"})
+            lines.append("ADD")
         elif any(m.text == body for m in same):
-            continue
+            lines.append("NOOP")
         elif rng.random() < add_for_update:
-            ops.append({"text": body, "event": "ADD"})
+            lines.append("ADD")
         else:
-            ops.append({"id": same[0].id, "text": body, "event": "UPDATE"})
+            lines.append(f"UPDATE {same[0].id}")
+    return lines
+
+
+def expand_operations(text: str, facts: Sequence[str]) -> str:
+    """The manager's operation lines as Memory-R1 JSON for the env, one line per fact in order.
+
+    "ADD" stores the fact, "UPDATE <id>" replaces memory <id> with it, "DELETE <id> ..." removes
+    memories, "NOOP" (or a line that is missing or unreadable) changes nothing. An id the env
+    does not know reaches it as written, so the env's validation rejects it as it would any
+    manager's. A retraction's text ("No longer: ...") is never stored.
+    """
+    ops: list[dict[str, str]] = []
+    lines = [x.strip() for x in text.strip().splitlines()]
+    for k, fact in enumerate(facts):
+        m = OPERATION_LINE.match(lines[k]) if k < len(lines) else None
+        if m is None or m.group(1) == "NOOP":
+            continue
+        event, ids = m.group(1), m.group(2).split()
+        body = fact[len(NOT_PREFIX):] if fact.startswith(NOT_PREFIX) else fact
+        if event == "ADD" and not fact.startswith(NOT_PREFIX):
+            ops.append({"text": body, "event": "ADD"})
+        elif event == "UPDATE" and ids and not fact.startswith(NOT_PREFIX):
+            ops.append({"id": ids[0], "text": body, "event": "UPDATE"})
+        elif event == "DELETE":
+            ops += [{"id": i, "event": "DELETE"} for i in ids]
     return json.dumps({"memory": ops})
 
 
+def teacher_ops(shown: Sequence[Memory], facts: Sequence[str], *, add_for_update: float = 0.0,
+                delete: float = 1.0, rng: random.Random | None = None) -> str:
+    """The scripted manager's operations as Memory-R1 JSON (`teacher_decisions`, expanded)."""
+    lines = teacher_decisions(shown, facts, add_for_update=add_for_update, delete=delete, rng=rng)
+    return expand_operations("\n".join(lines), facts)
+
+
 def manager_prompt(shown: Sequence[Memory], facts: Sequence[str]) -> str:
-    """The manager's prompt: `[id] text` per shown memory, then the facts."""
+    """The manager's prompt: `[id] text` per shown memory, then the numbered facts."""
     memories = "\n".join(f"[{m.id}] {m.text}" for m in shown) or "(none)"
-    return MANAGER_TEMPLATE.render(memories=memories, facts="\n".join(facts))
+    return MANAGER_TEMPLATE.render(memories=memories, facts="\n".join(
+        f"{k + 1}. {f}" for k, f in enumerate(facts)))
 
 
 # -- the agent ----------------------------------------------------------------------------------
@@ -324,7 +369,7 @@ class TinyMemoryR1Config:
     or, with `teacher`, the scripted manager ("oracle": exact; "imperfect": the SFT teacher)."""
 
     name: str = "memory_r1_tiny"
-    max_new_tokens: int = 64
+    max_new_tokens: int = 24
     temperature: float = 0.0
     top_p: float = 1.0
     teacher: str = ""
@@ -366,7 +411,7 @@ class TinyMemoryR1Agent:
                                add_for_update=0.0 if exact else self.config.add_for_update,
                                delete=1.0 if exact else self.config.delete)
         done = await self.manager(ctx, prompt=manager_prompt(shown, facts))
-        return done.text if done.text.strip() else EMPTY
+        return expand_operations(done.text, facts)
 
 
 def _register() -> None:
@@ -399,7 +444,7 @@ class BuildSettings:
     hidden_size: int = 96
     num_layers: int = 3
     num_heads: int = 4
-    steps: int = 400
+    steps: int = 1200
     batch_size: int = 32
     learning_rate: float = 2e-3
 
@@ -421,9 +466,10 @@ def demonstrations(settings: BuildSettings, first: int = 0,
                 facts, shown = _turn_facts(obs["dialogue"]), parse_rendered(obs["memories"])
                 action = EMPTY
                 if facts:
-                    action = teacher_ops(shown, facts, rng=rng, delete=settings.delete,
-                                         add_for_update=settings.add_for_update)
-                    pairs.append((manager_prompt(shown, facts), action))
+                    lines = teacher_decisions(shown, facts, rng=rng, delete=settings.delete,
+                                              add_for_update=settings.add_for_update)
+                    pairs.append((manager_prompt(shown, facts), "\n".join(lines)))
+                    action = expand_operations(pairs[-1][1], facts)
             else:
                 action = "unknown"
             obs, _, term, trunc, _ = env.step(action)
@@ -469,20 +515,30 @@ def build_manager(settings: BuildSettings | None = None, log=print) -> tuple[Any
             log(f"  sft step {step}: loss {loss.item():.3f}")
     model.eval()
     record = {"settings": s.__dict__, "pairs": len(pairs), "final_loss": sum(losses[-20:]) / 20,
-              "seconds": round(time.perf_counter() - t0, 1)}
+              "loss_curve": [round(sum(losses[k:k + 50]) / len(losses[k:k + 50]), 4)
+                             for k in range(0, len(losses), 50)],
+              "seconds": round(time.perf_counter() - t0, 1),
+              "command": "python -m memgym.quickstart.memory_r1 --out DIR "
+                         f"--steps {s.steps} --seed {s.seed}"}
     return model, tokenizer, record
 
 
 # -- the experiment ------------------------------------------------------------------------------
 GRPO: dict[str, Any] = {
     "env_id": ENV_ID, "model": "embedded", "use_lora": False, "learning_rate": 5e-4,
-    "lr_scheduler_type": "constant", "loss_type": "dapo", "beta": 0.0, "epsilon": 0.2,
+    "lr_scheduler_type": "constant", "loss_type": "dapo", "beta": 0.04, "epsilon": 0.2,
     "epsilon_high": 0.28, "scale_rewards": "group", "tasks_per_step": 4, "num_generations": 8,
-    "max_steps": 20, "max_completion_length": 64, "temperature": 1.0, "top_p": 1.0, "seed": 42,
+    "max_steps": 40, "max_completion_length": 24, "temperature": 1.0, "top_p": 1.0, "seed": 42,
     "credit_assignment": "step_reward", "step_baseline": "step", "save_steps": 0,
     "logging_steps": 1, "eval_steps": 0, "eval_tasks": 0,
 }
-"""Stage-1 GRPO of the manager (memgym's values; the step credit of train/memory_r1_stage1.yaml)."""
+"""Stage-1 GRPO of the manager (memgym's values; the step credit of train/memory_r1_stage1.yaml).
+
+beta 0.04 (a KL pull to the SFT manager): Memory-R1's reward (the reader's EM on the questions
+linked to the turn) cannot see an UPDATE that overwrites an unrelated memory when a new fact
+should have been ADDed (both answer the linked question), so without it GRPO drifts to UPDATE
+everywhere; measured on held-out prompts, new facts UPDATEd instead of ADDed went 5 -> 40 of 274
+at beta 0 and 5 -> 21 at 0.04 (quickstart.json `decisions` records it for each run)."""
 TRAIN_TASKS = 500
 EVAL_TASKS = 64
 
@@ -586,15 +642,77 @@ class QuickstartResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+DECISION_CONVERSATIONS = (1000, 40)
+"""(first, count) of the conversations, after the SFT's 300 (same generator seed), whose write
+prompts `decision_counts` asks: held out from the build, the training and the evaluation."""
+
+
+def decision_counts(model: Any, tokenizer: Any) -> dict[str, int]:
+    """The manager's greedy decision per fact against the exact manager's, on held-out prompts:
+    {"<exact op> -> <op written> (right|wrong id)": count}, e.g. "UPDATE -> ADD"."""
+    import torch
+
+    pairs = demonstrations(BuildSettings(add_for_update=0.0, delete=1.0),
+                           *DECISION_CONVERSATIONS)
+    counts: dict[str, int] = {}
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        for k in range(0, len(pairs), 32):
+            batch = pairs[k:k + 32]
+            texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}],
+                                                   tokenize=False, add_generation_prompt=True)
+                     for p, _ in batch]
+            enc = tokenizer(texts, return_tensors="pt", padding=True)
+            with torch.no_grad():
+                out = model.generate(**enc, max_new_tokens=TinyMemoryR1Config.max_new_tokens,
+                                     do_sample=False, pad_token_id=tokenizer.pad_token_id)
+            for (_, gold), ids in zip(batch, out[:, enc["input_ids"].shape[1]:]):
+                written = tokenizer.decode(ids, skip_special_tokens=True).strip().splitlines()
+                for k2, want in enumerate(gold.splitlines()):
+                    got = written[k2].strip() if k2 < len(written) else ""
+                    op = got.split()[0] if got.split() and OPERATION_LINE.match(got) else "?"
+                    key = f"{want.split()[0]} -> {op}"
+                    if op == want.split()[0] and op in ("UPDATE", "DELETE"):
+                        key += " (right id)" if got == want else " (wrong id)"
+                    counts[key] = counts.get(key, 0) + 1
+    finally:
+        tokenizer.padding_side = side
+    return dict(sorted(counts.items()))
+
+
+def _manager(rebuild: bool, settings: BuildSettings, out: Path, log) -> tuple[Any, Any, str, dict]:
+    """The base manager: the embedded one, or (rebuild) a fresh SFT saved in out/model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from memgym.models import resolve_model_path
+
+    if rebuild:
+        log("[1/5] building the tiny manager (SFT on the imperfect teacher) ...")
+        record = save_manager(out / "model", settings, log=log)
+        folder = str(out / "model")
+    else:
+        folder = resolve_model_path(EMBEDDED_MANAGER)
+        log(f"[1/5] loading the embedded tiny manager ({EMBEDDED_MANAGER}: {folder}) ...")
+        record = json.loads((Path(folder) / "BUILD.json").read_text())
+    return (AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder),
+            folder, record)
+
+
+EMBEDDED_MANAGER = "embedded-memory-r1"
+
+
 def run_quickstart(out_dir: str | Path = "runs/quickstart-memory-r1", *, steps: int | None = None,
-                   sft_steps: int | None = None, eval_tasks: int = EVAL_TASKS, seed: int = 0,
-                   overwrite: bool = False, grpo_overrides: dict[str, Any] | None = None,
+                   rebuild: bool = False, sft_steps: int | None = None,
+                   eval_tasks: int = EVAL_TASKS, seed: int = 0, overwrite: bool = False,
+                   grpo_overrides: dict[str, Any] | None = None,
                    build: BuildSettings | None = None, log=print) -> QuickstartResult:
-    """Build the tiny manager (SFT), evaluate it, GRPO it with the frozen reader, re-evaluate.
+    """Evaluate the tiny manager, GRPO it with the frozen reader, re-evaluate.
 
     Args:
         out_dir: the run folder.
-        steps: GRPO steps (default GRPO["max_steps"]); sft_steps: SFT steps of the build.
+        steps: GRPO steps (default GRPO["max_steps"]).
+        rebuild: build the manager afresh (SFT, `build` settings, `sft_steps` steps) instead of
+            the embedded `embedded-memory-r1`.
         eval_tasks: held-out conversations per split (at least 2).
         seed: the evaluation seed (same for every row).
         overwrite: replace an earlier run's results in `out_dir`.
@@ -624,12 +742,9 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart-memory-r1", *, steps: 
     recipe = {"kind": "memory_r1_tiny", "temperature": 0.0}
 
     t0 = time.perf_counter()
-    log("[1/5] building the tiny manager (SFT on the imperfect teacher) ...")
-    model, tokenizer, record = build_manager(settings, log=log)
-    model.save_pretrained(out / "model")
-    tokenizer.save_pretrained(out / "model")
-    (out / "model" / "BUILD.json").write_text(json.dumps(record, indent=2) + "\n")
-    seconds["build"] = time.perf_counter() - t0
+    model, tokenizer, folder, record = _manager(rebuild, settings, out, log)
+    decisions = {"base": decision_counts(model, tokenizer)}
+    seconds["build" if rebuild else "load"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     log("[2/5] evaluating the base manager and the oracle ...")
@@ -642,8 +757,7 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart-memory-r1", *, steps: 
 
     t0 = time.perf_counter()
     log("[3/5] GRPO of the manager with the frozen reader ...")
-    grpo = dict(GRPO, **(grpo_overrides or {}), output_dir=str(out / "train"),
-                model=str(out / "model"))
+    grpo = dict(GRPO, **(grpo_overrides or {}), output_dir=str(out / "train"), model=folder)
     if steps is not None:
         grpo["max_steps"] = steps
     config = GRPOConfig(**grpo)
@@ -659,12 +773,13 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart-memory-r1", *, steps: 
     backend = TransformersBackend(trainer.model, tokenizer, max_batch_size=64)
     trained = _evaluate(load_agent(recipe, backend), out / "trained", eval_tasks, seed)
     backend.close()
+    decisions["trained"] = decision_counts(trainer.model, tokenizer)
     seconds["trained_eval"] = time.perf_counter() - t0
 
     log("[5/5] writing the table ...")
     table = score_table(base, trained, oracle)
     table.update(eval_tasks_per_split=eval_tasks, grpo_steps=config.max_steps,
-                 sft_steps=settings.steps, build=record,
+                 manager=folder, build=record, decisions=decisions,
                  seconds={k: round(v, 1) for k, v in seconds.items()},
                  files={n: str(out / n / s / "predictions.jsonl")
                         for n in ("base", "trained", "oracle") for s in EVAL_SPLITS})
@@ -680,8 +795,11 @@ def add_arguments(parser: Any) -> None:
                         help="run folder (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=None,
                         help=f"GRPO steps (default {GRPO['max_steps']})")
+    parser.add_argument("--rebuild", action="store_true",
+                        help=f"build the manager afresh (SFT, minutes) instead of the embedded "
+                             f"{EMBEDDED_MANAGER}")
     parser.add_argument("--sft-steps", type=int, default=None,
-                        help=f"SFT steps of the build (default {BuildSettings.steps})")
+                        help=f"SFT steps of --rebuild (default {BuildSettings.steps})")
     parser.add_argument("--eval-tasks", type=int, default=EVAL_TASKS,
                         help="held-out conversations per split (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
@@ -690,8 +808,46 @@ def add_arguments(parser: Any) -> None:
 
 def run(args: Any) -> int:
     """Run the Memory-R1 quickstart and print the table."""
-    result = run_quickstart(args.out, steps=args.steps, sft_steps=args.sft_steps,
+    if args.sft_steps is not None and not args.rebuild:
+        raise ConfigError("--sft-steps sets the SFT of --rebuild; add --rebuild (or drop it to "
+                          f"use the embedded {EMBEDDED_MANAGER})")
+    result = run_quickstart(args.out, steps=args.steps, rebuild=args.rebuild,
+                            sft_steps=args.sft_steps,
                             eval_tasks=args.eval_tasks, seed=args.seed, overwrite=args.overwrite)
     print((result.out_dir / "table.md").read_text())
     print(f"files: {result.out_dir.resolve()} (quickstart.json, table.md, quickstart.png)")
     return 0
+
+
+def save_manager(out: str | Path, settings: BuildSettings | None = None, log=print) -> dict:
+    """Build the tiny manager and save it as a model folder with BUILD.json (the embedded
+    `embedded-memory-r1` is this, at the defaults)."""
+    model, tokenizer, record = build_manager(settings, log=log)
+    out = Path(out)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "BUILD.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m memgym.quickstart.memory_r1 --out DIR`: build the tiny Memory-R1 manager."""
+    import argparse
+
+    import torch
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--out", required=True, help="the model folder to write")
+    parser.add_argument("--steps", type=int, default=BuildSettings.steps, help="SFT steps")
+    parser.add_argument("--seed", type=int, default=BuildSettings.seed)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    record = save_manager(args.out, BuildSettings(steps=args.steps, seed=args.seed))
+    print(f"{args.out}: {record['pairs']} demonstrations, final loss {record['final_loss']:.3f}, "
+          f"{record['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
