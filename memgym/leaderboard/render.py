@@ -277,8 +277,8 @@ def render_markdown(board: Board, rows: Sequence[Row], reported: Sequence[Report
     lines += ["", "### Reported (published numbers, not verified, not ranked)", ""]
     if reported:
         rhead = reported_columns(board)
-        lines += ["Numbers as the source prints them (%, two decimals); each row names its source, "
-                  "table and setting. None of them is recomputed here.", "",
+        lines += [("Numbers as the source prints them (%, two decimals); each row names its "
+                   "source, table and setting. None of them is recomputed here."), "",
                   "| " + " | ".join(rhead) + " |", "|" + "---|" * len(rhead)]
         for e in reported:
             cells = [_pct(c, 2) if c is None or isinstance(c, float) else _md(c)

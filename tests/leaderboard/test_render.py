@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from html.parser import HTMLParser
 
 import pytest
+from leaderboard_helpers import CHROMIUM
+from leaderboard_helpers import dump_dom as _dump_dom
 
 from memgym.leaderboard.board import load_board
 from memgym.leaderboard.render import (
@@ -171,16 +172,6 @@ def test_html_page_has_no_external_resources(tiny_board):
     parsed.feed(page)
     assert parsed.scripts_with_src == 0
     assert all(not re.match(r"(https?:)?//", link) for link in parsed.links)
-
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _dump_dom(url: str) -> str:
-    out = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                          "--no-first-run", "--dump-dom", url],
-                         capture_output=True, text=True, timeout=60, check=True)
-    return out.stdout
 
 
 @pytest.mark.slow  # four Chromium launches, ~9 s on 2 shared cores
