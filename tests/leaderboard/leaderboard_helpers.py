@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 from memgym.cli import main
@@ -37,3 +40,50 @@ def run_eval(out: Path, setting: str, recipe: str = "agents/scripted_oracle.yaml
                  "--agent", recipe, "--episodes", "4", "--avg-k", str(avg_k),
                  "--out", str(out), "--no-progress"])
     assert code == 0
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+"""Debian's headless browser, when installed (the HTML tests skip without it)."""
+
+
+def dump_dom(url: str) -> str:
+    """The page's DOM after its scripts ran, from headless Chromium."""
+    out = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                          "--no-first-run", "--dump-dom", url],
+                         capture_output=True, text=True, timeout=60, check=True)
+    return out.stdout
+
+
+class Tables(HTMLParser):
+    """Every table with an id: its attributes, header cells and body rows (cell texts)."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.tables: dict[str, dict] = {}
+        self._id: str | None = None
+        self._cell: list[str] | None = None
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: v or "" for k, v in attrs}
+        if tag == "table" and a.get("id"):
+            self._id = a["id"]
+            self.tables[self._id] = {"attrs": a, "head": [], "rows": []}
+        elif self._id and tag == "tr":
+            self.tables[self._id]["rows"].append([])
+        elif self._id and tag in ("td", "th"):
+            t = self.tables[self._id]
+            self._cell = t["head"] if tag == "th" else t["rows"][-1]
+            self._cell.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            if self._id:
+                self.tables[self._id]["rows"] = [r for r in self.tables[self._id]["rows"] if r]
+            self._id = None
+        if tag in ("td", "th"):
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell[-1] += data

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from leaderboard_helpers import REPO
+from leaderboard_helpers import CHROMIUM, REPO, Tables, dump_dom
 
 from memgym.cli import main
 from memgym.errors import ConfigError
@@ -341,3 +341,113 @@ def test_a_train_split_question_in_a_locomo_test_entry_is_rejected(tmp_path, mon
     verdict = _verify(folder)
     assert [p.field for p in verdict.problems][:2] == ["line 3: questions[3].question_id",
                                                        "line 3: questions"]
+
+
+DIALOGUE_REPORTED = """\
+- {name: Paper GRPO, model: P-8B, source: 'https://arxiv.org/abs/0000.0001', table: Table 1,
+   setting: 'test split, F1/B1/J', unit: percent, scores: {test: 45.02},
+   metrics: {f1: 45.02, bleu1: 37.51, judge: 62.74},
+   by_category: {single-hop: {f1: 35.73, judge: 59.83}, temporal: {f1: 49.86}}}
+- {name: Paper RAG, model: P-8B, source: 'https://arxiv.org/abs/0000.0001', table: Table 1,
+   setting: 'test split, F1/B1/J', unit: percent, scores: {test: 11.41}, metrics: {judge: 99.0}}
+"""
+
+
+def test_reported_entries_fill_a_question_boards_metric_category_and_judge_columns(
+        dialogue_submission):
+    from memgym.leaderboard.render import load_reported, reported_columns
+
+    (dialogue_submission.parents[1] / "reported.yaml").write_text(DIALOGUE_REPORTED)
+    board = load_board(dialogue_submission.parents[1])
+    grpo, rag = load_reported(board)
+    # bleu1, em, f1 single-hop, f1 multi-hop, f1 temporal, judge
+    assert grpo.extra == pytest.approx((0.3751, None, 0.3573, None, 0.4986, 0.6274), nan_ok=True)
+    assert reported_columns(board)[-3] == "judge (reported)"
+    table = render_markdown(board, board_rows(board, [_verify(dialogue_submission)]),
+                            [grpo, rag])
+    _, _, reported = table.partition("### Reported")
+    assert ("| Paper GRPO | P-8B | 45.02 |  | 37.51 |  | 35.73 |  | 49.86 | 62.74 | "
+            "https://arxiv.org/abs/0000.0001, Table 1 | test split, F1/B1/J |") in reported
+    assert "| 1 |" not in reported  # never ranked
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("metrics: {rouge: 1}", "field 'metrics': 'rouge' is not a metric of the board"),
+    ("by_category: {adversarial: {f1: 1}}", "'adversarial' is not a category of the board"),
+    ("by_category: {temporal: 0.5}", "field 'by_category.temporal' must be a mapping"),
+    ("by_category: {temporal: {f1: 2}}", "field 'by_category.temporal.f1' is 2"),
+])
+def test_a_bad_reported_metric_or_category_names_the_field(dialogue_submission, entry, message):
+    from memgym.leaderboard.render import load_reported
+
+    (dialogue_submission.parents[1] / "reported.yaml").write_text(
+        f"- {{name: p, model: m, source: s, table: t, setting: s, scores: {{}}, {entry}}}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_reported(load_board(dialogue_submission.parents[1]))
+
+
+def test_every_committed_reported_yaml_loads_and_cites_its_table():
+    from memgym.leaderboard.render import load_reported
+
+    seen = 0
+    for path in sorted((REPO / "leaderboards").glob("*/reported.yaml")):
+        for entry in load_reported(load_board(path.parent)):
+            seen += 1
+            assert entry.source.startswith("https://") and entry.table and entry.setting
+    assert seen > 0
+
+
+@pytest.mark.slow  # three Chromium launches, ~6 s on 2 shared cores
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                                             "(apt-get install chromium)")
+def test_a_question_board_page_has_its_columns_rows_and_a_separate_reported_table(
+        dialogue_submission, tmp_path):
+    """Headless Chromium on a question-level board's page: metric, category and claimed judge
+    columns, every verified row, sorting on a metric column, and the reported table untouched."""
+    from dataclasses import replace
+
+    from memgym.leaderboard.render import load_reported, reported_columns
+
+    board_dir = dialogue_submission.parents[1]
+    (board_dir / "reported.yaml").write_text(DIALOGUE_REPORTED)
+    board = load_board(board_dir)
+    (row,) = board_rows(board, [_verify(dialogue_submission)])
+    # two more rows with other bleu1 values so the sort has something to order
+    rows = [row, replace(row, rank=2, name="low", extra=(0.1, *row.extra[1:])),
+            replace(row, rank=3, name="mid", extra=(0.6, *row.extra[1:]))]
+    reported = load_reported(board)
+    page = tmp_path / "index.html"
+    page.write_text(render_html(board, rows, reported))
+    head = ["rank", "name", "model", "recipe", "test", "average", *extra_columns(board),
+            "settings", "date"]
+    bleu1 = head.index("bleu1")
+    loaded = Tables(dump_dom(page.as_uri())).tables
+    assert loaded["board"]["head"] == head
+    assert {"bleu1", "em", "f1 single-hop", "f1 temporal", "judge (claimed)"} <= set(head)
+    assert [r[1] for r in loaded["board"]["rows"]] == ["oracle", "low", "mid"]  # every row
+    assert loaded["reported"]["head"] == reported_columns(board) and "rank" not in \
+        loaded["reported"]["head"]
+    for direction, order in (("asc", ["low", "mid", "oracle"]), ("desc", ["oracle", "mid", "low"])):
+        tables = Tables(dump_dom(f"{page.as_uri()}#sort={bleu1}&dir={direction}")).tables
+        assert tables["board"]["attrs"].get("data-sorted") == f"{bleu1}:{direction}"
+        assert [r[1] for r in tables["board"]["rows"]] == order
+        # the reported table is neither sorted nor ranked: file order, untouched by the script
+        assert [r[0] for r in tables["reported"]["rows"]] == ["Paper GRPO", "Paper RAG"]
+        assert "data-sorted" not in tables["reported"]["attrs"]
+
+
+@pytest.mark.slow  # one Chromium launch
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed "
+                                             "(apt-get install chromium)")
+def test_the_committed_locomo_page_loads_with_its_columns_entries_and_reported_table():
+    from memgym.leaderboard.render import load_reported, reported_columns
+
+    board = load_board(REPO / "leaderboards" / "locomo")
+    tables = Tables(dump_dom((board.folder / "index.html").as_uri())).tables
+    head = tables["board"]["head"]
+    assert head[head.index("average") + 1:-2] == extra_columns(board)
+    names = sorted(json.loads(p.read_text())["name"]
+                   for p in (board.folder / "submissions").glob("*/submission.json"))
+    assert sorted(r[1] for r in tables["board"]["rows"]) == names
+    assert tables["reported"]["head"] == reported_columns(board)
+    assert [r[0] for r in tables["reported"]["rows"]] == [e.name for e in load_reported(board)]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from html.parser import HTMLParser
 
 import pytest
+from leaderboard_helpers import CHROMIUM
+from leaderboard_helpers import dump_dom as _dump_dom
 
 from memgym.leaderboard.board import load_board
 from memgym.leaderboard.render import (
@@ -95,22 +96,61 @@ def test_rejected_submission_is_left_out_of_every_output(submission):
     assert "cheater" not in files[0].read_text() and "cheater" not in files[1].read_text()
 
 
+REPORTED_ENTRY = ("- {name: Paper agent, model: X-7B, source: 'https://arxiv.org/abs/0000.0000', "
+                  "table: Table 1, setting: 'tiny setting, accuracy', scores: {a: 0.5, b: 0.7}, "
+                  "average: 0.6}\n")
+
+
 def test_reported_numbers_are_a_separate_unranked_table(tiny_board):
-    (tiny_board / "reported.yaml").write_text(
-        "- {name: Paper agent, model: X-7B, source: 'Paper 2025, Table 1', scores: {a: 0.5, b: 0.7}, average: 0.6}\n")
+    (tiny_board / "reported.yaml").write_text(REPORTED_ENTRY)
     board = load_board(tiny_board)
     reported = load_reported(board)
     md = render_markdown(board, [], reported)
     verified, _, rest = md.partition("### Reported")
-    assert "Paper agent" not in verified and "| Paper agent | X-7B | 50.0 | 70.0 | 60.0 | Paper 2025, Table 1 |" in rest
+    assert "Paper agent" not in verified
+    assert ("| Paper agent | X-7B | 50.00 | 70.00 | 60.00 | https://arxiv.org/abs/0000.0000, "
+            "Table 1 | tiny setting, accuracy |") in rest
 
 
-def test_reported_entry_with_an_unknown_column_is_an_error(tiny_board):
+def test_reported_percent_values_are_read_as_printed(tiny_board):
+    (tiny_board / "reported.yaml").write_text(
+        "- {name: p, model: m, source: u, table: T2, setting: s, unit: percent,"
+        " scores: {a: 83.59, b: null}, note: 'N/A in the paper'}\n")
+    (entry,) = load_reported(load_board(tiny_board))
+    assert entry.by_x == {"a": pytest.approx(0.8359), "b": None} and entry.average is None
+    assert "| p | m | 83.59 |  |  | u, T2 | s Note: N/A in the paper |" in render_markdown(
+        load_board(tiny_board), [], [entry])
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("- {name: p, source: s, table: t, setting: s, scores: {zz: 0.5}}\n",
+     "field 'model' is required"),
+    ("- {name: p, model: m, source: s, table: t, setting: s, scores: {zz: 0.5}}\n",
+     "field 'scores': x 'zz' is not a column"),
+    ("- {name: p, model: m, source: s, setting: s, scores: {a: 0.5}}\n",
+     "entry 0 \\('p'\\): field 'table' is required"),
+    ("- {name: p, model: m, source: s, table: t, setting: s}\n", "field 'scores' is required"),
+    ("- {name: p, model: m, source: s, table: t, setting: s, scores: {a: 57.3}}\n",
+     "field 'scores.a' is 57.3; a number in \\[0, 1\\] \\(unit fraction\\)"),
+    ("- {name: p, model: m, source: s, table: t, setting: s, scores: {a: high}}\n",
+     "field 'scores.a' is 'high'"),
+    ("- {name: p, model: m, source: s, table: t, setting: s, scores: {a: 1}, unit: pct}\n",
+     "field 'unit' is 'pct'"),
+    ("- {name: p, model: m, source: s, table: t, setting: s, scores: {a: 1}, judge: 9}\n",
+     "unknown field 'judge'"),
+    ("- {name: p, model: m, source: s, table: t, setting: s, scores: {a: 1}, metrics: {f1: 1}}\n",
+     "'metrics' and 'by_category' are for question-level boards only"),
+    ("- just a string\n", "entry 0: a mapping"),
+    ("{name: p}\n", "a list of entries"),
+    ("- {name: [unclosed\n", "not valid YAML"),
+])
+def test_malformed_reported_yaml_names_the_file_and_field(tiny_board, text, message):
     from memgym.errors import ConfigError
 
-    (tiny_board / "reported.yaml").write_text("- {name: p, source: s, scores: {zz: 0.5}}\n")
-    with pytest.raises(ConfigError, match="x 'zz' is not a column"):
+    (tiny_board / "reported.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
         load_reported(load_board(tiny_board))
+    assert str(tiny_board / "reported.yaml") in str(err.value)
 
 
 def test_partial_entries_are_listed_after_ranked_ones_without_a_rank(tiny_board):
@@ -132,16 +172,6 @@ def test_html_page_has_no_external_resources(tiny_board):
     parsed.feed(page)
     assert parsed.scripts_with_src == 0
     assert all(not re.match(r"(https?:)?//", link) for link in parsed.links)
-
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _dump_dom(url: str) -> str:
-    out = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                          "--no-first-run", "--dump-dom", url],
-                         capture_output=True, text=True, timeout=60, check=True)
-    return out.stdout
 
 
 @pytest.mark.slow  # four Chromium launches, ~9 s on 2 shared cores
