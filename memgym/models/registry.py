@@ -81,7 +81,8 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
         license="Apache-2.0", kind="embedded", member="tiny-memagent", size_mb=4),
     ModelSpec(
         name="embedded-memory-r1",
-        description="memgym's tiny Memory-R1 manager (SFT from an imperfect scripted teacher; "
+        description="memgym's tiny Memory-R1 manager (455K parameters, SFT from an imperfect "
+                    "scripted teacher; "
                     "`memgym quickstart memory-r1` trains it)",
         license="Apache-2.0", kind="embedded", member="tiny-memory-r1", size_mb=2),
     ModelSpec(
