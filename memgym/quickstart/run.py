@@ -267,12 +267,19 @@ def add_arguments(parser: Any) -> None:
                         help="replace the results of an earlier quickstart in --out")
     from memgym.quickstart import rmm
 
-    agents = parser.add_subparsers(dest="quickstart_agent", metavar="{rmm}",
+    from memgym.quickstart import memory_r1
+
+    agents = parser.add_subparsers(dest="quickstart_agent", metavar="{rmm,memory-r1}",
                                    help="another agent's quickstart (none: MemAgent's)")
     rmm.add_arguments(agents.add_parser(
         "rmm", help="RMM's reranker on LoCoMo: recall@5 and F1 before/after REINFORCE",
         description="RMM's reranker on real LoCoMo with the real encoder: recall@5 and "
                     "answer F1 before and after REINFORCE from citations (memgym.quickstart.rmm)"))
+    memory_r1.add_arguments(agents.add_parser(
+        "memory-r1", help="Memory-R1's manager: GRPO with a frozen reader on synthetic dialogues",
+        description="Memory-R1 stage 1 on MemoryBank-Synthetic-v0: a tiny manager built by SFT "
+                    "from an imperfect teacher, then GRPO with a deterministic frozen reader "
+                    "(memgym.quickstart.memory_r1)"))
 
 
 def run(args: Any) -> int:
@@ -281,6 +288,10 @@ def run(args: Any) -> int:
         from memgym.quickstart import rmm
 
         return rmm.run(args)
+    if getattr(args, "quickstart_agent", None) == "memory-r1":
+        from memgym.quickstart import memory_r1
+
+        return memory_r1.run(args)
     from rich.console import Console
     from rich.markdown import Markdown
 
