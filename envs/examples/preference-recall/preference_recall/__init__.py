@@ -4,8 +4,9 @@ A user states preferences across a chat stream ("I really like X as my favourite
 "Actually, I now prefer Y for food."), with other categories and friends' tastes in between;
 the question asks for the user's latest preference in one category (exact match after
 normalisation). `import memgym` registers `PreferenceRecall-v0` through the `memgym.envs` entry
-point once this package is installed (`pip install -e .`); without installing, call
-`preference_recall.register()`.
+point once this package is installed (`pip install -e .`); without installing, importing this
+package registers it (so `memgym eval --env preference_recall:PreferenceRecall-v0` works from
+this folder), as does `preference_recall.register()`.
 """
 
 from __future__ import annotations
@@ -47,3 +48,8 @@ def register() -> dict[str, str]:
         gym.register(id=ENV_ID, entry_point="preference_recall:make_env")
     return {ENV_ID: "preference-recall: a user's latest stated preference in a chat stream "
                     "(corrections, friends' decoys; exact match)"}
+
+
+# Importing the package registers the id too, so `memgym eval --env
+# preference_recall:PreferenceRecall-v0` works uninstalled (that form only imports the module).
+register()
