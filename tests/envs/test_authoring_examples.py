@@ -15,7 +15,8 @@ from memgym.testing import check_memgym_env
 
 EXAMPLES = Path(__file__).parents[2] / "envs" / "examples"
 CASES = [("jsonl-qa", "jsonl_qa", {}), ("jsonl-qa", "jsonl_qa", {"num_distractors": 20}),
-         ("dialogue-recall", "dialogue_recall", {"num_tasks": 4})]
+         ("dialogue-recall", "dialogue_recall", {"num_tasks": 4}),
+         ("preference-recall", "preference_recall", {"num_tasks": 8})]
 
 
 def _register(folder: str, module: str):
@@ -35,7 +36,7 @@ def test_example_registers_and_passes_the_checker(folder, module, kwargs):
 
 
 @pytest.mark.slow  # each example's own test suite in a subprocess: ~4 s each
-@pytest.mark.parametrize("folder", ["jsonl-qa", "dialogue-recall"])
+@pytest.mark.parametrize("folder", ["jsonl-qa", "dialogue-recall", "preference-recall"])
 def test_example_passes_its_own_tests(folder):
     root = EXAMPLES / folder
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
