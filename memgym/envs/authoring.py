@@ -98,7 +98,7 @@ def _names(name: str) -> dict[str, str]:
 _INIT = '''"""{name}: a memgym memory task (written by `memgym envs new {name}`; edit freely).
 
 `import memgym` registers `{env_id}` through the `memgym.envs` entry point once this package is
-installed (`pip install -e .`); without installing, call `{module}.register()`.
+installed (`pip install -e .`); without installing, importing this package registers it.
 """
 
 from __future__ import annotations
@@ -126,7 +126,6 @@ def make_env(data_path: str | None = None, **env_kwargs: Any):
     from {module}.tasks import load_tasks
 
     path = Path(data_path) if data_path is not None else DATA
-    env_kwargs.setdefault("scorer", "sub_em")
     env_kwargs.setdefault("chunk_tokens", 64)
     env_kwargs.setdefault("memory_tokens", 64)
     return LongContextMemoryEnv(load_tasks(path), source=f"{name} {{path}}", **env_kwargs)
@@ -137,6 +136,9 @@ def register() -> dict[str, str]:
     if ENV_ID not in gym.registry:
         gym.register(id=ENV_ID, entry_point="{module}:make_env")
     return {{ENV_ID: "{name}: questions over documents from a JSONL file"}}
+
+
+register()  # importing the package registers the id too (`memgym eval --env {module}:{env_id}`)
 '''
 
 _TASKS = '''"""The task source of {name}: one JSON object per line, read into memgym Tasks.

@@ -86,6 +86,22 @@ def test_envs_new_writes_a_package_that_passes_its_own_tests(tmp_path):
 
 
 @pytest.mark.slow  # a Python subprocess importing memgym: ~4 s
+def test_the_skeleton_registers_at_import_and_leaves_the_scorer_to_each_task(tmp_path):
+    # `memgym eval --env my_task:MyTask-v0` only imports the package; and a scorer set on a
+    # task must not be overridden by the skeleton (it once passed scorer="sub_em" always)
+    new_env_package("my-task", tmp_path)
+    code = ("import gymnasium as gym, my_task\n"
+            "env = gym.make('MyTask-v0').unwrapped\n"
+            "print(env.scorer)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, check=False,
+                         env=_env(PYTHONPATH=os.pathsep.join([str(tmp_path / "my-task"),
+                                                               str(REPO)])))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["None"]
+
+
+@pytest.mark.slow  # a Python subprocess importing memgym: ~4 s
 def test_installed_entry_point_registers_outside_envs_at_import_memgym(tmp_path):
     new_env_package("my-task", tmp_path)
     site = tmp_path / "site"  # what `pip install` leaves: the package and its dist-info
