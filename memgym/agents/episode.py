@@ -22,7 +22,7 @@ import asyncio
 import signal
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -157,8 +157,9 @@ class Episode:
         task_id, seed: what `reset` was given.
         sampling_seed: the seed the agent's LLM calls derived their seeds from (None: unseeded).
         actions: every action, in step order (memory writes, then the answer).
-        trace: the env's memory after each step (observation["memory"]); the answer step's
-            entry repeats the final memory.
+        trace: the env's memory after each step (observation["memory"]; the answer step's
+            entry repeats the final memory), or for a memory-bank env its
+            `info["memory_trace"]`: what each step changed ("ADD [4] ...") or read.
         rewards: the reward of each step.
         step_components: each step's `info["reward_components"]` (empty dicts for an env
             without them): what per-step credit re-weights (a dialogue env's write steps carry
@@ -205,6 +206,14 @@ class EpisodeJob:
     key: Any = None
 
 
+def _memory_trace(obs: Any, info: Mapping[str, Any]) -> str:
+    """The memory after a step: the observation's `memory` (an overwrite memory), else the
+    env's `info["memory_trace"]` (a memory bank: what the step changed or read)."""
+    if isinstance(obs, dict) and "memory" in obs:
+        return str(obs["memory"])
+    return str(info.get("memory_trace", ""))
+
+
 async def run_episode(env: gym.Env, agent: Agent, *, seed: int | None, task_id: int | None,
                       sampling_seed: int | None = None, max_steps: int | None = None) -> Episode:
     """Play one episode of `agent` on `env` and record it.
@@ -243,7 +252,7 @@ async def run_episode(env: gym.Env, agent: Agent, *, seed: int | None, task_id: 
         episode.actions.append(action)
         episode.rewards.append(float(reward))
         episode.step_components.append(dict(info.get("reward_components", {})))
-        episode.trace.append(obs.get("memory", "") if isinstance(obs, dict) else "")
+        episode.trace.append(_memory_trace(obs, info))
     episode.reward = episode.rewards[-1] if episode.rewards else 0.0
     episode.reward_components = dict(info.get("reward_components", {}))
     episode.reward_weights = dict(info.get("reward_weights", {}))

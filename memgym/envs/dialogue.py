@@ -491,7 +491,7 @@ class DialogueMemoryEnv(gym.Env):
         info = {"phase": WRITE, "step_dia_ids": [t.dia_id for t in unit.turns],
                 "session": unit.session, "operations": [_result_row(r) for r in results],
                 "op_errors": [r.reason for r in results if not r.applied],
-                "bank_size": len(self.bank)}
+                "bank_size": len(self.bank), "memory_trace": self._change_text(applied)}
         if self.reader is not None:
             components["reader"], info["reader_answers"] = self._reader_reward(unit)
         self._write_log.append({"op_validity": components["op_validity"],
@@ -499,6 +499,20 @@ class DialogueMemoryEnv(gym.Env):
                                 "reader": components.get("reader"),
                                 "reader_questions": len(info.get("reader_answers", ()))})
         return components, info
+
+    def _change_text(self, applied: Sequence[OperationResult]) -> str:
+        """What a write step did to the bank, one line per applied change ("ADD [4] text",
+        "UPDATE [2] new text", "DELETE [3]"); the episode's trace (`memgym eval`'s traces.jsonl)
+        keeps these, since the whole bank after every step would be quadratic in size."""
+        lines = []
+        for r in applied:
+            event = r.operation.event if r.operation else "?"
+            if event == "NOOP":
+                continue
+            entry = self.bank.get(r.entry_id) if r.entry_id else None
+            text = f" {entry.text}" if entry is not None and event in ("ADD", "UPDATE", "MERGE") else ""
+            lines.append(f"{event} [{r.entry_id}]{text}" if r.entry_id else event)
+        return "\n".join(lines) or "(no change)"
 
     def _bank_room(self) -> float:
         capacity = self.max_entries or max(self.task.num_turns, 1)
@@ -564,7 +578,8 @@ class DialogueMemoryEnv(gym.Env):
         info = {"phase": ANSWER, "question_id": q.question_id, "category": q.category,
                 "answer": answer, "golds": list(q.answers), "cited_ids": list(cited or ()),
                 "cited_tag": cited is not None, "retrieved_ids": shown_ids,
-                "recall_session": recall_session, "recall_turn": recall_turn}
+                "recall_session": recall_session, "recall_turn": recall_turn,
+                "memory_trace": "read " + " ".join(f"[{i}]" for i in shown_ids)}
         return components, info
 
     def _recall(self, q: DialogueQuestion, shown: Sequence[MemoryEntry]

@@ -36,6 +36,32 @@ def test_the_bank_oracle_scores_one_through_the_eval_cli(tmp_path):
     assert summary["metrics"] == summarize(read_jsonl(out / "predictions.jsonl"))
 
 
+def test_dialogue_traces_record_each_change_so_the_bank_can_be_replayed(tmp_path):
+    # traces.jsonl was all "" on the dialogue envs (their observations have no `memory` field)
+    out = tmp_path / "bank"
+    args = ["eval", "--env", "MemoryBank-Synthetic-v0", "--env-kwargs", "num_conversations=2",
+            "--agent", str(AGENTS / "bank_oracle.yaml"), "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    for trace, pred in zip(read_jsonl(out / "traces.jsonl"), read_jsonl(out / "predictions.jsonl")):
+        bank: dict[str, str] = {}
+        reads = 0
+        for step in trace["memory"]:
+            for line in step.splitlines():
+                event, _, rest = line.partition(" ")
+                if event in ("ADD", "UPDATE", "MERGE"):
+                    entry, _, text = rest.partition(" ")
+                    bank[entry] = text
+                elif event == "DELETE":
+                    bank.pop(rest)
+                elif event == "read":
+                    reads += 1
+                    assert set(rest.split()) <= set(bank)  # it read what the bank held
+                else:
+                    assert line == "(no change)", line
+        assert bank and len(bank) == pred["bank"]["bank_size"]
+        assert reads == len(pred["questions"])
+
+
 def _row(task_id, questions, bank_size=2):
     return {"task_id": task_id, "attempt": 0, "reward": 0.0, "reward_components": {"f1": 0.0},
             "golds": [], "turns": [], "latency_s": 0.0,
