@@ -260,7 +260,7 @@ def read_answer(question: str, memories: Sequence[Memory] | Sequence[Any]) -> st
             earlier = [s for s in states if s[0] and limit and s[0] < limit]
             return max(earlier)[1] if earlier else "unknown"
     for attr, a in SYNTHETIC_ATTRIBUTES.items():  # multi-hop: "... the person who <phrase> ..."
-        for via, (vfact, _, phrase) in _FACTS.items():
+        for vfact, _, phrase in _FACTS.values():
             rx = _pattern(a.ask_who, a.values, who="the person who " + phrase)[0]
             m = rx.match(q)
             if not m:
@@ -345,7 +345,7 @@ def expand_operations(text: str, facts: Sequence[str]) -> str:
         if m is None or m.group(1) == "NOOP":
             continue
         event, ids = m.group(1), m.group(2).split()
-        body = fact[len(NOT_PREFIX):] if fact.startswith(NOT_PREFIX) else fact
+        body = fact.removeprefix(NOT_PREFIX)
         if event == "ADD" and not fact.startswith(NOT_PREFIX):
             ops.append({"text": body, "event": "ADD"})
         elif event == "UPDATE" and ids and not fact.startswith(NOT_PREFIX):
