@@ -170,7 +170,9 @@ class DialogueMemoryEnv(gym.Env):
         "...", "event": "ADD"|"UPDATE"|"DELETE"|"NOOP"}]}` (NONE = NOOP; a bare list, code fences
         and prose around it are tolerated); protocol "rmm": RMM's `Add()` / `Merge(index,
         merged_summary)` lines, where `index` is the 0-based position (`#i`) of a memory shown
-        at this step, as in RMM's prompt, and `Add(summary)` holds the new summary. Each operation is validated on its own (unknown id, duplicate
+        at this step, as in RMM's prompt, and `Add(summary)` holds the new summary; `NO_TRAIT`
+        (RMM's "the session reveals nothing") stores nothing and is valid. Each operation is
+        validated on its own (unknown id, duplicate
         add, missing text, text over `max_entry_chars`, bank full): refused ones are listed with
         their reason in `info["operations"]`, the others apply. New entries get the turn's
         speaker (turn stream; None for a session), the session, its date and the dia_ids.

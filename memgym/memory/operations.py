@@ -341,9 +341,12 @@ def parse_rmm_operations(text: str, *, summary: str | None = None,
             `Merge(i, ...)` merges into `candidate_ids[i]` (0-based, as RMM's prompt).
 
     Returns:
-        (the operations that parsed, a refused result per action that did not). Output with no
-        action at all gives one refused result "malformed RMM action: ...".
+        (the operations that parsed, a refused result per action that did not). `NO_TRAIT`
+        alone (RMM's extraction found nothing to store) is the explicit empty action: ([], []).
+        Other output with no action at all gives one refused result "malformed RMM action: ...".
     """
+    if isinstance(text, str) and text.strip().strip("`").strip().upper() == "NO_TRAIT":
+        return [], []
     return _split(_parse_rmm_items(text, summary, candidate_ids))
 
 

@@ -253,6 +253,14 @@ def test_rmm_streams_sessions_and_merges_by_shown_position():
     assert "    (before: " in obs["memories"]  # the merged entry shows what it replaced
 
 
+def test_rmm_no_trait_stores_nothing_and_is_a_valid_decision():
+    env = make(protocol="rmm")
+    env.reset(seed=0, options={"task_id": 0})
+    _, _, _, _, info = env.step("NO_TRAIT")
+    assert info["reward_components"]["op_validity"] == 1.0 and len(env.bank) == 0
+    assert info["operations"] == [] and info["memory_trace"] == "(no change)"
+
+
 def test_env_passes_the_memgym_checker_and_pickles_mid_episode():
     env = make()
     check_memgym_env(env)

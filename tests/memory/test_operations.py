@@ -6,6 +6,7 @@ items are refused with their reason; neither parser nor `apply_text` raises on a
 import json
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -235,3 +236,16 @@ def test_megabyte_strings_and_deep_nesting_are_refused_quickly():
         assert time.perf_counter() - start < 5.0, text[:20]
     big = json.dumps({"memory": [{"event": "ADD", "text": "y" * 1_000_000}]})
     assert MemoryBank().apply_text(big)[0].applied
+
+
+@pytest.mark.parametrize("text", ["NO_TRAIT", " no_trait\n", "`NO_TRAIT`"])
+def test_rmm_no_trait_is_the_valid_empty_action(text):
+    # the rmm agent sends NO_TRAIT for a session with nothing to store; it was refused as
+    # malformed (op_validity 0 and a MALFORMED count for a correct decision)
+    assert parse_rmm_operations(text, candidate_ids=["1"]) == ([], [])
+
+
+@pytest.mark.parametrize("text", ["", "nothing to add", "NO_TRAITS please"])
+def test_rmm_output_without_an_action_or_no_trait_is_malformed(text):
+    ops, refused = parse_rmm_operations(text, summary="s", candidate_ids=["1"])
+    assert ops == [] and len(refused) == 1 and "malformed RMM action" in refused[0].reason
