@@ -1,17 +1,27 @@
 """Prompts of the dialogue-memory agents: Memory-R1, the mem0-style pipeline and the baselines.
 
-Written for memgym after the papers' and mem0's prompts (read, not copied):
+Sources. Memory-R1's own prompts were read in the full text of Yan et al., "Memory-R1" (arXiv
+2508.19828 v5, 14 Jan 2026), appendix C, from the `pdftotext -layout` copy of the v5 PDF kept in
+github.com/lhl/agentic-memory, references/papers/arxiv-2508.19828.md (commit 78ebe95); mem0's
+from mem0ai/mem0 (mem0/configs/prompts.py, evaluation/prompts.py). The appendix says its
+manager, answer and judge prompts "adapt elements from the prompt released by prior work"
+(MemGPT, mem0).
 
-  - Fact extraction: mem0's `FACT_RETRIEVAL_PROMPT` (mem0/configs/prompts.py): a "Personal
-    Information Organizer" that returns `{"facts": [...]}` with few-shot examples. Memory-R1
-    (Yan et al., 2025, sec. 3 and appendix) keeps mem0's extraction step in front of its manager.
-  - Memory manager: mem0's `DEFAULT_UPDATE_MEMORY_PROMPT` + `get_update_memory_messages` (the
-    old memories as a JSON list of {"id", "text"}, the new facts, the answer as
-    `{"memory": [{"id", "text", "event", "old_memory"?}]}`), which Memory-R1's manager prompt
-    follows with the event set ADD / UPDATE / DELETE / NOOP.
-  - Answer agent: mem0's LoCoMo answer prompt (evaluation/prompts.py `ANSWER_PROMPT`, memories
-    of the two speakers with timestamps, "less than 5-6 words"), which Memory-R1's answer agent
-    extends with memory distillation: first output the memories it selected, then the answer.
+  - Fact extraction: the paper's appendix gives no extraction prompt (its Algorithm 3 only
+    calls `LLMExtract(t_i)`), so this is mem0's `FACT_RETRIEVAL_PROMPT` (a "Personal
+    Information Organizer" that returns `{"facts": [...]}` with few-shot examples), adapted.
+  - Memory manager (MEMORY_MANAGER; MEM0_UPDATE shares its rules): the instructions and the
+    four examples are Memory-R1's Figures 9-10 (appendix C.1) word for word, punctuation in
+    ASCII; they are mem0's `DEFAULT_UPDATE_MEMORY_PROMPT` lightly edited. As in the figures the
+    no-change event is written `NONE` (the paper's text calls it NOOP; the env reads NONE as
+    NOOP). The figures end before the part that shows the memories and the facts, so that
+    closing is memgym's after mem0's `get_update_memory_messages`.
+  - Answer agent (MEMORY_R1_ANSWER): Memory-R1's Figure 11 (appendix C.2) word for word:
+    instructions 1-10 (9: select the useful memories and output them first, the "memory
+    distillation"; 10: the final answer after `**Answer:**`), the 8-step approach, then the
+    memories per speaker ("Memories for user John:", "- <timestamp>: <memory>",
+    `memgym.agents.memory_r1.render_per_speaker`) and the question.
+  - mem0's plain answer step (DIALOGUE_ANSWER): mem0's LoCoMo `ANSWER_PROMPT`, adapted.
 
 Where these depart, and why:
   1. Facts are written with the speaker's name as subject ("Caroline moved to Paris", not
@@ -19,18 +29,16 @@ Where these depart, and why:
      own LoCoMo run asks for names too, in its `custom_instructions`). mem0's lines about
      "today's date", revealing the prompt and "publicly available sources" are dropped: they
      address a chat product, not a benchmark; the session date is given instead.
-  2. Memory-R1's manager prompt (MEMORY_MANAGER) asks for one operation per new fact
-     (Memory-R1: "one operation per extracted fact") with NOOP; mem0's (MEM0_UPDATE, the
-     mem0-style baseline) keeps mem0's form, the whole memory returned with NONE for unchanged
-     entries. Old memories that no fact touches may be left out: the env keeps what is not
-     named. mem0's "generate a new ID" for ADD is kept in the wording, but the bank assigns ids
-     itself and ignores the one proposed. mem0's three further few-shot blocks (one per event)
-     are folded into one example with UPDATE, DELETE and ADD, to keep the prompt within a small
-     model's window (SmolLM2: 8,192 tokens).
-  3. The Memory-R1 answer prompt ends with `**Answer:**` on its own line; only the text after
-     it is the action (`memgym.agents.memory_r1.extract_answer`). mem0's "show your work" step
-     is replaced by the selection step (Memory-R1's distillation).
-  4. The few-shot examples are memgym's own, in mem0's form, about two named speakers.
+  2. Memory-R1's manager closing (memgym's) asks for one operation per new fact (the paper,
+     sec. 3.1: one of ADD, UPDATE, DELETE, NOOP "for each new piece of information"); mem0's
+     (MEM0_UPDATE, the mem0-style baseline) asks, as mem0 does, for the whole memory with NONE
+     for unchanged entries. The figures' examples show both forms; the env keeps what is not
+     named. The paper's "generate a new ID" for ADD is kept, but the bank assigns ids itself.
+  3. Only the text after `**Answer:**` is the action (`memgym.agents.memory_r1.extract_answer`).
+     Figure 11's instruction 7 ends at "Do not confuse character names" in the paper; it is
+     kept so (mem0's goes on "... with the actual users who created those memories").
+  4. The extraction few-shot examples are memgym's own, in mem0's form, about two named
+     speakers.
 """
 
 from __future__ import annotations
@@ -88,31 +96,89 @@ Message: {dialogue}
 Output:"""))
 """Fact extraction (mem0's FACT_RETRIEVAL_PROMPT, adapted): one turn -> {"facts": [...]}."""
 
-MEMORY_MANAGER = register_template(PromptTemplate("dialogue_memory_manager", """\
-You are a smart memory manager which controls the memory of a system. You can perform four \
-operations: (1) add into the memory, (2) update the memory, (3) delete from the memory, and \
-(4) no change.
+_MANAGER_RULES = """\
+You are a smart memory manager which controls the memory of a system.
+You can perform four operations: (1) add into the memory, (2) update the memory, (3) delete \
+from the memory, and (4) no change.
 
-Compare the newly retrieved facts with the existing memory. For each new fact, decide whether to:
-- ADD: add it to the memory as a new element (give it a new id);
-- UPDATE: update an existing memory element (keep its id), when the fact is about the same \
-thing but the information is different or richer; keep the text with the most information;
-- DELETE: delete an existing memory element (its id), when the fact contradicts it;
-- NOOP: make no change, when the fact is already present or irrelevant.
+Based on the above four operations, the memory will change.
 
-Use only ids of the existing memory for UPDATE, DELETE and NOOP; never invent one.
+Compare newly retrieved facts with the existing memory. For each new fact, decide whether to:
+- ADD: Add it to the memory as a new element
+- UPDATE: Update an existing memory element
+- DELETE: Delete an existing memory element
+- NONE: Make no change (if the fact is already present or irrelevant)
 
-Example:
-- Old memory: [{{"id": "0", "text": "Anna likes to play tennis"}}, \
-{{"id": "1", "text": "Anna lives in Porto"}}]
-- Retrieved facts: ["Anna loves to play tennis with friends", "Anna moved to Lisbon", \
-"Anna has a dog called Rex"]
-- Output: {{"memory": [
-    {{"id": "0", "text": "Anna loves to play tennis with friends", "event": "UPDATE", \
-"old_memory": "Anna likes to play tennis"}},
-    {{"id": "1", "text": "Anna lives in Porto", "event": "DELETE"}},
-    {{"id": "2", "text": "Anna has a dog called Rex", "event": "ADD"}}]}}
-(a move to Lisbon could also UPDATE memory 1 to "Anna lives in Lisbon").
+1. **Add**: If the retrieved facts contain new information not present in the memory, then you \
+have to add it by generating a new ID in the id field.
+- Example:
+    Old Memory:
+        [
+            {{"id" : "0", "text" : "User is a software engineer"}}
+        ]
+    Retrieved facts: ["Name is John"]
+    New Memory:
+        {{
+            "memory" : [
+                {{"id" : "0", "text" : "User is a software engineer", "event" : "NONE"}},
+                {{"id" : "1", "text" : "Name is John", "event" : "ADD"}}
+            ]
+        }}
+
+2. **Update**: If the retrieved facts contain information that is already present in the memory \
+but the information is totally different, then you have to update it.
+If the retrieved fact contains information that conveys the same thing as the memory, keep the \
+version with more detail.
+Example (a) - if the memory contains "User likes to play cricket" and the retrieved fact is \
+"Loves to play cricket with friends", then update the memory with the retrieved fact.
+Example (b) - if the memory contains "Likes cheese pizza" and the retrieved fact is "Loves \
+cheese pizza", then do NOT update it because they convey the same information.
+Important: When updating, keep the same ID and preserve old_memory.
+- Example:
+    Old Memory:
+        [
+            {{"id" : "0", "text" : "I really like cheese pizza"}},
+            {{"id" : "2", "text" : "User likes to play cricket"}}
+        ]
+    Retrieved facts: ["Loves chicken pizza", "Loves to play cricket with friends"]
+    New Memory:
+        {{
+        "memory" : [
+            {{"id" : "0", "text" : "Loves cheese and chicken pizza", "event" : "UPDATE", \
+"old_memory" : "I really like cheese pizza"}},
+            {{"id" : "2", "text" : "Loves to play cricket with friends", "event" : "UPDATE", \
+"old_memory" : "User likes to play cricket"}}
+        ]
+        }}
+
+3. **Delete**: If the retrieved facts contain information that contradicts the memory, delete \
+it. When deleting, return the same IDs - do not generate new IDs.
+- Example:
+    Old Memory:
+        [
+            {{"id" : "1", "text" : "Loves cheese pizza"}}
+        ]
+    Retrieved facts: ["Dislikes cheese pizza"]
+    New Memory:
+        {{
+        "memory" : [
+            {{"id" : "1", "text" : "Loves cheese pizza", "event" : "DELETE"}}
+        ]
+        }}
+
+4. **No Change**: If the retrieved facts are already present, make no change.
+- Example:
+    Old Memory:
+        [
+            {{"id" : "0", "text" : "Name is John"}}
+        ]
+    Retrieved facts: ["Name is John"]
+    New Memory:
+        {{
+        "memory" : [
+            {{"id" : "0", "text" : "Name is John", "event" : "NONE"}}
+        ]
+        }}
 
 Below is the current content of the memory (the entries related to the new facts):
 
@@ -120,7 +186,10 @@ Below is the current content of the memory (the entries related to the new facts
 {memories}
 ```
 
-The new retrieved facts are in the triple backticks. Decide one operation for each of them.
+The new retrieved facts are in the triple backticks. """
+
+MEMORY_MANAGER = register_template(PromptTemplate("dialogue_memory_manager", _MANAGER_RULES + """\
+Decide one operation for each of them.
 
 ```
 {facts}
@@ -129,20 +198,27 @@ The new retrieved facts are in the triple backticks. Decide one operation for ea
 Return your response in this JSON structure only, one item per new fact:
 
 {{"memory": [{{"id": "<id of the memory>", "text": "<content of the memory>", \
-"event": "ADD|UPDATE|DELETE|NOOP", "old_memory": "<old content, only for UPDATE>"}}]}}
+"event": "ADD|UPDATE|DELETE|NONE", "old_memory": "<old content, only for UPDATE>"}}]}}
 
 Do not return anything except the JSON."""))
-"""Memory manager (mem0's DEFAULT_UPDATE_MEMORY_PROMPT + get_update_memory_messages, with
-Memory-R1's NOOP and one operation per fact): related memories + facts -> Memory-R1 JSON."""
+"""Memory manager (Memory-R1 v5 appendix C.1, Figures 9-10, which adapt mem0's
+DEFAULT_UPDATE_MEMORY_PROMPT; the closing with the memories, the facts and one operation per
+fact is memgym's, as the figures end before it): related memories + facts -> Memory-R1 JSON."""
 
-MEM0_UPDATE = register_template(PromptTemplate("mem0_update_memory", MEMORY_MANAGER.text
-    .replace("- NOOP: make no change", "- NONE: make no change")
-    .replace("UPDATE, DELETE and NOOP", "UPDATE, DELETE and NONE")
-    .replace("Decide one operation for each of them.",
-             "Decide whether they should be added, updated or deleted in the memory.")
-    .replace('"event": "ADD|UPDATE|DELETE|NOOP"', '"event": "ADD|UPDATE|DELETE|NONE"')
-    .replace("one item per new fact:", "the whole updated memory: every existing memory (with "
-             "NONE when unchanged) and every new one:")))
+MEM0_UPDATE = register_template(PromptTemplate("mem0_update_memory", _MANAGER_RULES + """\
+Decide whether they should be added, updated or deleted in the memory.
+
+```
+{facts}
+```
+
+Return your response in this JSON structure only, the whole updated memory: every existing \
+memory (with NONE when unchanged) and every new one:
+
+{{"memory": [{{"id": "<id of the memory>", "text": "<content of the memory>", \
+"event": "ADD|UPDATE|DELETE|NONE", "old_memory": "<old content, only for UPDATE>"}}]}}
+
+Do not return anything except the JSON."""))
 """mem0's update step as mem0 runs it: the whole memory returned, unchanged items as NONE."""
 
 _ANSWER_RULES = """\
@@ -167,18 +243,44 @@ with the speakers who created them.
 8. The answer should be less than 5-6 words.
 """
 
-MEMORY_R1_ANSWER = register_template(PromptTemplate("memory_r1_answer", _ANSWER_RULES + """\
+MEMORY_R1_ANSWER = register_template(PromptTemplate("memory_r1_answer", """\
+You are an intelligent memory assistant tasked with retrieving accurate information from \
+conversation memories.
 
-# APPROACH:
-1. First select the memories that are useful for answering the question, and write them out \
-(memory distillation).
-2. Then, on a new line, write **Answer:** followed by the answer in a few words.
+# CONTEXT:
+You have access to memories from two speakers in a conversation. These memories contain \
+timestamped information that may be relevant to answering the question.
+
+# INSTRUCTIONS:
+1. Carefully analyze all provided memories from both speakers
+2. Pay special attention to the timestamps to determine the answer
+3. If the question asks about a specific event or fact, look for direct evidence
+4. If the memories contain contradictory information, prioritize the most recent memory
+5. If there is a question about time references (like "last year", "two months ago"), \
+calculate the actual date based on the memory timestamp.
+6. Always convert relative time references to specific dates, months, or years.
+7. Focus only on the content of the memories. Do not confuse character names
+8. The answer should be less than 5-6 words.
+9. IMPORTANT: Select memories you found that are useful for answering the questions, and \
+output it before you answer questions.
+10. IMPORTANT: Output the final answer after **Answer:**
+
+# APPROACH (Think step by step):
+1. Examine all relevant memories
+2. Examine the timestamps carefully
+3. Look for explicit mentions that answer the question
+4. Convert relative references if needed
+5. Formulate a concise answer
+6. Double-check the answer correctness
+7. Ensure the final answer is specific
+8. First output the memories that you found are important before you answer questions
 
 {memories}
 
 Question: {question}
 """))
-"""Memory-R1 answer agent: selected memories first, then `**Answer:**` and a short answer."""
+"""Memory-R1 answer agent (Memory-R1 v5 appendix C.2, Figure 11, word for word): selected
+memories first ("memory distillation"), then `**Answer:**` and a short answer."""
 
 DIALOGUE_ANSWER = register_template(PromptTemplate("dialogue_answer", _ANSWER_RULES + """\
 

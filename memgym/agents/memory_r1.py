@@ -21,7 +21,16 @@ Departures from the paper, and why:
     bank and its retriever: BM25 or dense by the env's `retrieval`).
   - Facts that fail to parse give no facts (mem0's behaviour); `fact_fallback="turn"` stores the
     turn itself as the one fact instead (for tiny models that cannot write JSON).
-  - The prompts depart from mem0's as listed in memgym.agents.dialogue_prompts.
+  - The prompts: the manager's and the answer agent's are the paper's appendix C (Figures 9-11,
+    read in its full v5 text); the extraction prompt is mem0's (the paper shows none); the
+    departures are listed in memgym.agents.dialogue_prompts.
+  - Training (train/memory_r1_stage{1,2}.yaml, which quote the paper's appendix D): the paper
+    trains the manager on per-turn tuples over a GPT-4o-mini-built "temporal memory bank"
+    (appendix B.2) on 3B-14B backbones with VERL (batch 128, lengths 4096/2048); memgym rolls
+    out whole conversations with the policy building the bank, on CPU-sized models and lengths.
+    The reward is the paper's (EM of the frozen answer agent; EM for the answer agent).
+  - The paper's LLM judge (Figure 12) is mem0's ACCURACY_PROMPT lightly edited, with no judge
+    model named; memgym's judge (memgym.eval.judge) pins mem0's prompt word for word.
 The mem0-style baseline (memgym.agents.dialogue_baselines.make_mem0_style) is this pipeline with
 mem0's update prompt, mem0's plain answer step and nothing trainable.
 """
@@ -110,10 +119,11 @@ def parse_shown_memories(text: str) -> list[ShownMemory]:
 
 
 def render_per_speaker(memories: Sequence[ShownMemory]) -> str:
-    """Memories grouped by speaker with timestamps, as mem0's LoCoMo answer prompt shows them.
+    """Memories grouped by speaker with timestamps, as Memory-R1's and mem0's answer prompts show them.
 
-    `Memories for Caroline:` then `- [8 May, 2023] Caroline moved to Paris` per memory; speakers
-    in order of first appearance, memories without a speaker last.
+    `Memories for user Caroline:` then `- 8 May, 2023: Caroline moved to Paris` per memory (the
+    layout of Memory-R1 v5 Figure 11 and mem0's LoCoMo ANSWER_PROMPT); speakers in order of
+    first appearance, memories without a speaker last.
     """
     groups: dict[str | None, list[ShownMemory]] = {}
     for m in memories:
@@ -123,9 +133,9 @@ def render_per_speaker(memories: Sequence[ShownMemory]) -> str:
     order = [s for s in groups if s is not None] + ([None] if None in groups else [])
     blocks = []
     for speaker in order:
-        lines = [f"- [{m.timestamp}] {m.text}" if m.timestamp else f"- {m.text}"
+        lines = [f"- {m.timestamp}: {m.text}" if m.timestamp else f"- {m.text}"
                  for m in groups[speaker]]
-        title = f"Memories for {speaker}:" if speaker else "Memories without a speaker:"
+        title = f"Memories for user {speaker}:" if speaker else "Memories without a speaker:"
         blocks.append(title + "\n" + "\n".join(lines))
     return "\n\n".join(blocks)
 

@@ -3,6 +3,7 @@ turn ADDed verbatim, bm25 and dense retrieval by the env), full context (truncat
 so), the evidence oracle (privileged: the question's evidence turns only)."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def test_rag_turns_adds_every_turn_verbatim_and_answers_from_the_envs_retrieval(
     assert [e.speaker for e in env.bank] == ["Ana", "Ben", "Ana", "Ben"]
     assert [t.component for t in episode.turns] == ["answerer"] * 3
     assert episode.actions[4:] == ["Lisbon", "the violin", "on the violin case"]
-    assert "Memories for Ana:\n- [1:00 pm on 8 May, 2023] Ana: I just moved to Lisbon." in \
+    assert "Memories for user Ana:\n- 1:00 pm on 8 May, 2023: Ana: I just moved to Lisbon." in \
         prompt_of(backend.requests[0])
 
 
@@ -234,8 +235,9 @@ def first_memory_line(request):
     """A scripted reader for memgym eval: the first retrieved memory's text, after its date."""
     prompt = prompt_of(request)
     for line in prompt.splitlines():
-        if line.startswith("- ["):
-            return line.split("] ", 1)[1]
+        dated = re.match(r"- .*?\d{4}: (.*)$", line)  # "- 1:00 pm on 8 May, 2023: text"
+        if dated:
+            return dated.group(1)
     return "unknown"
 
 

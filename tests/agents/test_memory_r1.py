@@ -115,9 +115,9 @@ def test_the_answerer_sees_memories_per_speaker_with_timestamps():
     backend = ScriptedBackend(teacher)
     play(tiny_env(), load_agent(RECIPE, backend))
     prompt = prompt_of([r for r in backend.requests if "**Answer:**" in prompt_of(r)][-1])
-    assert "Memories for Ana:\n- [2:00 pm on 9 June, 2023] Ana: I started learning the violin." \
+    assert "Memories for user Ana:\n- 2:00 pm on 9 June, 2023: Ana: I started learning the violin." \
         in prompt
-    assert "Memories for Ben:" in prompt
+    assert "Memories for user Ben:" in prompt
 
 
 def test_a_turn_without_facts_stores_nothing_and_skips_the_manager():
@@ -252,7 +252,7 @@ def test_shown_memories_parse_with_speaker_and_latest_timestamp():
         ShownMemory("3", "Ana", "9 May, 2023", "Ana lives in Porto"),
         ShownMemory("7", None, "", "Ben is a baker")]
     rendered = render_per_speaker(parse_shown_memories(text))
-    assert rendered == ("Memories for Ana:\n- [9 May, 2023] Ana lives in Porto\n\n"
+    assert rendered == ("Memories for user Ana:\n- 9 May, 2023: Ana lives in Porto\n\n"
                         "Memories without a speaker:\n- Ben is a baker")
     assert render_per_speaker([]) == "Memories: (none)"
 

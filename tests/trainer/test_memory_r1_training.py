@@ -236,6 +236,11 @@ def biased_policy():
                                  "MemoryR1-LoCoMo-v0"])
 def test_stage2_trains_the_answerer_with_the_manager_frozen(tmp_path, env):
     recipe = _recipe(STAGE2, tmp_path, env, reward_weights={"em": 1.0, "f1": 1.0})
+    if env == "MemoryBank-Synthetic-v0":
+        # the biased tiny policy hits a gold word ("22" of "22 May 2023") only by chance, and
+        # its samples depend on the prompt's text: with Memory-R1's Figure 11 answer prompt,
+        # seed 3 gives every group equal rewards; seed 5 gives a group that differs
+        recipe["seed"] = 5
     model, tok = biased_policy()
     trainer = GRPOTrainer(load_config(recipe), policy=model, tokenizer=tok)
     before = [p.detach().clone() for p in trainer.params]
