@@ -4,8 +4,9 @@
     env = gym.make("MemoryR1-LoCoMo-v0", data_path=..., judge=judge)  # what `memgym eval` does
 
 The prompt is pinned: `JUDGE_PROMPT` is mem0's LoCoMo `ACCURACY_PROMPT` word for word (the
-LLM-as-judge prompt mem0 and Memory-R1 report "J" with), so a memgym judge score is comparable
-to theirs given the same judge model; `memgym eval --judge-model` records its SHA-256, source,
+LLM-as-judge prompt mem0 reports "J" with; Memory-R1's Figure 12, appendix C, is a light edit
+of it, and the paper names no judge model), so a memgym judge score is comparable to mem0's
+given the same judge model, and close to Memory-R1's; `memgym eval --judge-model` records its SHA-256, source,
 the judge model and base URL in run.json and summary.json. As in mem0, the judge is asked at
 temperature 0 with the prompt as one user message and a verdict of CORRECT scores 1, WRONG 0.
 mem0 also sends `response_format={"type": "json_object"}`; not every OpenAI-compatible server
