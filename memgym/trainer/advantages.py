@@ -273,27 +273,17 @@ def step_reward_credit(step_rewards: Sequence[Sequence[float]],
                          "episodes, N*G divisible by num_generations")
     if baseline not in STEP_BASELINES:
         raise ValueError(f"baseline={baseline!r}; choose one of {STEP_BASELINES}")
-    credited: list[set[int]] = []        # per episode, the steps that hold a trainable Turn
-    for e in range(n_eps):
-        steps = {turn_steps[e][i] for i, f in enumerate(trainable[e]) if f}
+    credited = _credited_steps(turn_steps, trainable)
+    for e, steps in enumerate(credited):
         bad = [t for t in steps if not 0 <= t < len(step_rewards[e])]
         if bad:
             raise ValueError(f"episode {e} has a Turn at step {bad[0]}, but the episode has "
                              f"{len(step_rewards[e])} env steps")
-        credited.append(steps)
     every = [float(step_rewards[e][t]) for e in range(n_eps) for t in sorted(credited[e])]
     batch_std = float(_std(torch.tensor(every))) if every else 0.0
     normed: list[dict[int, float]] = [{} for _ in range(n_eps)]
     for start in range(0, n_eps, num_generations):
-        group = range(start, start + num_generations)
-        if baseline == "step":
-            pools = [[(e, t) for e in group if t in credited[e]]
-                     for t in sorted(set().union(*(credited[e] for e in group)))]
-        else:
-            pools = [[(e, t) for e in group for t in sorted(credited[e])]]
-        for pool in pools:
-            if not pool:
-                continue
+        for pool in _baseline_pools(credited, start, num_generations, baseline):
             vals = torch.tensor([float(step_rewards[e][t]) for e, t in pool])   # [P]
             for (e, t), v in zip(pool, _scale(vals, scale_rewards, batch_std).tolist()):
                 normed[e][t] = v
@@ -307,6 +297,25 @@ def step_reward_credit(step_rewards: Sequence[Sequence[float]],
             eps.append(e)
             turns.append(i)
     return RowCredit(adv, wts, eps, turns)
+
+
+def _credited_steps(turn_steps: Sequence[Sequence[int]],
+                    trainable: Sequence[Sequence[bool]]) -> list[set[int]]:
+    """Per episode, the env steps that hold a trainable Turn."""
+    return [{steps[i] for i, f in enumerate(flags) if f}
+            for steps, flags in zip(turn_steps, trainable)]
+
+
+def _baseline_pools(credited: Sequence[set[int]], start: int, num_generations: int,
+                    baseline: str) -> list[list[tuple[int, int]]]:
+    """The (episode, step) pools of the group starting at `start` that share a baseline: one per
+    step index ("step"), or all of the group's credited steps ("group"); none empty."""
+    group = range(start, start + num_generations)
+    if baseline == "step":
+        return [[(e, t) for e in group if t in credited[e]]
+                for t in sorted(set().union(*(credited[e] for e in group)))]
+    pool = [(e, t) for e in group for t in sorted(credited[e])]
+    return [pool] if pool else []
 
 
 def flat_step_groups(step_rewards: Sequence[Sequence[float]],
@@ -323,14 +332,12 @@ def flat_step_groups(step_rewards: Sequence[Sequence[float]],
     """
     if baseline not in STEP_BASELINES:
         raise ValueError(f"baseline={baseline!r}; choose one of {STEP_BASELINES}")
+    credited = _credited_steps(turn_steps, trainable)
     flags = []
     for start in range(0, len(step_rewards), num_generations):
-        pools: dict[int, list[float]] = {}
-        for e in range(start, start + num_generations):
-            for t in {turn_steps[e][i] for i, f in enumerate(trainable[e]) if f}:
-                key = t if baseline == "step" else 0
-                pools.setdefault(key, []).append(float(step_rewards[e][t]))
-        flags.append(all(max(v) - min(v) <= 1e-8 for v in pools.values()))
+        values = [[float(step_rewards[e][t]) for e, t in pool]
+                  for pool in _baseline_pools(credited, start, num_generations, baseline)]
+        flags.append(all(max(v) - min(v) <= 1e-8 for v in values))
     return torch.tensor(flags, dtype=torch.bool)
 
 
