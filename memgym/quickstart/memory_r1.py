@@ -571,23 +571,11 @@ def _evaluate(agent: Any, out: Path, tasks: int, seed: int) -> dict[str, dict[st
 
 
 def score_table(base: dict, trained: dict, oracle: dict) -> dict[str, Any]:
-    """Per split and averaged: the three rows, relative gain and base-to-oracle gap closed."""
-    def ratio(num: float, den: float) -> float | None:
-        return num / den if den > 0 else None
+    """Per split and averaged: the three rows, relative gain and base-to-oracle gap closed
+    (`memgym.quickstart.run.score_table` over this quickstart's splits)."""
+    from memgym.quickstart.run import score_table as table_of
 
-    table: dict[str, Any] = {"splits": {}}
-    for s in EVAL_SPLITS:
-        b, t, o = base[s]["mean"], trained[s]["mean"], oracle[s]["mean"]
-        table["splits"][s] = {"base": base[s], "trained": trained[s], "oracle": oracle[s],
-                              "relative_gain": ratio(t - b, b), "gap_closed": ratio(t - b, o - b)}
-    ood = [s for s in EVAL_SPLITS if s.startswith("ood_")]
-    for row, splits in (("average", EVAL_SPLITS), ("ood_average", ood)):
-        avg = {n: sum(r[s]["mean"] for s in splits) / len(splits)
-               for n, r in (("base", base), ("trained", trained), ("oracle", oracle))}
-        table[row] = {**avg, "splits": list(splits),
-                      "relative_gain": ratio(avg["trained"] - avg["base"], avg["base"]),
-                      "gap_closed": ratio(avg["trained"] - avg["base"], avg["oracle"] - avg["base"])}
-    return table
+    return table_of(base, trained, oracle, splits=EVAL_SPLITS)
 
 
 def _markdown(table: dict[str, Any]) -> str:

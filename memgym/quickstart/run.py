@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,10 @@ def _evaluate(agent: Any, out: Path, *, eval_tasks: int, seed: int, tokenizer_pa
 
 
 def score_table(base: dict[str, dict[str, float]], trained: dict[str, dict[str, float]],
-                oracle: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """Per-split scores, their averages (all splits; out-of-distribution splits), relative gain
-    and gap closed, as fractions.
+                oracle: dict[str, dict[str, float]],
+                splits: Sequence[str] = X.EVAL_SPLITS) -> dict[str, Any]:
+    """Per-split scores, their averages (all `splits`; those named "ood_*"), relative gain and
+    gap closed, as fractions (every quickstart's table).
 
     relative_gain = (trained - base) / base; gap_closed = (trained - base) / (oracle - base).
     """
@@ -78,17 +80,17 @@ def score_table(base: dict[str, dict[str, float]], trained: dict[str, dict[str, 
         return num / den if den > 0 else None
 
     table: dict[str, Any] = {"splits": {}}
-    for split in X.EVAL_SPLITS:
+    for split in splits:
         b, t, o = base[split]["mean"], trained[split]["mean"], oracle[split]["mean"]
         table["splits"][split] = {"base": base[split], "trained": trained[split],
                                   "oracle": oracle[split],
                                   "relative_gain": ratio(t - b, b),
                                   "gap_closed": ratio(t - b, o - b)}
-    ood = [split for split in X.EVAL_SPLITS if split.startswith("ood_")]
-    for row, splits in (("average", X.EVAL_SPLITS), ("ood_average", ood)):
-        avg = {name: sum(scores[split]["mean"] for split in splits) / len(splits)
+    ood = [split for split in splits if split.startswith("ood_")]
+    for row, names in (("average", splits), ("ood_average", ood)):
+        avg = {name: sum(scores[split]["mean"] for split in names) / len(names)
                for name, scores in (("base", base), ("trained", trained), ("oracle", oracle))}
-        table[row] = {**avg, "splits": list(splits),
+        table[row] = {**avg, "splits": list(names),
                       "relative_gain": ratio(avg["trained"] - avg["base"], avg["base"]),
                       "gap_closed": ratio(avg["trained"] - avg["base"],
                                           avg["oracle"] - avg["base"])}
