@@ -1,7 +1,8 @@
-"""LoCoMo's answer metrics, as its release scores them, and the BLEU-1 that Memory-R1 reports.
+"""LoCoMo's answer metrics, as its release scores them, and the mem0-style F1 and BLEU-1 that
+Memory-R1 reports.
 
 Matched against snap-research/locomo (branch `code`, task_eval/evaluation.py) and mem0's
-evaluation (evaluation/metrics/utils.py, which Memory-R1 follows for BLEU-1):
+evaluation (evaluation/metrics/utils.py, which Memory-R1 follows for F1 and BLEU-1):
 
   - `locomo_normalize`: LoCoMo's `normalize_answer`: commas dropped, lowercased, punctuation
     removed, the words a/an/the AND "and" removed, whitespace collapsed.
@@ -10,10 +11,18 @@ evaluation (evaluation/metrics/utils.py, which Memory-R1 follows for BLEU-1):
     on commas; the mean over gold parts of the best F1 against any prediction part.
   - `locomo_em`: LoCoMo's `exact_match_score`: the SETS of normalised tokens are equal (order and
     repetition ignored, no stemming).
-  - `mem0_bleu1`: nltk `sentence_bleu` with weights (1, 0, 0, 0) and smoothing method1 over
-    `word_tokenize` of the lowercased texts (mem0's `calculate_bleu_scores`; tokenised with
-    `preserve_line=True`, which skips the punkt sentence splitter - no nltk data download - and
-    splits words the same way within a line).
+  - `mem0_f1`: mem0's `calculate_metrics` F1, a different scale from LoCoMo's: the SETS of
+    `simple_tokenize` tokens (lowercased; ".", ",", "!", "?" turned into spaces; nothing else
+    removed, no stemming). "The 7th of May 2023" vs "7 May 2023": 0.5 here, 0.571 in `locomo_f1`.
+  - `mem0_bleu1`: mem0's `calculate_bleu_scores` BLEU-1: nltk `sentence_bleu` with weights
+    (1, 0, 0, 0) and smoothing method1 over `word_tokenize` of the lowercased texts, i.e. punkt's
+    sentence split, then nltk's Treebank word tokenizer on each sentence ("She moved to Paris.
+    She likes it." -> she moved to paris . she likes it . : 1/9 against "Paris"). Punkt runs
+    with nltk's default (untrained) parameters, because the trained English model is a separate
+    download memgym cannot rely on and a score must not depend on what a machine has installed.
+    On mem0's lowercased text the two differ only after a period that the English model knows
+    as an abbreviation, an initial or an ordinal ("dr. smith", "in 2023. she"): the untrained
+    splitter ends a sentence there, so "dr" and "." are two tokens where mem0 keeps "dr.".
   - `locomo_scores`: the per-category rules of LoCoMo's `eval_question_answering`: category
     "open-domain" (3) keeps the gold before the first ";"; "multi-hop" (1) uses the comma-split
     F1; "adversarial" (5) scores 1 when the prediction says "no information available" or "not
@@ -36,14 +45,16 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 
-__all__ = ["ADVERSARIAL_PHRASES", "locomo_em", "locomo_f1", "locomo_multi_f1",
-           "locomo_normalize", "locomo_scores", "mem0_bleu1"]
+__all__ = ["ADVERSARIAL_PHRASES", "answer_mem0_f1", "locomo_em", "locomo_f1", "locomo_multi_f1",
+           "locomo_normalize", "locomo_scores", "mem0_bleu1", "mem0_f1", "mem0_tokenize",
+           "mem0_word_tokenize"]
 
 ADVERSARIAL_PHRASES = ("no information available", "not mentioned")
 """What LoCoMo accepts as the answer to an adversarial (category 5) question."""
 
 _ARTICLES_AND = re.compile(r"\b(a|an|the|and)\b")
 _PUNCT = set(string.punctuation)
+_MEM0_PUNCT = str.maketrans({".": " ", ",": " ", "!": " ", "?": " "})
 
 
 def locomo_normalize(text: str) -> str:
@@ -91,13 +102,49 @@ def locomo_em(prediction: str, gold: str) -> float:
     return float(set(locomo_normalize(prediction).split()) == set(locomo_normalize(gold).split()))
 
 
+def mem0_tokenize(text: str) -> list[str]:
+    """mem0's `simple_tokenize`: lowercase, ".", ",", "!", "?" to spaces, split on whitespace."""
+    return str(text).lower().translate(_MEM0_PUNCT).split()
+
+
+def mem0_f1(prediction: str, gold: str) -> float:
+    """mem0's `calculate_metrics` F1: over the sets of `mem0_tokenize` tokens, no stemming."""
+    if not str(prediction).strip() or not str(gold).strip():
+        return 0.0  # mem0 returns 0 for an empty prediction or reference
+    pred, ref = set(mem0_tokenize(prediction)), set(mem0_tokenize(gold))
+    common = len(pred & ref)
+    if not pred or not ref or common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+@functools.lru_cache(maxsize=1)
+def _sentence_splitter():
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    return PunktSentenceTokenizer()  # default parameters: no data download (module docstring)
+
+
+@functools.lru_cache(maxsize=1)
+def _treebank():
+    from nltk.tokenize.destructive import NLTKWordTokenizer
+
+    return NLTKWordTokenizer()  # the tokenizer nltk.word_tokenize applies to each sentence
+
+
+def mem0_word_tokenize(text: str) -> list[str]:
+    """`nltk.word_tokenize` as mem0 calls it: punkt sentences, then Treebank words in each."""
+    return [w for sentence in _sentence_splitter().tokenize(text)
+            for w in _treebank().tokenize(sentence)]
+
+
 def mem0_bleu1(prediction: str, gold: str) -> float:
-    """BLEU-1 as mem0's evaluation (and Memory-R1) computes it: nltk, smoothing method1."""
-    from nltk.tokenize import word_tokenize
+    """mem0's BLEU-1 (Memory-R1 reports it): nltk, smoothing method1, punkt-split tokens."""
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-    hypothesis = word_tokenize(prediction.lower(), preserve_line=True)
-    reference = word_tokenize(gold.lower(), preserve_line=True)
+    hypothesis = mem0_word_tokenize(prediction.lower())
+    reference = mem0_word_tokenize(gold.lower())
     if not hypothesis or not reference:
         return 0.0
     with warnings.catch_warnings():
@@ -134,3 +181,16 @@ def locomo_scores(prediction: str, golds: str | Sequence[str], category: str = "
     return {"f1": max(f1_fn(prediction, g) for g in golds),
             "em": max(locomo_em(prediction, g) for g in golds),
             "bleu1": max(mem0_bleu1(prediction, g) for g in golds)}
+
+
+def answer_mem0_f1(prediction: str, golds: str | Sequence[str], category: str = "") -> float:
+    """mem0-style F1 of one answer, best over golds (the scale of Memory-R1's published F1).
+
+    mem0's evaluation scores the whole reference with no per-category rule (no ";" cut for
+    open-domain, no comma split for multi-hop); adversarial questions, which Memory-R1 leaves
+    out, take LoCoMo's rule as in `locomo_scores`, so every category has a value.
+    """
+    if category == "adversarial":
+        return float(any(p in prediction.lower() for p in ADVERSARIAL_PHRASES))
+    golds = [golds] if isinstance(golds, str) else list(golds)
+    return max((mem0_f1(prediction, g) for g in golds), default=0.0)

@@ -16,8 +16,11 @@ from memgym.rewards.locomo import (
     locomo_em,
     locomo_f1,
     locomo_multi_f1,
+    answer_mem0_f1,
     locomo_scores,
     mem0_bleu1,
+    mem0_f1,
+    mem0_word_tokenize,
 )
 
 
@@ -66,17 +69,40 @@ def test_f1_and_em_match_locomos_reference(prediction, gold):
     assert locomo_em(prediction, gold) == float(ref_em(prediction, gold))
 
 
-def test_bleu1_matches_nltk_sentence_bleu_as_mem0_calls_it():
-    from nltk.tokenize import word_tokenize
-    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+def test_mem0_bleu1_splits_sentences_before_words_as_mem0_does():
+    # mem0: word_tokenize (punkt sentences, then words) -> she moved to paris . she likes it .
+    # one of 9 tokens matches "paris"; brevity penalty 1 (longer than the gold)
+    assert mem0_word_tokenize("she moved to paris. she likes it.") == \
+        ["she", "moved", "to", "paris", ".", "she", "likes", "it", "."]
+    assert mem0_bleu1("She moved to Paris. She likes it.", "Paris") == pytest.approx(1 / 9)
+    # mid-line periods are split too, not kept as "paris."
+    assert mem0_bleu1("Paris. Lisbon.", "Paris") == pytest.approx(1 / 4)
 
-    for prediction, gold in [("She moved to Lisbon.", "Lisbon"), ("Lisbon", "Lisbon, Portugal"),
-                             ("a cat", "the cat sleeps"), ("no", "yes")]:
-        expected = sentence_bleu([word_tokenize(gold.lower(), preserve_line=True)],
-                                 word_tokenize(prediction.lower(), preserve_line=True),
-                                 weights=(1, 0, 0, 0),
-                                 smoothing_function=SmoothingFunction().method1)
-        assert mem0_bleu1(prediction, gold) == pytest.approx(expected)
+
+def test_mem0_word_tokenize_equals_nltks_english_word_tokenize_where_punkt_is_installed():
+    nltk = pytest.importorskip("nltk")
+    try:
+        nltk.data.find("tokenizers/punkt_tab/english/")
+    except LookupError:
+        pytest.skip("nltk's punkt_tab English model is absent: python -m nltk.downloader punkt_tab")
+    for text in ["she moved to paris. she likes it.", "lisbon, portugal!", "a cat? yes. no"]:
+        assert mem0_word_tokenize(text) == nltk.word_tokenize(text)
+
+
+def test_mem0_f1_is_set_based_without_stemming_unlike_locomo_f1():
+    # the review's example: {the, 7th, of, may, 2023} vs {7, may, 2023}: P 2/5, R 2/3 -> 0.5;
+    # LoCoMo drops "the": P 2/4, R 2/3 -> 0.571
+    assert mem0_f1("The 7th of May 2023", "7 May 2023") == pytest.approx(0.5)
+    assert locomo_f1("The 7th of May 2023", "7 May 2023") == pytest.approx(4 / 7)
+    assert mem0_f1("violins", "violin") == 0.0 and locomo_f1("violins", "violin") == 1.0
+    assert mem0_f1("cat cat dog.", "Cat, dog!") == 1.0  # sets; . , ! ? are separators
+    assert mem0_f1("", "x") == 0.0 and mem0_f1("x", "  ") == 0.0
+
+
+def test_answer_mem0_f1_has_no_category_rules_but_adversarial():
+    assert answer_mem0_f1("plants", "plants; maybe flowers", "open-domain") < 1.0
+    assert answer_mem0_f1("Lisbon", ("Porto", "Lisbon")) == 1.0
+    assert answer_mem0_f1("Not mentioned", "x", "adversarial") == 1.0
 
 
 def test_bleu1_by_hand():
