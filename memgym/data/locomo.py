@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
@@ -60,6 +61,7 @@ LOCOMO_ABSTAIN_ANSWER = "Not mentioned in the conversation"
 
 _SESSION_KEY = re.compile(r"session_(\d+)")
 _EVIDENCE_PIECE = re.compile(r"D:?0*(\d+):0*(\d+)")
+_MAX_SESSION_DIGITS = 9
 _TURN_FIELDS = ("speaker", "dia_id", "text")
 _TURN_METADATA = ("img_url", "blip_caption", "query", "re-download")
 
@@ -198,7 +200,7 @@ def _speaker(conversation: Mapping[str, Any], key: str, where: str) -> str:
 
 def _sessions(conversation: Mapping[str, Any], speakers: tuple[str, ...],
               where: str) -> tuple[DialogueSession, ...]:
-    numbers = sorted(int(m[1]) for key in conversation
+    numbers = sorted(_session_number(m[1], where) for key in conversation
                      if (m := _SESSION_KEY.fullmatch(key)))
     sessions: list[DialogueSession] = []
     seen: set[str] = set()
@@ -217,6 +219,15 @@ def _sessions(conversation: Mapping[str, Any], speakers: tuple[str, ...],
         turns = tuple(_turn(raw, n, j, speakers, seen, at) for j, raw in enumerate(turns_raw))
         sessions.append(DialogueSession(n, date_time, turns, session_id=f"session_{n}"))
     return tuple(sessions)
+
+
+def _session_number(digits: str, where: str) -> int:
+    # int() of a 4,301-digit string raises a bare ValueError (Python's digit limit)
+    if len(digits) > _MAX_SESSION_DIGITS:
+        raise DataError(f"{where}: conversation field 'session_{digits[:12]}...' names a session "
+                        f"number of {len(digits)} digits; session numbers are small integers "
+                        "(session_1, session_2, ...)")
+    return int(digits)
 
 
 def _turn(raw: Any, session: int, j: int, speakers: tuple[str, ...], seen: set[str],
@@ -285,4 +296,8 @@ def _answer_text(value: Any, where: str, name: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise DataError(f"{where}: field {name!r} must be a string or a number, got "
                         f"{value!r:.60}")
+    if isinstance(value, float) and not math.isfinite(value):
+        # json reads NaN/Infinity; str() would make "nan" a gold answer
+        raise DataError(f"{where}: field {name!r} is {value!r}, not an answer; give the "
+                        "answer as a string or a finite number")
     return str(value)

@@ -188,6 +188,22 @@ def test_malformed_conversation_names_sample_session_and_turn(tmp_path, raw, mut
     assert str(tmp_path / "bad.json") in str(info.value)
 
 
+def test_a_session_key_with_thousands_of_digits_is_a_data_error_naming_the_field(tmp_path, raw):
+    raw[0]["conversation"]["session_" + "7" * 4301] = []
+    with pytest.raises(DataError, match=r"sample_id 'conv-26'\): conversation field "
+                                        r"'session_777777777777\.\.\.' names a session number "
+                                        r"of 4301 digits"):
+        load_locomo(write(tmp_path, raw))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_nan_answer_is_refused_naming_the_question_not_read_as_gold_nan(tmp_path, raw, value):
+    raw[0]["qa"][1]["answer"] = value
+    with pytest.raises(DataError, match=r"conv-26'\) qa 1: field 'answer' is (nan|inf), not an "
+                                        r"answer"):
+        load_locomo(write(tmp_path, raw))
+
+
 # -- the real release -----------------------------------------------------------------------------
 
 @needs_real
