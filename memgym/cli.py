@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "models": ("memgym.models.cli", "list the named models, print one's folder, or prepare it"),
     "leaderboard": ("memgym.leaderboard.cli",
                     "submit eval runs to a board, verify its submissions, render it"),
+    "data": ("memgym.data.download", "list the real datasets, download one, print its path"),
 }
 
 

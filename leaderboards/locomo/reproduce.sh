@@ -3,10 +3,10 @@
 #   bash leaderboards/locomo/reproduce.sh oracle-embedded   # agents/dialogue_oracle.yaml, embedded model
 #   bash leaderboards/locomo/reproduce.sh oracle-smollm2    # the same with SmolLM2-135M-Instruct
 #   bash leaderboards/locomo/reproduce.sh rag-embedded      # agents/rag_turns.yaml (BM25), embedded model
-# Needs locomo10.json in $MEMGYM_LOCOMO_DIR (default ../shared/data beside the checkout).
+# Needs locomo10.json: `memgym data get locomo` (or set $MEMGYM_LOCOMO_DIR to its folder).
 set -euo pipefail
 agent=${1:?usage: reproduce.sh oracle-embedded|oracle-smollm2|rag-embedded}
-data=${MEMGYM_LOCOMO_DIR:-../shared/data}
+data=${MEMGYM_LOCOMO_DIR:-$(dirname "$(memgym data path locomo)")}
 out=${OUT:-runs/locomo-$agent}
 case $agent in
   oracle-embedded) recipe=agents/dialogue_oracle.yaml; model=embedded ;;

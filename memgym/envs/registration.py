@@ -180,15 +180,16 @@ def make_locomo_dialogue(data_path: str | None = None, split: str | None = None,
     """LoCoMo conversations (Memory-R1's or RMM's protocol), one conversation per task.
 
     Args:
-        data_path: LoCoMo's `locomo10.json` (required; CC BY-NC 4.0, so memgym ships no copy).
+        data_path: LoCoMo's `locomo10.json` (CC BY-NC 4.0, so memgym ships no copy); default:
+            the copy `memgym data get locomo` put in memgym's data cache.
         split: None (all ten), or Memory-R1's "train" (conv-26), "validation" (conv-30),
             "test" (the other eight).
         include_adversarial: ask category 5 too (left out by default, as in Memory-R1).
     """
+    from memgym.data.download import data_file
     from memgym.data.locomo import load_locomo
 
-    _need_data_path(data_path, "LoCoMo (MemoryR1-LoCoMo-v0, RMM-LoCoMo-v0)",
-                    "the path of locomo10.json (github.com/snap-research/locomo, data/)")
+    data_path = data_path if data_path is not None else str(data_file("locomo"))
     conversations = load_locomo(data_path, split=split, include_adversarial=include_adversarial)
     source = f"LoCoMo {data_path}" + (f" ({split})" if split else "")
     return DialogueMemoryEnv(conversations, source=source, **env_kwargs)
@@ -203,11 +204,16 @@ def make_longmemeval_dialogue(data_path: str | None = None, variant: str = "s",
 
     Args:
         data_path: a LongMemEval file (`longmemeval_s_cleaned.json`, M or oracle; JSON, JSONL
-            or parquet) or a hub id (required).
+            or parquet) or a hub id; default: for variant "s" or "oracle", the file
+            `memgym data get longmemeval` put in memgym's data cache.
         variant, question_types, include_abstention, limit: as `memgym.data.load_longmemeval`.
     """
+    from memgym.data.download import data_file
     from memgym.data.longmemeval import load_longmemeval
 
+    if data_path is None and variant in ("s", "oracle"):
+        data_path = str(data_file("longmemeval", "longmemeval_s_cleaned.json" if variant == "s"
+                                  else "longmemeval_oracle.json"))
     _need_data_path(data_path, "LongMemEval (RMM-LongMemEval-v0, MemoryR1-LongMemEval-v0)",
                     "a LongMemEval file such as longmemeval_s_cleaned.json, or a hub id")
     conversations = load_longmemeval(data_path, variant=variant, question_types=question_types,

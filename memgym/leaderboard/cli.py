@@ -6,8 +6,10 @@
     memgym leaderboard render leaderboards/ruler-hqa   # README table, index.html, accuracy.png
     memgym leaderboard show leaderboards/ruler-hqa     # the settings and the eval commands
 
-`verify` exits 2 when any submission is rejected (each reason names the file and the field), 0
-otherwise; a submission whose board data is absent here is reported as unverifiable (exit 0).
+`verify` exits 2 when any submission is rejected (each reason names the file and the field), 3
+when none is rejected but some cannot be verified here (the board's data is absent: every check
+that needs no gold still ran), 0 when every one is verified. `render` refuses (exit 2, nothing
+written) while any submission cannot be checked, so it never drops an entry it could not check.
 """
 
 from __future__ import annotations
@@ -87,24 +89,7 @@ def run(args: argparse.Namespace) -> int:
                   + (f"  [free: {free}]" if free else ""))
         return 0
     if args.leaderboard_command == "verify":
-        from memgym.leaderboard.verify import verify_board
-
-        board, verdicts = verify_board(_board_path(args.board))
-        rejected = 0
-        for v in verdicts:
-            if v.problems:
-                rejected += 1
-                console.print(f"[bold red]rejected[/] {escape(v.folder.name)}:")
-                for p in v.problems[:50]:
-                    console.print(f"  {escape(str(p))}")
-            elif v.unverifiable:
-                console.print(f"[yellow]unverifiable here[/] {escape(v.folder.name)}: "
-                              f"{escape(v.unverifiable)}")
-            else:
-                console.print(f"[green]verified[/] {escape(v.folder.name)}: average "
-                              f"{v.average:.4f} over {len(v.scores)}/{len(board.settings)} settings")
-        console.print(f"{board.id}: {len(verdicts)} submissions, {rejected} rejected")
-        return 2 if rejected else 0
+        return _verify(args, console)
     from memgym.leaderboard.render import render_board
 
     files, verdicts = render_board(_board_path(args.board))
@@ -112,3 +97,34 @@ def run(args: argparse.Namespace) -> int:
     console.print("wrote " + ", ".join(escape(str(f)) for f in files)
                   + (f"; left out (not verified): {', '.join(skipped)}" if skipped else ""))
     return 0
+
+
+EXIT_REJECTED, EXIT_UNVERIFIABLE = 2, 3
+"""`verify`'s exit statuses besides 0 (see the module docstring)."""
+
+
+def _verify(args: argparse.Namespace, console) -> int:
+    """`memgym leaderboard verify`: one line per submission, then the counts."""
+    from rich.markup import escape
+
+    from memgym.leaderboard.verify import verify_board
+
+    board, verdicts = verify_board(_board_path(args.board))
+    for v in verdicts:
+        name = escape(v.folder.name)
+        if v.problems:
+            console.print(f"[bold red]rejected[/] {name}:")
+            for p in v.problems[:50]:
+                console.print(f"  {escape(str(p))}")
+        elif v.unverifiable:
+            console.print(f"[yellow]unverifiable here[/] {name}: well-formed, scores not "
+                          f"recomputed: {escape(v.unverifiable)}")
+        else:
+            ref = f" (reference line, not ranked: {escape(v.privileged)})" if v.privileged else ""
+            console.print(f"[green]verified[/] {name}: average {v.average:.4f} over "
+                          f"{len(v.scores)}/{len(board.settings)} settings{ref}")
+    rejected = sum(bool(v.problems) for v in verdicts)
+    unverifiable = sum(bool(v.unverifiable) and not v.problems for v in verdicts)
+    console.print(f"{board.id}: {len(verdicts)} submissions, {rejected} rejected, "
+                  f"{unverifiable} unverifiable here")
+    return EXIT_REJECTED if rejected else EXIT_UNVERIFIABLE if unverifiable else 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ __all__ = ["REPORTED_FIELDS", "REPORTED_FILE", "Reported", "Row", "board_rows", 
            "reported_columns"]
 
 REPORTED_FILE = "reported.yaml"
+_DATA_BOARDS = ("locomo", "longmemeval")
+"""Boards whose data `memgym data get <board>` fetches (the rest build theirs, or name a file)."""
 README_START, README_END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
 HTML_FILE, PLOT_FILE = "index.html", "accuracy.png"
 
@@ -53,6 +55,12 @@ class Row:
     coverage: str
     extra: tuple[float | None, ...] = ()
     """Question-level boards: the values of `extra_columns(board)`, in order."""
+    ci_by_x: dict[str, list[float] | None] = field(default_factory=dict)
+    """The 95% interval at each x (Wilson for 0/1 scores, else bootstrap; None where unknown)."""
+    reference: str = ""
+    """Why the entry is a reference line (a privileged agent), never ranked; "" otherwise."""
+    commands: dict[str, str] = field(default_factory=dict)
+    """Per setting, the command that reproduces its run (from run.json)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,8 @@ def extra_columns(board: Board) -> list[str]:
     """The headers of a question-level board's columns after the average (none otherwise)."""
     if board.level != "question":
         return []
-    return ([*board.shown_metrics] + [f"{board.metric} {c}" for c in board.categories]
+    return ([*board.shown_metrics]
+            + [f"{m} {c}" for c in board.categories for m in board.category_metrics]
             + [f"{m} (claimed)" for m in board.claimed_metrics])
 
 
@@ -108,25 +117,40 @@ def _extra_values(board: Board, verdict: Verdict) -> tuple[float | None, ...]:
     if board.level != "question":
         return ()
     return (*(verdict.metrics.get(m) for m in board.shown_metrics),
-            *(verdict.by_category.get(c, {}).get(board.metric) for c in board.categories),
+            *(verdict.by_category.get(c, {}).get(m) for c in board.categories
+              for m in board.category_metrics),
             *(verdict.claimed.get(m) for m in board.claimed_metrics))
 
 
+def _ci_by_x(board: Board, verdict: Verdict) -> dict[str, list[float] | None]:
+    """The 95% interval at each x that holds one setting (None elsewhere)."""
+    out: dict[str, list[float] | None] = {}
+    for x in board.x_values:
+        names = [s.name for s in board.settings if s.x == x]
+        out[_x_key(x)] = verdict.ci95.get(names[0]) if len(names) == 1 else None
+    return out
+
+
 def board_rows(board: Board, verdicts: Sequence[Verdict]) -> list[Row]:
-    """Ranked rows of the verified verdicts (complete first, by average), then partial ones."""
+    """The verified verdicts as rows: complete ones ranked by average, then partial ones and
+    privileged ones (reference lines: they read the gold), both unranked."""
     ok = [v for v in verdicts if v.ok and v.scores]
     sign = -1 if board.ranking_order == "descending" else 1
-    ok.sort(key=lambda v: (not v.complete, sign * (v.average or 0.0), v.metadata.get("name", "")))
+    ok.sort(key=lambda v: (not v.complete or bool(v.privileged), sign * (v.average or 0.0),
+                           v.metadata.get("name", "")))
     rows, rank = [], 0
     for v in ok:
         meta = v.metadata
-        if v.complete:
-            rank += 1
-        rows.append(Row(rank if v.complete else None, str(meta.get("name", v.folder.name)),
+        ranked = v.complete and not v.privileged
+        rank += ranked
+        commands = meta.get("commands") if isinstance(meta.get("commands"), dict) else {}
+        rows.append(Row(rank if ranked else None, str(meta.get("name", v.folder.name)),
                         str(meta.get("model", "")), str(meta.get("agent_recipe", "")),
                         _by_x(board, v), v.average, str(meta.get("date", "")),
                         str(meta.get("link", "")), str(meta.get("command", "")),
-                        f"{len(v.scores)}/{len(board.settings)}", _extra_values(board, v)))
+                        f"{len(v.scores)}/{len(board.settings)}", _extra_values(board, v),
+                        _ci_by_x(board, v), v.privileged or "",
+                        {str(k): str(c) for k, c in commands.items()}))
     return rows
 
 
@@ -258,22 +282,18 @@ def render_markdown(board: Board, rows: Sequence[Row], reported: Sequence[Report
     xs = [_x_key(x) for x in board.x_values]
     extra = extra_columns(board)
     head = ["rank", "name", "model", "recipe", *xs, "average", *extra, "settings", "date"]
-    lines = [(f"Scores: {board.metric} (%), recomputed from the predictions by "
-              f"`memgym leaderboard verify`; columns: {board.x_label}."
-              + (_question_note(board) if extra else "")), "",
+    lines = [_table_note(board) + (_question_note(board) if extra else ""), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         name = f"[{_md(r.name)}]({r.link})" if r.link else _md(r.name)
-        cells = [str(r.rank) if r.rank else "-", name, _md(r.model), f"`{_md(r.recipe)}`",
-                 *(_pct(r.by_x.get(x)) for x in xs), _pct(r.average),
+        cells = [_rank(r), name, _md(r.model), f"`{_md(r.recipe)}`",
+                 *(_pct_ci(r.by_x.get(x), r.ci_by_x.get(x)) for x in xs), _pct(r.average),
                  *(_pct(v) for v in r.extra), r.coverage, r.date]
         lines.append("| " + " | ".join(cells) + " |")
     if not rows:
         lines.append("| " + " | ".join(["-", "(no verified submission yet)"] + [""] *
                                        (len(head) - 2)) + " |")
-    if any(r.command for r in rows):
-        lines += ["", "Reproduce:", ""]
-        lines += [f"- **{_md(r.name)}**: `{r.command}`" for r in rows if r.command]
+    lines += _reference_lines(rows) + _reproduce_lines(rows)
     lines += ["", "### Reported (published numbers, not verified, not ranked)", ""]
     if reported:
         rhead = reported_columns(board)
@@ -289,11 +309,62 @@ def render_markdown(board: Board, rows: Sequence[Row], reported: Sequence[Report
     return "\n".join(lines) + "\n"
 
 
+METRIC_SCALES = {
+    "f1": "LoCoMo's official F1 (Porter-stemmed tokens; articles and 'and' dropped)",
+    "mem0_f1": "mem0's F1 (sets of tokens, no stemming: the scale of Memory-R1's published F1)",
+    "em": "LoCoMo's EM (equal sets of normalised tokens)",
+    "bleu1": "mem0's BLEU-1 (nltk, punkt-split tokens)",
+}
+"""What scale each question-level metric is, named on the board so no one compares two."""
+
+
+def _table_note(board: Board) -> str:
+    return (f"Scores: {board.metric} (%), recomputed from the predictions by "
+            f"`memgym leaderboard verify`; columns: {board.x_label}; in brackets the 95% "
+            "interval over tasks (Wilson's for 0/1 scores, a bootstrap otherwise). Rank `ref`: "
+            "a privileged agent (it reads the gold, or is the task's hand-written solver), a "
+            "reference line, never ranked.")
+
+
+def _rank(row: Row) -> str:
+    return str(row.rank) if row.rank else ("ref" if row.reference else "-")
+
+
+def _pct_ci(value: float | None, ci: Sequence[float] | None) -> str:
+    if value is None or not ci:
+        return _pct(value)
+    return f"{_pct(value)} [{_pct(ci[0])}, {_pct(ci[1])}]"
+
+
+def _reference_lines(rows: Sequence[Row]) -> list[str]:
+    refs = [r for r in rows if r.reference]
+    if not refs:
+        return []
+    return ["", "Reference lines (privileged, not ranked):", "",
+            *(f"- **{_md(r.name)}**: {_md(r.reference)}" for r in refs)]
+
+
+def _reproduce_lines(rows: Sequence[Row]) -> list[str]:
+    """Per entry, per setting, the command that reproduces that setting's run."""
+    lines: list[str] = []
+    for r in rows:
+        if r.commands:
+            lines += [f"- **{_md(r.name)}**:"]
+            lines += [f"  - {_md(k)}: `{c}`" for k, c in r.commands.items()]
+        elif r.command:
+            lines += [f"- **{_md(r.name)}**: `{r.command}`"]
+    return ["", "Reproduce (each setting's run, from its run.json):", "", *lines] if lines else []
+
+
 def _question_note(board: Board) -> str:
     text = (f" Ranked by {board.metric} over every question (the average); "
             + (f"{', '.join(board.shown_metrics)} recomputed too; " if board.shown_metrics else "")
-            + (f"{board.metric} per category ({', '.join(board.categories)})."
-               if board.categories else ""))
+            + (f"{', '.join(board.category_metrics)} per category "
+               f"({', '.join(board.categories)})." if board.categories else ""))
+    scales = [f"{m} is {METRIC_SCALES[m]}" for m in board.metrics if m in METRIC_SCALES]
+    if scales:
+        text += (" Scales: " + "; ".join(scales) + ". A reported number sits in the column of "
+                 "its own scale.")
     if board.claimed_metrics:
         text += (f" {', '.join(board.claimed_metrics)} (claimed): the submitter's LLM judge, "
                  "which verify cannot recompute: unverified, never ranked.")
@@ -353,23 +424,25 @@ def render_html(board: Board, rows: Sequence[Row], reported: Sequence[Reported])
             "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}"
             "th{cursor:pointer;background:#f4f4f4}td.t{text-align:left}</style></head><body>"),
            f"<h1>{esc(board.title)}</h1><p>{esc(board.description)}</p>",
-           (f"<p>{esc(board.metric)} (%), recomputed from predictions; columns: "
-            f"{esc(board.x_label)}.{esc(_question_note(board)) if extra else ''} "
+           (f"<p>{esc(_table_note(board))}{esc(_question_note(board)) if extra else ''} "
             "Click a header to sort.</p>"),
            "<table id='board'><thead><tr>"
            + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead><tbody>"]
     for r in rows:
         name = (f"<a href='{esc(r.link, quote=True)}'>{esc(r.name)}</a>"
                 if r.link.startswith(("https://", "http://")) else esc(r.name))
-        nums = [*(r.by_x.get(x) for x in xs), r.average, *r.extra]
-        cells = [f"<td data-value='{r.rank or ''}'>{r.rank or '-'}</td>",
+        nums = [*((r.by_x.get(x), r.ci_by_x.get(x)) for x in xs), (r.average, None),
+                *((v, None) for v in r.extra)]
+        cells = [f"<td data-value='{r.rank or ''}'>{_rank(r)}</td>",
                  f"<td class='t' data-value='{esc(r.name, quote=True)}'>{name}</td>",
                  f"<td class='t'>{esc(r.model)}</td>", f"<td class='t'>{esc(r.recipe)}</td>",
-                 *(f"<td data-value='{'' if v is None else repr(float(v))}'>{_pct(v)}</td>"
-                   for v in nums),
+                 *(f"<td data-value='{'' if v is None else repr(float(v))}'>"
+                   f"{esc(_pct_ci(v, ci))}</td>" for v, ci in nums),
                  f"<td>{esc(r.coverage)}</td>", f"<td>{esc(r.date)}</td>"]
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
+    out += [f"<p>{esc(line)}</p>" for line in _reference_lines(rows) if line]
+    out += _reproduce_html(rows)
     if reported:
         out.append("<h2>Reported (published numbers, not verified, not ranked)</h2>"
                    "<p>Numbers as the source prints them (%); not sortable, never ranked.</p>"
@@ -388,6 +461,13 @@ def render_html(board: Board, rows: Sequence[Row], reported: Sequence[Reported])
     return "\n".join(out) + "\n"
 
 
+def _reproduce_html(rows: Sequence[Row]) -> list[str]:
+    items = [f"<li><b>{html.escape(r.name)}</b><ul>" + "".join(
+        f"<li>{html.escape(k)}: <code>{html.escape(c)}</code></li>"
+        for k, c in r.commands.items()) + "</ul></li>" for r in rows if r.commands]
+    return ["<h2>Reproduce</h2><ul>" + "".join(items) + "</ul>"] if items else []
+
+
 def render_plot(board: Board, rows: Sequence[Row], path: Path) -> Path:
     """Score against x, one line per verified agent (matplotlib, Agg backend); returns the path."""
     import matplotlib
@@ -400,10 +480,7 @@ def render_plot(board: Board, rows: Sequence[Row], path: Path) -> Path:
     numeric = board.x_scale != "categorical" and all(isinstance(x, (int, float)) for x in xs)
     positions = list(xs) if numeric else list(range(len(xs)))
     for r in rows:
-        points = [(p, r.by_x.get(_x_key(x))) for p, x in zip(positions, xs)]
-        points = [(p, 100 * v) for p, v in points if v is not None]
-        if points:
-            ax.plot(*zip(*points), marker="o", label=r.name)
+        _plot_row(ax, r, positions, xs)
     if numeric and board.x_scale == "log":
         ax.set_xscale("log")
     if numeric:
@@ -413,7 +490,8 @@ def render_plot(board: Board, rows: Sequence[Row], path: Path) -> Path:
     ax.minorticks_off()
     ax.set_xlabel(board.x_label)
     ax.set_ylabel(f"{board.metric} (%)")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(-4, 104)  # room for markers and intervals at 0% and 100% (never clipped)
+    ax.set_yticks(range(0, 101, 20))
     ax.set_title(board.title)
     ax.grid(alpha=0.3)
     if rows:
@@ -422,6 +500,21 @@ def render_plot(board: Board, rows: Sequence[Row], path: Path) -> Path:
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
     return path
+
+
+def _plot_row(ax: Any, row: Row, positions: Sequence[Any], xs: Sequence[Any]) -> None:
+    """One entry's line with its 95% intervals; a reference line dashed and grey."""
+    points = [(p, row.by_x.get(_x_key(x)), row.ci_by_x.get(_x_key(x)))
+              for p, x in zip(positions, xs)]
+    points = [(p, 100 * v, ci) for p, v, ci in points if v is not None]
+    if not points:
+        return
+    px, py = [p for p, _, _ in points], [v for _, v, _ in points]
+    low = [v - 100 * ci[0] if ci else 0.0 for _, v, ci in points]
+    high = [100 * ci[1] - v if ci else 0.0 for _, v, ci in points]
+    style = dict(color="0.45", linestyle="--") if row.reference else {}
+    label = f"{row.name} (reference)" if row.reference else row.name
+    ax.errorbar(px, py, yerr=[low, high], marker="o", capsize=3, label=label, **style)
 
 
 def _write_readme(board: Board, section: str) -> Path:
@@ -442,8 +535,19 @@ def render_board(board_dir: str | Path) -> tuple[list[Path], list[Verdict]]:
     """Verify a board's submissions and write its README section, index.html and accuracy.png.
 
     Returns the files written and the verdicts (rejected submissions are left out of the page).
+
+    Raises:
+        ConfigError: some submission cannot be checked here (the board's data is absent);
+            nothing is written, so the committed board keeps every entry.
     """
     board, verdicts = verify_board(board_dir)
+    unchecked = [v for v in verdicts if v.unverifiable]
+    if unchecked:  # rendering now would drop entries that may be perfectly good
+        raise ConfigError(
+            f"board {board.id}: {len(unchecked)} submission(s) cannot be checked here "
+            f"({', '.join(v.folder.name for v in unchecked[:5])}): {unchecked[0].unverifiable}. "
+            "Nothing was written; get the board's data first"
+            + (f" (`memgym data get {board.id}`)" if board.id in _DATA_BOARDS else "") + ".")
     rows, reported = board_rows(board, verdicts), load_reported(board)
     readme = _write_readme(board, render_markdown(board, rows, reported))
     page = board.folder / HTML_FILE

@@ -22,11 +22,13 @@ components, token counts and memory-bank counts (QUESTION_ROW_FIELDS, QUESTION_R
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import platform
 import re
 import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from memgym.eval.metrics import is_complete
 from memgym.eval.records import read_jsonl
 from memgym.leaderboard.board import Board, Setting, load_board
 from memgym.leaderboard.files import Problem
+from memgym.leaderboard.reproduce import eval_command
 from memgym.leaderboard.verify import (
     METADATA_FILE,
     PREDICTIONS_FILE,
@@ -45,7 +48,8 @@ from memgym.leaderboard.verify import (
     verify_submission,
 )
 
-__all__ = ["DROPPED_FIELDS", "QUESTION_RECORD_FIELDS", "QUESTION_ROW_FIELDS", "default_hardware", "make_submission"]
+__all__ = ["DROPPED_FIELDS", "QUESTION_RECORD_FIELDS", "QUESTION_ROW_FIELDS", "default_hardware",
+           "make_submission"]
 
 DROPPED_FIELDS = ("turns",)
 """Prediction-row fields left out of a submission (per-call details; the totals stay in `tokens`)."""
@@ -108,12 +112,25 @@ def _strip_question_row(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _failed_calls(row: Mapping[str, Any], src: Path) -> int:
+    """A row's failed LLM calls: recorded, or derived from its turns; neither is an error."""
+    value = row.get("failed_calls")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    turns = row.get("turns")
+    if isinstance(turns, list):
+        return sum(1 for t in turns if isinstance(t, Mapping) and t.get("finish_reason") == "error")
+    raise ConfigError(f"{src}: task {row.get('task_id')!r} records neither failed_calls nor its "
+                      "turns, so it cannot show it is complete; rerun it with `memgym eval`")
+
+
 def _copy_predictions(src: Path, dst: Path, *, question_level: bool = False
                       ) -> list[dict[str, Any]]:
     rows = read_jsonl(src)
     latest: dict[tuple[Any, Any], dict[str, Any]] = {}
     for row in rows:  # a resumed run's re-run episode counts once (the last), as in summarize
-        latest[(row.get("task_id"), row.get("attempt", 0))] = row
+        latest[(row.get("task_id"), row.get("attempt", 0))] = {
+            **row, "failed_calls": _failed_calls(row, src)}
     incomplete = [k for k, r in latest.items() if not is_complete(r)]
     if incomplete:
         raise ConfigError(f"{src}: {len(incomplete)} incomplete episodes (failed LLM calls), e.g. "
@@ -129,11 +146,19 @@ def _copy_predictions(src: Path, dst: Path, *, question_level: bool = False
     return kept
 
 
+Runs = dict[str, tuple[Path, dict[str, Any]]]
+"""Setting name -> (the eval run's folder, its run.json)."""
+
+
 def make_submission(run_dir: str | Path, board_dir: str | Path, *, name: str, model: str,
                     out: str | Path, hardware: str | None = None, date: str | None = None,
                     link: str = "", command: str = "", notes: str = "",
                     overwrite: bool = False) -> tuple[Path, Verdict]:
     """Write a submission of the eval runs under `run_dir` to `out/name` and verify it.
+
+    The submission is built and verified in a folder beside `out`, then moved into place; with
+    `overwrite`, an existing submission of the same name is replaced only once the new one
+    verifies (a rejected one leaves it untouched).
 
     Args:
         run_dir: a `memgym eval --out` folder or a folder of them.
@@ -141,8 +166,9 @@ def make_submission(run_dir: str | Path, board_dir: str | Path, *, name: str, mo
         name: the entry's name (letters, digits, `._+-`; the folder name).
         model: the model evaluated (as passed to `memgym eval --model`, or "none").
         out: the board's submissions folder.
-        hardware, date, link, command, notes: metadata (defaults: this machine, today, "", the
-            eval command from run.json, "").
+        hardware, date, link, command, notes: metadata (defaults: this machine, today, "", a
+            summary of the per-setting commands, ""). Each setting's reproduce command is
+            always recorded in `commands`, built from its run.json.
         overwrite: replace an existing submission of the same name.
 
     Returns:
@@ -158,40 +184,67 @@ def make_submission(run_dir: str | Path, board_dir: str | Path, *, name: str, mo
         raise ConfigError(f"--name {name!r}: use letters, digits and ._+- (at most 80 "
                           "characters, starting with a letter or digit)")
     target = Path(out) / name
-    if target.exists():
-        if not overwrite:
-            raise ConfigError(f"{target} exists; choose another --name or pass --overwrite")
-        shutil.rmtree(target)
-    runs: dict[str, tuple[Path, dict[str, Any]]] = {}
-    for folder in _run_dirs(Path(run_dir)):
+    if target.exists() and not overwrite:
+        raise ConfigError(f"{target} exists; choose another --name or pass --overwrite")
+    runs = _collect_runs(board, Path(run_dir))
+    recipe, version = _one_agent(runs, run_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=f".{name}.partial-", dir=target.parent.parent))
+    try:
+        build = aside / name
+        _write_settings(board, runs, build)
+        commands = {k: eval_command(run, k, board.id) for k, (_, run) in runs.items()}
+        meta: dict[str, Any] = {
+            "schema_version": 1, "board": board.id, "name": name, "model": model,
+            "agent_recipe": recipe, "memgym_version": version,
+            "seeds": sorted({int(r.get("seed", 0)) for _, r in runs.values()}),
+            "hardware": hardware or default_hardware(),
+            "date": date or _dt.date.today().isoformat(), "link": link,
+            "command": command or _command_summary(board, commands), "commands": commands,
+            "notes": notes, "scores": {"settings": {}, "average": None},
+        }
+        verdict = _score_and_verify(board, build, meta)
+        _swap_into_place(build, target)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+    return target, dataclasses.replace(verdict, folder=target)
+
+
+def _collect_runs(board: Board, run_dir: Path) -> Runs:
+    """Each eval run under `run_dir`, matched to the board setting it ran (one run per setting)."""
+    runs: Runs = {}
+    for folder in _run_dirs(run_dir):
         run = json.loads((folder / RUN_FILE).read_text(encoding="utf-8"))
         setting = _match(board, run, folder / RUN_FILE)
         if setting.name in runs:
             raise ConfigError(f"{folder} and {runs[setting.name][0]} both ran setting "
                               f"{setting.name!r}; submit one run per setting")
         runs[setting.name] = (folder, run)
+    return runs
+
+
+def _one_agent(runs: Runs, run_dir: str | Path) -> tuple[str, str]:
+    """The one agent recipe file and memgym version every run used."""
     recipes = {r.get("agent_recipe_file") or "" for _, r in runs.values()}
     versions = {(r.get("versions") or {}).get("memgym", "") for _, r in runs.values()}
     if len(recipes) != 1 or len(versions) != 1:
         raise ConfigError(f"{run_dir}: the runs used {len(recipes)} agent recipes and "
                           f"{len(versions)} memgym versions; a submission is one agent and one "
                           "memgym version")
-    target.mkdir(parents=True)
-    for setting_name, (folder, run) in runs.items():
-        (target / setting_name).mkdir()
+    return recipes.pop(), versions.pop()
+
+
+def _write_settings(board: Board, runs: Runs, target: Path) -> None:
+    """Each setting's run.json and its predictions (without per-call turns) under `target`."""
+    for setting_name, (folder, _) in runs.items():
+        (target / setting_name).mkdir(parents=True)
         shutil.copyfile(folder / RUN_FILE, target / setting_name / RUN_FILE)
         _copy_predictions(folder / PREDICTIONS_FILE, target / setting_name / PREDICTIONS_FILE,
                           question_level=board.level == "question")
-    first = next(iter(runs.values()))[1]
-    meta: dict[str, Any] = {
-        "schema_version": 1, "board": board.id, "name": name, "model": model,
-        "agent_recipe": recipes.pop(), "memgym_version": versions.pop(),
-        "seeds": sorted({int(r.get("seed", 0)) for _, r in runs.values()}),
-        "hardware": hardware or default_hardware(),
-        "date": date or _dt.date.today().isoformat(), "link": link,
-        "command": command or _eval_command(first), "notes": notes,
-        "scores": {"settings": {}, "average": None},
-    }
+
+
+def _score_and_verify(board: Board, target: Path, meta: dict[str, Any]) -> Verdict:
+    """Write the recomputed scores into submission.json, verify it, raise if it is rejected."""
     _write_meta(target, meta)
     verdict = verify_submission(board, target, repo_root=board.folder.parent.parent)
     meta["scores"] = {"settings": dict(verdict.scores), "average": verdict.average}
@@ -202,9 +255,25 @@ def make_submission(run_dir: str | Path, board_dir: str | Path, *, name: str, mo
     verdict = verify_submission(board, target, repo_root=board.folder.parent.parent)
     real = [p for p in verdict.problems if not _is_claim(p)]
     if real:
-        raise ConfigError(f"{target}: the submission is rejected:\n  "
+        raise ConfigError(f"{target.name}: the submission is rejected (nothing was written):\n  "
                           + "\n  ".join(str(p) for p in real[:20]))
-    return target, verdict
+    return verdict
+
+
+def _swap_into_place(build: Path, target: Path) -> None:
+    """Move the verified `build` to `target`, replacing an old one only after the move is ready."""
+    old = target.parent / f".{target.name}.old"
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    try:
+        build.rename(target)
+    except OSError:
+        if old.exists():
+            old.rename(target)  # put the old submission back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _claimed_means(board: Board, target: Path) -> dict[str, float]:
@@ -229,16 +298,7 @@ def _write_meta(target: Path, meta: Mapping[str, Any]) -> None:
                                         encoding="utf-8")
 
 
-def _eval_command(run: Mapping[str, Any]) -> str:
-    """The `memgym eval` command line that reproduces a run (from its run.json)."""
-    kwargs = " ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
-                      for k, v in (run.get("env_kwargs") or {}).items())
-    parts = [f"memgym eval --env {run.get('env_id')}"]
-    if kwargs:
-        parts.append(f"--env-kwargs {kwargs}")
-    parts.append(f"--agent {run.get('agent_recipe_file')}")
-    if run.get("backend"):
-        parts.append(f"--backend {run['backend']} --model {run.get('model')}")
-    parts.append(f"--episodes {run.get('episodes')} --avg-k {run.get('avg_k')} "
-                 f"--seed {run.get('seed')} --out runs/<setting>")
-    return " ".join(parts)
+def _command_summary(board: Board, commands: Mapping[str, str]) -> str:
+    """submission.json's one-line `command`: where the exact per-setting commands are."""
+    return (f"one `memgym eval` per setting ({', '.join(commands)}), each in submission.json's "
+            f"`commands` and the {board.id} board's README")

@@ -39,17 +39,19 @@ from memgym.errors import MemgymError
 from memgym.eval.metrics import mean_ci
 from memgym.leaderboard.board import Board, Setting, load_board
 from memgym.leaderboard.files import LIMITS, Limits, Problem, read_json, read_jsonl, string_too_long
+from memgym.leaderboard.reproduce import eval_command
 
-__all__ = ["METADATA_FILE", "PREDICTIONS_FILE", "RUN_FILE", "GoldSet", "Verdict", "board_gold",
-           "question_scores", "score_response", "setting_score", "verify_board",
-           "verify_submission"]
+__all__ = ["METADATA_FILE", "PREDICTIONS_FILE", "PRIVILEGED_KINDS", "RECORDED_METRICS", "RUN_FILE",
+           "GoldSet", "Verdict", "board_gold", "privileged_reason", "question_scores",
+           "score_response", "setting_score", "verify_board", "verify_submission"]
 
 METADATA_FILE, RUN_FILE, PREDICTIONS_FILE = "submission.json", "run.json", "predictions.jsonl"
 TOLERANCE = 1e-6
 """Largest allowed difference between a claimed and a recomputed score."""
 
 _METADATA_KEYS = {"schema_version", "board", "name", "model", "agent_recipe", "memgym_version",
-                  "seeds", "hardware", "date", "link", "command", "scores", "notes"}
+                  "seeds", "hardware", "date", "link", "command", "commands", "scores",
+                  "notes"}
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,11 @@ class Verdict:
     folder: Path
     problems: list[Problem] = field(default_factory=list)
     unverifiable: str | None = None
-    """Why the board's gold could not be built here (its data is absent); not the submission's fault."""
+    """Why the board's gold could not be built here (its data is absent): the scores were not
+    recomputed, only every check that needs no gold ran; never `ok`."""
     scores: dict[str, float] = field(default_factory=dict)
-    """Recomputed score per setting (only settings the submission covers)."""
+    """Recomputed score per setting (only settings the submission covers); when `unverifiable`,
+    the scores the rows claim (checked only for their arithmetic)."""
     ci95: dict[str, list[float] | None] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     complete: bool = False
@@ -85,6 +89,9 @@ class Verdict:
     """Question-level boards: category -> metric -> mean over the category's questions."""
     claimed: dict[str, float] = field(default_factory=dict)
     """Claimed metrics that cannot be recomputed (an LLM judge): unverified, never ranked."""
+    privileged: str | None = None
+    """Why the agent is privileged (it reads the gold, or is a hand-written task policy): such
+    an entry is a reference line on the board, never ranked (`privileged_reason`)."""
 
     @property
     def ok(self) -> bool:
@@ -164,11 +171,14 @@ def _dialogue_gold(board: Board, setting: Setting, base: Any) -> GoldSet:
 
 def question_scores(prediction: str, golds: Sequence[str], category: str
                     ) -> dict[str, float]:
-    """LoCoMo's F1 / EM / BLEU-1 of one recorded answer, as `DialogueMemoryEnv` scores it."""
+    """LoCoMo's F1 / EM / BLEU-1 of one recorded answer, as `DialogueMemoryEnv` scores it, and
+    mem0's F1 (`mem0_f1`: another scale, the one Memory-R1's published F1 uses)."""
     from memgym.envs.dialogue import MAX_ANSWER_CHARS
-    from memgym.rewards.locomo import locomo_scores
+    from memgym.rewards.locomo import answer_mem0_f1, locomo_scores
 
-    return locomo_scores(prediction[:MAX_ANSWER_CHARS], list(golds), category)
+    answer = prediction[:MAX_ANSWER_CHARS]
+    return {**locomo_scores(answer, list(golds), category),
+            "mem0_f1": answer_mem0_f1(answer, list(golds), category)}
 
 
 def setting_score(per_row: Mapping[tuple[int, int], float]) -> tuple[float, list[float] | None]:
@@ -178,6 +188,23 @@ def setting_score(per_row: Mapping[tuple[int, int], float]) -> tuple[float, list
         by_task[task_id].append(value)
     block = mean_ci([sum(v) / len(v) for _, v in sorted(by_task.items())])
     return float(block["mean"]), block["ci95"]
+
+
+PRIVILEGED_KINDS: dict[str, str] = {
+    "oracle": "reads the task's gold context (needs_task)",
+    "dialogue_oracle": "reads the gold evidence turns (needs_task)",
+    "bank_oracle": "writes the gold facts into its bank (needs_task)",
+    "scripted_policy": "a hand-written policy of the task's own structure (a task oracle)",
+}
+"""Agent recipe kinds whose entries are reference lines, never ranked, and why: the kinds whose
+agents declare `needs_task` (tests/leaderboard checks this against every shipped recipe), and
+scripted policies (a task author's hand-written solver, `memgym.agents.policy`)."""
+
+
+def privileged_reason(recipe: Any) -> str | None:
+    """Why a run's resolved agent recipe (run.json's `recipe`) is privileged, or None."""
+    kind = recipe.get("kind") if isinstance(recipe, dict) else None
+    return f"{kind}: {PRIVILEGED_KINDS[kind]}" if kind in PRIVILEGED_KINDS else None
 
 
 # -- checks -----------------------------------------------------------------------------------
@@ -353,33 +380,66 @@ def _row_shape_problem(row: Any, fields: tuple, board: Board, avg_k: int, limits
         return "task_id", f"{row['task_id']} is not a task of the board (0..{board.episodes - 1})"
     if not 0 <= row["attempt"] < avg_k:
         return "attempt", f"{row['attempt']} is outside 0..{avg_k - 1} (run.json's avg_k)"
-    if row.get("failed_calls", 0) != 0:
+    if not _is_int(row.get("failed_calls")):
+        return "failed_calls", ("must be an integer (the episode's failed LLM calls, 0 when "
+                                "complete); a row without it cannot show it is complete")
+    if row["failed_calls"] != 0:
         return "failed_calls", "an incomplete episode (a failed LLM call) is not a result"
     return None
 
 
-def _row_problem(row: Any, gold: GoldSet, board: Board, avg_k: int, limits: Limits
-                 ) -> tuple[str, str] | None:
+def _row_problem(row: Any, board: Board, avg_k: int, limits: Limits) -> tuple[str, str] | None:
     """(field, reason) of the first thing wrong with one prediction row's shape, or None."""
     problem = _row_shape_problem(row, _EPISODE_ROW_FIELDS, board, avg_k, limits)
-    if problem is None and not _is_number(row["reward_components"].get(board.metric)):
-        return f"reward_components.{board.metric}", "must be a number"
+    if problem is None:
+        claimed = row["reward_components"].get(board.metric)
+        if not _is_number(claimed) or not 0 <= claimed <= 1:
+            return f"reward_components.{board.metric}", "must be a number in [0, 1]"
     return problem
 
 
-def _check_predictions(board: Board, setting: Setting, gold: GoldSet, run: Mapping[str, Any],
+def _gold_problems(row: Mapping[str, Any], gold: GoldSet, answer_format: str, board: Board,
+                   label: str, where: str) -> tuple[float | None, list[Problem]]:
+    """Re-score one well-formed row against the board's gold: (its score, problems)."""
+    t, problems = row["task_id"], []
+    if row["golds"] != gold.golds[t]:
+        problems.append(Problem(label, f"{where}: golds", f"{row['golds']!r:.120} is not the "
+                                                          "board's gold answer for this task"))
+    if row.get("question") is not None and row.get("question") != gold.questions[t]:
+        problems.append(Problem(label, f"{where}: question", "not the board's question for "
+                                                             f"task {t}"))
+    try:
+        value = score_response(row["response"], gold.golds[t], scorer=gold.scorers[t],
+                               answer_format=answer_format,
+                               lenient_extraction=gold.lenient_extraction)
+    except MemgymError as exc:
+        return None, [*problems, Problem(label, f"{where}: response", f"cannot be scored: {exc}")]
+    claimed = row["reward_components"][board.metric]
+    if abs(claimed - value) > TOLERANCE:
+        problems.append(Problem(label, f"{where}: reward_components.{board.metric}",
+                                f"claims {claimed}, the board's scorer gives {value}"))
+    return value, problems
+
+
+def _answer_format(run: Mapping[str, Any], gold: GoldSet | None) -> str:
+    kwargs = run.get("env_kwargs") if isinstance(run.get("env_kwargs"), dict) else {}
+    default = gold.answer_format if gold is not None else ""
+    value = kwargs.get("answer_format", default)
+    return value if isinstance(value, str) else default
+
+
+def _check_predictions(board: Board, gold: GoldSet | None, run: Mapping[str, Any],
                        path: Path, label: str, limits: Limits
                        ) -> tuple[dict[tuple[int, int], float], list[Problem]]:
+    """Every row of an episode-level setting: its shape, repeats and coverage always; its score
+    recomputed against `gold`, or (gold None: the board's data is absent) its claimed score."""
     rows, problems = read_jsonl(path, label, limits)
     avg_k = run.get("avg_k") if _is_int(run.get("avg_k")) else 1
-    kwargs = run.get("env_kwargs") if isinstance(run.get("env_kwargs"), dict) else {}
-    answer_format = kwargs.get("answer_format", gold.answer_format)
-    if not isinstance(answer_format, str):
-        answer_format = gold.answer_format
+    answer_format = _answer_format(run, gold)
     scores: dict[tuple[int, int], float] = {}
     for number, row in rows:
         where = f"line {number}"
-        bad = _row_problem(row, gold, board, avg_k, limits)
+        bad = _row_problem(row, board, avg_k, limits)
         if bad is not None:
             problems.append(Problem(label, f"{where}: {bad[0]}" if bad[0] else where, bad[1]))
             continue
@@ -388,38 +448,34 @@ def _check_predictions(board: Board, setting: Setting, gold: GoldSet, run: Mappi
             problems.append(Problem(label, f"{where}: task_id", f"task {key[0]} attempt {key[1]} "
                                                                 "appears twice"))
             continue
-        t = row["task_id"]
-        if row["golds"] != gold.golds[t]:
-            problems.append(Problem(label, f"{where}: golds", f"{row['golds']!r:.120} is not the "
-                                                              "board's gold answer for this task"))
-        if row.get("question") is not None and row.get("question") != gold.questions[t]:
-            problems.append(Problem(label, f"{where}: question", "not the board's question for "
-                                                                 f"task {t}"))
-        try:
-            value = score_response(row["response"], gold.golds[t], scorer=gold.scorers[t],
-                                   answer_format=answer_format,
-                                   lenient_extraction=gold.lenient_extraction)
-        except MemgymError as exc:
-            problems.append(Problem(label, f"{where}: response", f"cannot be scored: {exc}"))
-            continue
-        claimed = row["reward_components"][board.metric]
-        if abs(claimed - value) > TOLERANCE:
-            problems.append(Problem(label, f"{where}: reward_components.{board.metric}",
-                                    f"claims {claimed}, the board's scorer gives {value}"))
-        scores[key] = value
-    want = {(t, a) for t in range(board.episodes) for a in range(avg_k)}
-    missing = sorted(want - set(scores))
-    if missing and not any(p.field.endswith(("task_id", "attempt")) for p in problems):
-        shown = ", ".join(f"task {t} attempt {a}" for t, a in missing[:5])
-        problems.append(Problem(label, "", f"{len(missing)} (task, attempt) rows missing: {shown}"
-                                           + (" ..." if len(missing) > 5 else "")))
-    elif missing:
-        problems.append(Problem(label, "", f"{len(missing)} (task, attempt) rows missing"))
-    return scores, problems
+        value: float | None = row["reward_components"][board.metric]
+        if gold is not None:
+            value, found = _gold_problems(row, gold, answer_format, board, label, where)
+            problems += found
+        if value is not None:
+            scores[key] = value
+    return scores, problems + _missing_rows(board, avg_k, set(scores), label, problems)
+
+
+def _missing_rows(board: Board, avg_k: int, seen: set[tuple[int, int]], label: str,
+                  problems: Sequence[Problem]) -> list[Problem]:
+    """The (task, attempt) rows of the board a setting's predictions lack, as one problem."""
+    missing = sorted({(t, a) for t in range(board.episodes) for a in range(avg_k)} - seen)
+    if not missing:
+        return []
+    if any(p.field.endswith(("task_id", "attempt")) for p in problems):
+        return [Problem(label, "", f"{len(missing)} (task, attempt) rows missing")]
+    shown = ", ".join(f"task {t} attempt {a}" for t, a in missing[:5])
+    return [Problem(label, "", f"{len(missing)} (task, attempt) rows missing: {shown}"
+                               + (" ..." if len(missing) > 5 else ""))]
 
 
 QuestionScores = list[tuple[str, dict[str, float]]]
 """(category, {metric: value}) of every verified question of a setting."""
+
+RECORDED_METRICS = ("f1", "em", "bleu1")
+"""The metrics `DialogueMemoryEnv` records per question: a record must claim each of them.
+Others a board shows (mem0_f1) are recomputed from the answer, and checked if claimed."""
 
 
 def _question_row_problem(row: Any, board: Board, avg_k: int, limits: Limits
@@ -428,47 +484,95 @@ def _question_row_problem(row: Any, board: Board, avg_k: int, limits: Limits
     return _row_shape_problem(row, _QUESTION_ROW_FIELDS, board, avg_k, limits)
 
 
-def _check_question(board: Board, record: Any, want: dict[str, tuple[list[str], str]],
+def _record_claims(board: Board, record: Mapping[str, Any]
+                   ) -> tuple[dict[str, float], tuple[str, str] | None]:
+    """A record's claimed scores: each recorded metric required, in [0, 1]; claimed ones bounded."""
+    claims: dict[str, float] = {}
+    for name in board.metrics:
+        value = record.get(name)
+        if value is None and name not in RECORDED_METRICS:
+            continue
+        if not _is_number(value) or not 0 <= value <= 1:
+            return {}, (name, "must be a number in [0, 1] (the env's score of this question)")
+        claims[name] = float(value)
+    for name in board.claimed_metrics:
+        value = record.get(name)
+        if value is not None and not (_is_number(value) and 0 <= value <= 1):
+            return {}, (name, "must be null or a number in [0, 1]")
+    return claims, None
+
+
+def _check_question(board: Board, record: Any, want: dict[str, tuple[list[str], str]] | None,
                     seen: set[str]) -> tuple[tuple[str, dict[str, float]] | None,
                                                         tuple[str, str] | None]:
-    """Re-score one question record; ((category, scores), None) or (None, (field, reason))."""
+    """Check one question record; ((category, scores), None) or (None, (field, reason)).
+
+    With `want` (the board's questions of this task) the scores are recomputed from the
+    recorded answer; without it (the board's data is absent) they are the record's claims.
+    """
     if not isinstance(record, dict):
         return None, ("", "a question record must be a JSON object")
     qid, prediction = record.get("question_id"), record.get("prediction")
     if not isinstance(qid, str):
         return None, ("question_id", "must be a string")
-    if qid not in want:
+    if want is not None and qid not in want:
         reason = f"{qid[:80]!r} is not a question of the board's split for this task"
         return None, ("question_id", reason)
     if qid in seen:
         return None, ("question_id", f"{qid[:80]!r} is answered twice")
     seen.add(qid)
-    golds, category = want[qid]
     if not isinstance(prediction, str):
         return None, ("prediction", "must be a string (the answer the env scored)")
+    claims, bad = _record_claims(board, record)
+    if bad is not None:
+        return None, bad
+    if want is None:
+        category = record.get("category")
+        return (category if isinstance(category, str) else "", claims), None
+    golds, category = want[qid]
     if record.get("category") is not None and record.get("category") != category:
         reason = f"{record.get('category')!r:.60} is not the board's category {category!r}"
         return None, ("category", reason)
     if record.get("golds") is not None and record.get("golds") != golds:
         return None, ("golds", "not the board's gold answers for this question")
     scores = question_scores(prediction, golds, category)
-    for name in board.metrics:
-        claimed = record.get(name)
-        if not _is_number(claimed):
-            return None, (name, "must be a number (the env's score of this question)")
+    for name, claimed in claims.items():
         if abs(claimed - scores[name]) > TOLERANCE:
             return None, (name, f"claims {claimed}, the board's scorer gives {scores[name]}")
-    for name in board.claimed_metrics:
-        value = record.get(name)
-        if value is not None and not (_is_number(value) and 0 <= value <= 1):
-            return None, (name, "must be null or a number in [0, 1]")
     return (category, {m: scores[m] for m in board.metrics}), None
 
 
-def _check_question_predictions(board: Board, gold: GoldSet, run: Mapping[str, Any], path: Path,
-                                label: str, limits: Limits
+def _check_question_row(board: Board, row: Mapping[str, Any], want: dict | None,
+                        where: str, label: str, limits: Limits
+                        ) -> tuple[QuestionScores, list[Problem]]:
+    """Every question record of one well-formed row, its coverage and its episode means."""
+    seen: set[str] = set()
+    episode: QuestionScores = []
+    problems: list[Problem] = []
+    for i, record in enumerate(row["questions"][:limits.rows]):
+        got, bad = _check_question(board, record, want, seen)
+        if bad is not None:
+            at = f"{where}: questions[{i}]" + (f".{bad[0]}" if bad[0] else "")
+            problems.append(Problem(label, at, bad[1]))
+        else:
+            episode.append(got)
+    missing = [q for q in want if q not in seen] if want is not None else []
+    if missing:
+        problems.append(Problem(label, f"{where}: questions", f"{len(missing)} of the "
+                                f"board's questions of task {row['task_id']} missing: "
+                                f"{', '.join(missing[:5])}" + (" ..." if len(missing) > 5
+                                                               else "")))
+    elif not problems:
+        problems += _check_episode_claims(board, row, episode, f"{where}: reward_components",
+                                          label)
+    return episode, problems
+
+
+def _check_question_predictions(board: Board, gold: GoldSet | None, run: Mapping[str, Any],
+                                path: Path, label: str, limits: Limits
                                 ) -> tuple[QuestionScores, list[Problem]]:
-    """Re-score every question record of a question-level setting's predictions."""
+    """Every question record of a question-level setting's predictions: re-scored against
+    `gold`, or (gold None: the board's data is absent) every check that needs no gold."""
     rows, problems = read_jsonl(path, label, limits)
     avg_k = run.get("avg_k") if _is_int(run.get("avg_k")) else 1
     out: QuestionScores = []
@@ -485,41 +589,23 @@ def _check_question_predictions(board: Board, gold: GoldSet, run: Mapping[str, A
                                                                 "appears twice"))
             continue
         seen_rows.add(key)
-        want, seen = gold.dialogue[key[0]], set()
-        episode: QuestionScores = []
-        for i, record in enumerate(row["questions"][:limits.rows]):
-            got, bad = _check_question(board, record, want, seen)
-            if bad is not None:
-                at = f"{where}: questions[{i}]" + (f".{bad[0]}" if bad[0] else "")
-                problems.append(Problem(label, at, bad[1]))
-            else:
-                episode.append(got)
-        missing = [q for q in want if q not in seen]
-        if missing:
-            problems.append(Problem(label, f"{where}: questions", f"{len(missing)} of the "
-                                    f"board's questions of task {key[0]} missing: "
-                                    f"{', '.join(missing[:5])}" + (" ..." if len(missing) > 5
-                                                                   else "")))
-        elif len(episode) == len(want):
-            problems += _check_episode_claims(board, row, episode, f"{where}: reward_components",
-                                              label)
+        want = gold.dialogue[key[0]] if gold is not None else None
+        episode, found = _check_question_row(board, row, want, where, label, limits)
+        problems += found
         out += episode
-    want_rows = {(t, a) for t in range(board.episodes) for a in range(avg_k)}
-    missing_rows = sorted(want_rows - seen_rows)
-    if missing_rows:
-        shown = ", ".join(f"task {t} attempt {a}" for t, a in missing_rows[:5])
-        problems.append(Problem(label, "", f"{len(missing_rows)} (task, attempt) rows missing: "
-                                           f"{shown}" + (" ..." if len(missing_rows) > 5 else "")))
-    return out, problems
+    return out, problems + _missing_rows(board, avg_k, seen_rows, label, problems)
 
 
 def _check_episode_claims(board: Board, row: Mapping[str, Any], episode: QuestionScores,
                           at: str, label: str) -> list[Problem]:
-    """A row's reward_components (the episode's mean per metric) against the recomputed means."""
+    """A row's reward_components (the episode's mean per metric) against its questions' mean."""
     problems = []
     for name in board.metrics:
         claimed = row["reward_components"].get(name)
-        value = sum(s[name] for _, s in episode) / len(episode) if episode else 0.0
+        values = [s[name] for _, s in episode if name in s]
+        if claimed is None and name not in RECORDED_METRICS:
+            continue
+        value = sum(values) / len(values) if values else 0.0
         if not _is_number(claimed):
             problems.append(Problem(label, f"{at}.{name}", "must be a number"))
         elif abs(claimed - value) > TOLERANCE:
@@ -528,18 +614,28 @@ def _check_episode_claims(board: Board, row: Mapping[str, Any], episode: Questio
     return problems
 
 
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def question_summary(board: Board, per_setting: Mapping[str, QuestionScores]
                      ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """(metric -> mean over settings of the question mean, category -> metric -> pooled mean)."""
-    metrics = {m: sum(sum(s[m] for _, s in qs) / len(qs) for qs in per_setting.values())
-               / len(per_setting) for m in board.metrics} if per_setting else {}
+    """(metric -> mean over settings of the question mean, category -> metric -> pooled mean).
+
+    A metric that some question lacks (a claim-only check without the board's data) is left out.
+    """
+    metrics: dict[str, float] = {}
+    for m in board.metrics:
+        means = [_mean([s[m] for _, s in qs if m in s]) for qs in per_setting.values()]
+        if means and all(v is not None for v in means):
+            metrics[m] = sum(means) / len(means)
     by_category: dict[str, dict[str, float]] = {}
     pooled = [item for qs in per_setting.values() for item in qs]
     for category in board.categories:
         scores = [s for c, s in pooled if c == category]
         if scores:
             by_category[category] = {m: sum(s[m] for s in scores) / len(scores)
-                                     for m in board.metrics}
+                                     for m in board.metrics if all(m in s for s in scores)}
     return metrics, by_category
 
 
@@ -574,6 +670,10 @@ def verify_submission(board: Board, folder: str | Path, *,
                       limits: Limits = LIMITS, repo_root: Path | None = None) -> Verdict:
     """Verify one submission folder against `board`; never raises on bad submission content.
 
+    Every check that needs no gold (well-formed files, schema, sizes, repeats, coverage, the
+    claimed scores' own arithmetic) always runs; where the board's data is absent, the scores
+    cannot be recomputed and the verdict is `unverifiable` (never `ok`), with those problems.
+
     Args:
         board: the loaded board.
         folder: the submission folder (submission.json + one folder per setting covered).
@@ -584,7 +684,6 @@ def verify_submission(board: Board, folder: str | Path, *,
     """
     folder = Path(folder)
     verdict = Verdict(folder)
-    cache = gold_cache if gold_cache is not None else {}
     if folder.is_symlink() or not folder.is_dir():
         verdict.problems.append(Problem(str(folder), "", "not a submission folder"))
         return verdict
@@ -601,53 +700,84 @@ def verify_submission(board: Board, folder: str | Path, *,
     verdict.problems += problems
     if not present:
         verdict.problems.append(Problem(folder.name, "", "covers no board setting"))
+    cache = gold_cache if gold_cache is not None else {}
     per_setting: dict[str, QuestionScores] = {}
     for setting in board.settings:
-        if setting.name not in present:
-            continue
-        gold = cache.get(setting.name)
-        if gold is None:
-            try:
-                gold = board_gold(board, setting)
-            except MemgymError as exc:
-                gold = str(exc)
-            cache[setting.name] = gold
-        if isinstance(gold, str):
-            verdict.unverifiable = gold
-            continue
-        base = f"{folder.name}/{setting.name}"
-        run, problems = read_json(folder / setting.name / RUN_FILE, f"{base}/{RUN_FILE}",
-                                  limits.line_bytes)
-        verdict.problems += problems
-        if run is None:
-            continue
-        verdict.problems += _check_run(board, setting, run, meta, f"{base}/{RUN_FILE}", repo_root)
-        if not isinstance(run, dict):
-            continue
-        if board.level == "question":
-            per_q, problems = _check_question_predictions(
-                board, gold, run, folder / setting.name / PREDICTIONS_FILE,
-                f"{base}/{PREDICTIONS_FILE}", limits)
-            verdict.problems += problems
-            if per_q and not problems:
-                per_setting[setting.name] = per_q
-                block = mean_ci([s[board.metric] for _, s in per_q])
-                verdict.scores[setting.name] = float(block["mean"])
-                verdict.ci95[setting.name] = block["ci95"]
-            continue
-        scores, problems = _check_predictions(board, setting, gold, run,
-                                              folder / setting.name / PREDICTIONS_FILE,
-                                              f"{base}/{PREDICTIONS_FILE}", limits)
-        verdict.problems += problems
-        if scores and not problems:
-            verdict.scores[setting.name], verdict.ci95[setting.name] = setting_score(scores)
+        if setting.name in present:
+            _verify_setting(board, setting, folder, meta, verdict, per_setting,
+                            _gold(board, setting, cache), limits, repo_root)
     verdict.complete = present == {s.name for s in board.settings}
+    _check_all_claims(board, verdict, meta, label, per_setting)
+    return verdict
+
+
+def _gold(board: Board, setting: Setting, cache: dict[str, GoldSet | str]) -> GoldSet | str:
+    """The setting's GoldSet, or why it cannot be built here (cached per setting)."""
+    if setting.name not in cache:
+        try:
+            cache[setting.name] = board_gold(board, setting)
+        except MemgymError as exc:
+            cache[setting.name] = str(exc)
+    return cache[setting.name]
+
+
+def _verify_setting(board: Board, setting: Setting, folder: Path, meta: Mapping[str, Any],
+                    verdict: Verdict, per_setting: dict[str, QuestionScores],
+                    gold: GoldSet | str, limits: Limits, repo_root: Path | None) -> None:
+    """One setting folder: run.json, then the predictions (re-scored, or checked without gold)."""
+    if isinstance(gold, str):
+        verdict.unverifiable = gold
+    base = f"{folder.name}/{setting.name}"
+    run, problems = read_json(folder / setting.name / RUN_FILE, f"{base}/{RUN_FILE}",
+                              limits.line_bytes)
+    verdict.problems += problems
+    if run is None:
+        return
+    verdict.problems += _check_run(board, setting, run, meta, f"{base}/{RUN_FILE}", repo_root)
+    if not isinstance(run, dict):
+        return
+    verdict.privileged = verdict.privileged or privileged_reason(run.get("recipe"))
+    verdict.problems += _check_command(board, setting, run, meta, folder.name)
+    known = gold if isinstance(gold, GoldSet) else None
+    path, label = folder / setting.name / PREDICTIONS_FILE, f"{base}/{PREDICTIONS_FILE}"
+    if board.level == "question":
+        per_q, problems = _check_question_predictions(board, known, run, path, label, limits)
+        verdict.problems += problems
+        if per_q and not problems:
+            per_setting[setting.name] = per_q
+            block = mean_ci([s[board.metric] for _, s in per_q])
+            verdict.scores[setting.name] = float(block["mean"])
+            verdict.ci95[setting.name] = block["ci95"]
+        return
+    scores, problems = _check_predictions(board, known, run, path, label, limits)
+    verdict.problems += problems
+    if scores and not problems:
+        verdict.scores[setting.name], verdict.ci95[setting.name] = setting_score(scores)
+
+
+def _check_command(board: Board, setting: Setting, run: Mapping[str, Any],
+                   meta: Mapping[str, Any], name: str) -> list[Problem]:
+    """submission.json's reproduce command for this setting is the one its run.json gives."""
+    commands = meta.get("commands")
+    at = f"commands.{setting.name}"
+    if not isinstance(commands, dict):
+        return [Problem(f"{name}/{METADATA_FILE}", "commands", "must map each setting to the "
+                        "command that reproduces its run (`memgym leaderboard submit` writes it)")]
+    want = eval_command(run, setting.name, board.id)
+    if commands.get(setting.name) != want:
+        return [Problem(f"{name}/{METADATA_FILE}", at, f"is not the command run.json gives: {want}")]
+    return []
+
+
+def _check_all_claims(board: Board, verdict: Verdict, meta: Mapping[str, Any], label: str,
+                      per_setting: Mapping[str, QuestionScores]) -> None:
+    """submission.json's claimed scores against the recomputed ones (or, without the board's
+    data, against the scores its own rows claim)."""
     if board.level == "question":
         verdict.metrics, verdict.by_category = question_summary(board, per_setting)
     _check_claims(verdict, meta, label)
     if board.level == "question":
         _check_question_claims(board, verdict, meta, label)
-    return verdict
 
 
 def _check_claims(verdict: Verdict, meta: Mapping[str, Any], label: str) -> None:
@@ -664,11 +794,10 @@ def _check_claims(verdict: Verdict, meta: Mapping[str, Any], label: str) -> None
             verdict.problems.append(Problem(label, f"scores.settings.{name}",
                                             f"claims {got}, recomputed {value}"))
     for name in sorted(set(claimed) - set(verdict.scores))[:10]:
-        if verdict.unverifiable is None:
-            verdict.problems.append(Problem(label, f"scores.settings.{name}"[:200],
-                                            "claims a setting that was not verified"))
+        verdict.problems.append(Problem(label, f"scores.settings.{name}"[:200],
+                                        "claims a setting that was not verified"))
     average = scores.get("average")
-    checkable = verdict.scores and not verdict.problems and verdict.unverifiable is None
+    checkable = verdict.scores and not verdict.problems
     if checkable and (not _is_number(average) or abs(average - verdict.average) > TOLERANCE):
         verdict.problems.append(Problem(label, "scores.average",
                                         f"claims {average!r:.40}, recomputed {verdict.average}"))
@@ -680,7 +809,7 @@ def _check_question_claims(board: Board, verdict: Verdict, meta: Mapping[str, An
     scores = meta.get("scores")
     if not isinstance(scores, dict):
         return
-    checkable = verdict.scores and verdict.unverifiable is None and not any(
+    checkable = verdict.scores and not any(
         not p.field.startswith("scores") for p in verdict.problems)
     for key, recomputed in (("metrics", {"": verdict.metrics}),
                             ("by_category", verdict.by_category)):
@@ -690,26 +819,41 @@ def _check_question_claims(board: Board, verdict: Verdict, meta: Mapping[str, An
                                             + ("metric -> score" if key == "metrics"
                                                else "category -> metric -> score")))
             continue
-        if not checkable:
-            continue
-        for group, values in recomputed.items():
-            got_group = claimed if not group else claimed.get(group)
-            at = f"scores.{key}" + (f".{group}" if group else "")
-            if not isinstance(got_group, dict):
-                verdict.problems.append(Problem(label, at[:200], "missing"))
-                continue
-            for name, value in values.items():
-                got = got_group.get(name)
-                if not _is_number(got):
-                    verdict.problems.append(Problem(label, f"{at}.{name}"[:200], "missing"))
-                elif abs(got - value) > TOLERANCE:
-                    verdict.problems.append(Problem(label, f"{at}.{name}"[:200],
-                                                    f"claims {got}, recomputed {value}"))
-        if key == "by_category":
+        if checkable:
+            verdict.problems += _compare_claims(key, claimed, recomputed, label,
+                                                strict=verdict.unverifiable is None)
+        if key == "by_category" and verdict.unverifiable is None:
             for extra in sorted(set(claimed) - set(recomputed))[:10]:
                 verdict.problems.append(Problem(label, f"scores.by_category.{extra}"[:200],
                                                 "not a category of the board's questions"))
-    claimed = scores.get("claimed", {})
+    _read_claimed_metrics(board, verdict, scores.get("claimed", {}), label)
+
+
+def _compare_claims(key: str, claimed: Mapping[str, Any],
+                    recomputed: Mapping[str, Mapping[str, float]], label: str,
+                    strict: bool) -> list[Problem]:
+    """Each recomputed value against its claim; `strict`: a missing claim is a problem too."""
+    problems = []
+    for group, values in recomputed.items():
+        got_group = claimed if not group else claimed.get(group)
+        at = f"scores.{key}" + (f".{group}" if group else "")
+        if not isinstance(got_group, dict):
+            if strict:
+                problems.append(Problem(label, at[:200], "missing"))
+            continue
+        for name, value in values.items():
+            got = got_group.get(name)
+            if not _is_number(got):
+                if strict or got is not None:
+                    problems.append(Problem(label, f"{at}.{name}"[:200], "missing"))
+            elif abs(got - value) > TOLERANCE:
+                problems.append(Problem(label, f"{at}.{name}"[:200],
+                                        f"claims {got}, recomputed {value}"))
+    return problems
+
+
+def _read_claimed_metrics(board: Board, verdict: Verdict, claimed: Any, label: str) -> None:
+    """submission.json's `scores.claimed` (an LLM judge): bounded numbers, kept unverified."""
     if not isinstance(claimed, dict):
         verdict.problems.append(Problem(label, "scores.claimed", "must be an object"))
         return

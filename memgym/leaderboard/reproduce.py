@@ -1,0 +1,96 @@
+"""The command that reproduces one eval run exactly, built from its run.json.
+
+A board records it per setting (submission.json's `commands`, the board README's "Reproduce"
+list), and `verify` rebuilds it from the submitted run.json, so a recorded command cannot drift
+from the run it claims to reproduce. The agent overrides are the difference between the recipe
+file's text (`agent_recipe_text`) and the resolved recipe (`recipe`) that run.json records.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from memgym.errors import MemgymError
+from memgym.leaderboard.board import flag_value
+
+__all__ = ["eval_command", "recipe_overrides"]
+
+
+def eval_command(run: Mapping[str, Any], setting: str = "<setting>", board: str = "board"
+                 ) -> str:
+    """The `memgym eval` command that reproduces one run exactly, from its run.json: the env id
+    and every env kwarg it ran, the recipe file with the overrides that turn it into the
+    resolved recipe the run recorded, the backend, model and its settings, the judge, the
+    episodes, K and seed."""
+    parts = ["memgym eval", f"--env {run.get('env_id')}"]
+    kwargs = dict(run.get("env_kwargs") or {})
+    cached = {k: _cached_file(v) for k, v in kwargs.items() if k == "data_path"}
+    cached = {k: v for k, v in cached.items() if v}
+    if kwargs:
+        parts.append("--env-kwargs " + " ".join(
+            f'{k}="{cached[k]}"' if k in cached else shlex.quote(f"{k}={flag_value(v)}")
+            for k, v in kwargs.items()))
+    parts.append(f"--agent {shlex.quote(str(run.get('agent_recipe_file')))}")
+    overrides = recipe_overrides(run)
+    if overrides:
+        parts.append("--agent-overrides " + _pairs(overrides))
+    if run.get("backend"):
+        parts.append(f"--backend {run['backend']} --model {shlex.quote(str(run.get('model')))}")
+    urls = run.get("base_url")
+    for url in ([urls] if isinstance(urls, str) else urls or []):
+        parts.append(f"--base-url {shlex.quote(str(url))}")
+    if run.get("backend_kwargs"):
+        parts.append("--backend-kwargs " + _pairs(run["backend_kwargs"]))
+    judge = run.get("judge")
+    if isinstance(judge, Mapping) and judge.get("model"):
+        parts.append(f"--judge-base-url {shlex.quote(str(judge.get('base_url')))} "
+                     f"--judge-model {shlex.quote(str(judge['model']))}")
+    parts.append(f"--episodes {run.get('episodes')} --avg-k {run.get('avg_k')} "
+                 f"--seed {run.get('seed')} --out runs/{board}/{setting}")
+    return " ".join(parts)
+
+
+def recipe_overrides(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The `--agent-overrides` (dotted keys) that turn the run's recipe file, as recorded in
+    `agent_recipe_text`, into the resolved recipe it recorded in `recipe`."""
+    from memgym.agents.recipe import load_recipe
+
+    resolved = run.get("recipe") if isinstance(run.get("recipe"), Mapping) else {}
+    try:
+        base = load_recipe(yaml.safe_load(run.get("agent_recipe_text") or "") or {}).to_dict()
+    except (MemgymError, yaml.YAMLError, AttributeError, TypeError):
+        base = {"kind": resolved.get("kind")}  # unreadable: give every resolved value
+    return _diff(base, resolved)
+
+
+def _diff(base: Mapping[str, Any], resolved: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in resolved.items():
+        have = base.get(key)
+        if isinstance(value, Mapping) and isinstance(have, Mapping):
+            out.update(_diff(have, value, f"{prefix}{key}."))
+        elif key not in base or have != value:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _pairs(values: Mapping[str, Any]) -> str:
+    return " ".join(shlex.quote(f"{k}={flag_value(v)}") for k, v in values.items())
+
+
+def _cached_file(value: Any) -> str:
+    """For a data file `memgym data get` provides, the shell text that finds it on any machine
+    (`$(memgym data path NAME --file FILE)`); "" for any other value."""
+    from memgym.data.download import DATASETS
+
+    if not isinstance(value, str):
+        return ""
+    for dataset in DATASETS.values():
+        for file in dataset.files:
+            if value.replace("\\", "/").endswith("/" + file.name) or value == file.name:
+                return f"$(memgym data path {dataset.name} --file {file.name})"
+    return ""
