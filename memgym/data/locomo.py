@@ -85,8 +85,9 @@ def load_locomo(path: str | Path, split: str | None = None,
         raise unknown_name("LoCoMo split", str(split), LOCOMO_SPLITS)
     file = Path(path).expanduser()
     if not file.is_file():
-        raise DataError(f"LoCoMo file {str(path)!r} does not exist; pass the path of "
-                        "locomo10.json (https://github.com/snap-research/locomo, data/)")
+        raise DataError(f"LoCoMo file {str(path)!r} does not exist; get locomo10.json with "
+                        "`memgym data get locomo` (into memgym's data cache, where the envs "
+                        "and the locomo board look by default) or pass its path")
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

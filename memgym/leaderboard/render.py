@@ -182,56 +182,83 @@ def _reported_entry(board: Board, path: Path, i: int, item: Any) -> Reported:
     if not isinstance(item, dict):
         raise ConfigError(f"{where}: a mapping with {', '.join(REPORTED_FIELDS)}")
     where += f" ({item.get('name')!r})" if item.get("name") else ""
-    unknown = sorted(set(map(str, item)) - set(REPORTED_FIELDS))
-    if unknown:
-        raise ConfigError(f"{where}: unknown field {unknown[0]!r} (fields: "
-                          f"{', '.join(REPORTED_FIELDS)})")
-    for key in ("name", "model", "source", "table", "setting"):
-        if not isinstance(item.get(key), str) or not item[key].strip():
-            raise ConfigError(f"{where}: field {key!r} is required (text: " + {
-                "name": "the agent", "model": "the model", "source": "the paper's URL",
-                "table": "the table or figure", "setting": "lengths, split, metric, judge"}[key]
-                + ")")
+    _check_reported_fields(item, where)
     unit = item.get("unit", "fraction")
     if unit not in ("fraction", "percent"):
         raise ConfigError(f"{where}: field 'unit' is {unit!r}; use fraction or percent")
-
-    def value(v: Any, field: str) -> float | None:
-        if v is None:
-            return None
-        top = 100.0 if unit == "percent" else 1.0
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= top:
-            raise ConfigError(f"{where}: field {field!r} is {v!r}; a number in [0, {top:g}] "
-                              f"(unit {unit}) or null")
-        return float(v) / top
-
-    def mapping(field: str) -> dict:
-        got = item.get(field, {})
-        if not isinstance(got, dict):
-            raise ConfigError(f"{where}: field {field!r} must be a mapping")
-        return got
-
+    value = _ReportedValue(where, 100.0 if unit == "percent" else 1.0)
     if "scores" not in item:
         raise ConfigError(f"{where}: field 'scores' is required ({{x: value}}, null where none)")
     columns = {_x_key(x) for x in board.x_values}
     scores = {}
-    for k, v in mapping("scores").items():
+    for k, v in _mapping(item, "scores", where).items():
         if _x_key(k) not in columns:
             raise ConfigError(f"{where}: field 'scores': x {_x_key(k)!r} is not a column of the "
                               f"board ({board.x_values})")
         scores[_x_key(k)] = value(v, f"scores.{k}")
-    metrics, by_category = mapping("metrics"), mapping("by_category")
+    return Reported(item["name"].strip(), item["model"].strip(), item["source"].strip(), scores,
+                    value(item.get("average"), "average"), str(item.get("note") or ""),
+                    item["table"].strip(), item["setting"].strip(),
+                    _reported_extra(board, item, where, value))
+
+
+_REPORTED_TEXTS = {"name": "the agent", "model": "the model", "source": "the paper's URL",
+                   "table": "the table or figure", "setting": "lengths, split, metric, judge"}
+
+
+def _check_reported_fields(item: dict, where: str) -> None:
+    """No unknown field; every text field present and non-empty."""
+    unknown = sorted(set(map(str, item)) - set(REPORTED_FIELDS))
+    if unknown:
+        raise ConfigError(f"{where}: unknown field {unknown[0]!r} (fields: "
+                          f"{', '.join(REPORTED_FIELDS)})")
+    for key, text in _REPORTED_TEXTS.items():
+        if not isinstance(item.get(key), str) or not item[key].strip():
+            raise ConfigError(f"{where}: field {key!r} is required (text: {text})")
+
+
+@dataclass(frozen=True)
+class _ReportedValue:
+    """Reads one reported number (as printed, in [0, top]) into a fraction."""
+
+    where: str
+    top: float
+
+    def __call__(self, v: Any, name: str) -> float | None:
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= self.top:
+            unit = "percent" if self.top == 100 else "fraction"
+            raise ConfigError(f"{self.where}: field {name!r} is {v!r}; a number in "
+                              f"[0, {self.top:g}] (unit {unit}) or null")
+        return float(v) / self.top
+
+
+def _mapping(item: dict, name: str, where: str) -> dict:
+    got = item.get(name, {})
+    if not isinstance(got, dict):
+        raise ConfigError(f"{where}: field {name!r} must be a mapping")
+    return got
+
+
+def _reported_extra(board: Board, item: dict, where: str, value: _ReportedValue
+                    ) -> tuple[float | None, ...]:
+    """A question-level board's extra columns from an entry's `metrics` and `by_category`."""
+    metrics, by_category = _mapping(item, "metrics", where), _mapping(item, "by_category", where)
     if (metrics or by_category) and board.level != "question":
         raise ConfigError(f"{where}: fields 'metrics' and 'by_category' are for question-level "
                           "boards only")
-    # any LoCoMo scorer the source reports is kept (the table shows the board's columns)
+    # any scorer the source reports is kept (the table shows the board's columns)
     known = tuple(dict.fromkeys((*board.metrics, *QUESTION_METRICS, *board.claimed_metrics)))
-    overall = {}
-    for m, v in metrics.items():
-        if m not in known:
-            raise ConfigError(f"{where}: field 'metrics': {m!r} is not a metric of the board "
-                              f"({', '.join(known)})")
-        overall[m] = value(v, f"metrics.{m}")
+
+    def read(values: dict, at: str) -> dict[str, float | None]:
+        for m in values:
+            if m not in known:
+                raise ConfigError(f"{where}: field '{at}': {m!r} is not a metric of the board "
+                                  f"({', '.join(known)})")
+        return {m: value(v, f"{at}.{m}") for m, v in values.items()}
+
+    overall = read(metrics, "metrics")
     per_cat: dict[str, dict[str, float | None]] = {}
     for c, values in by_category.items():
         if c not in board.categories:
@@ -240,18 +267,12 @@ def _reported_entry(board: Board, path: Path, i: int, item: Any) -> Reported:
         if not isinstance(values, dict):
             raise ConfigError(f"{where}: field 'by_category.{c}' must be a mapping "
                               "{metric: value}")
-        for m, v in values.items():
-            if m not in known:
-                raise ConfigError(f"{where}: field 'by_category.{c}': {m!r} is not a metric of "
-                                  f"the board ({', '.join(known)})")
-        per_cat[c] = {m: value(v, f"by_category.{c}.{m}") for m, v in values.items()}
-    extra = () if board.level != "question" else (
-        *(overall.get(m) for m in board.shown_metrics),
-        *(per_cat.get(c, {}).get(board.metric) for c in board.categories),
-        *(overall.get(m) for m in board.claimed_metrics))
-    return Reported(item["name"].strip(), item["model"].strip(), item["source"].strip(), scores,
-                    value(item.get("average"), "average"), str(item.get("note") or ""),
-                    item["table"].strip(), item["setting"].strip(), extra)
+        per_cat[c] = read(values, f"by_category.{c}")
+    if board.level != "question":
+        return ()
+    return (*(overall.get(m) for m in board.shown_metrics),
+            *(per_cat.get(c, {}).get(m) for c in board.categories for m in board.category_metrics),
+            *(overall.get(m) for m in board.claimed_metrics))
 
 
 def _pct(value: float | None, digits: int = 1) -> str:

@@ -64,7 +64,7 @@ def test_data_folder_comes_from_the_boards_env_variable(monkeypatch, tmp_path):
     assert board.settings[0].env_kwargs["data_path"] == f"{tmp_path}/eval_50.json"
 
 
-def test_missing_board_data_makes_a_submission_unverifiable_not_rejected(monkeypatch, tmp_path):
+def test_missing_board_data_does_not_turn_the_checks_that_need_no_gold_off(monkeypatch, tmp_path):
     import json
 
     from memgym.leaderboard.verify import verify_submission
@@ -78,9 +78,17 @@ def test_missing_board_data_makes_a_submission_unverifiable_not_rejected(monkeyp
         "agent_recipe": "agents/memagent.yaml", "memgym_version": "0.1.0", "seeds": [0],
         "hardware": "h", "date": "2025-01-01", "link": "", "command": "c",
         "scores": {"settings": {"50": 0.5}, "average": 0.5}}))
+    (sub / "50" / "predictions.jsonl").write_text("not json at all\n")
     verdict = verify_submission(board, sub)
-    assert not verdict.problems and not verdict.ok
-    assert "eval_50.json" in verdict.unverifiable
+    assert not verdict.ok and "eval_50.json" in verdict.unverifiable
+    found = {(p.file, p.reason.split(":")[0]) for p in verdict.problems}
+    assert ("s/50/run.json", "file is missing") in found
+    assert ("s/50/predictions.jsonl", "malformed JSON") not in found  # no run.json: not read
+    (sub / "50" / "run.json").write_text("{}")
+    verdict = verify_submission(board, sub)
+    assert any(p.file == "s/50/predictions.jsonl" and "malformed JSON" in p.reason
+               for p in verdict.problems)
+    assert any(p.field == "env_id" for p in verdict.problems)
 
 
 def _memagent_eval_file(path, n=128):
@@ -120,10 +128,13 @@ def test_ruler_hqa_submission_from_another_machines_data_folder_verifies(monkeyp
              else "I do not know.", "reward_components": {"accuracy": float(t % 2)},
              "failed_calls": 0} for t in range(128)]
     (sub / "50" / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from memgym.leaderboard.reproduce import eval_command
+
     (sub / "submission.json").write_text(json.dumps({
         "schema_version": 1, "board": "ruler-hqa", "name": "s", "model": "some/model",
         "agent_recipe": "agents/memagent_eval.yaml", "memgym_version": "0.1.0", "seeds": [0],
         "hardware": "h", "date": "2025-01-01", "link": "", "command": "c",
+        "commands": {"50": eval_command(run, "50", "ruler-hqa")},
         "scores": {"settings": {"50": 0.5}, "average": 0.5}}))
     verdict = verify_submission(board, sub, repo_root=ROOT.parent)
     assert verdict.ok, [str(p) for p in verdict.problems]

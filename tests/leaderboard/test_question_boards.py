@@ -220,11 +220,11 @@ def test_render_shows_the_extra_metric_category_and_claimed_columns(dialogue_sub
     rows = board_rows(board, [_verify(dialogue_submission)])
     columns = extra_columns(board)
     assert columns == ["bleu1", "em", "f1 single-hop", "f1 multi-hop", "f1 temporal",
-                       "judge (claimed)"]
+                       "judge (claimed)"]  # the oracle reads the gold: a reference line
     table = render_markdown(board, rows, [])
     header = next(line for line in table.splitlines() if line.startswith("| rank"))
     assert all(c in header for c in columns)
-    line = next(line for line in table.splitlines() if line.startswith("| 1 |"))
+    line = next(line for line in table.splitlines() if line.startswith("| ref |"))
     assert line.count("100.0") >= 6 and "| 50.0 |" in line
     assert "unverified, never ranked" in table
     page = render_html(board, rows, [])
@@ -252,7 +252,8 @@ def test_a_bad_question_board_definition_is_refused(tmp_path, change, message):
 
 def test_the_dialogue_board_files_load_with_their_protocols():
     locomo = load_board(REPO / "leaderboards" / "locomo")
-    assert locomo.metrics == ("f1", "bleu1", "em") and locomo.claimed_metrics == ("judge",)
+    assert locomo.metrics == ("f1", "mem0_f1", "bleu1", "em") and locomo.claimed_metrics == ("judge",)
+    assert locomo.category_metrics == ("f1", "mem0_f1")  # both F1 scales, each its own column
     assert locomo.categories == ("single-hop", "multi-hop", "open-domain", "temporal")
     assert locomo.settings[0].env_kwargs["split"] == "test" and locomo.episodes == 8
     longmemeval = load_board(REPO / "leaderboards" / "longmemeval")
@@ -310,14 +311,15 @@ def test_any_json_value_in_a_question_record_or_claim_never_crashes_verify(
         assert all(isinstance(str(p), str) for p in verdict.problems)
 
 
-def test_cli_verify_calls_the_committed_locomo_entry_unverifiable_without_the_data(
+def test_cli_verify_exits_3_for_the_committed_locomo_entry_without_the_data(
         tmp_path, monkeypatch, capsys):
     board = tmp_path / "leaderboards" / "locomo"
     shutil.copytree(REPO / "leaderboards" / "locomo", board)
     monkeypatch.setenv("MEMGYM_LOCOMO_DIR", str(tmp_path / "no-data-here"))
-    assert main(["leaderboard", "verify", str(board)]) == 0
+    assert main(["leaderboard", "verify", str(board)]) == 3  # not verified: CI must see it
     err = capsys.readouterr().err
     assert "unverifiable here" in err and "locomo10.json" in err and "0 rejected" in err
+    assert "memgym data get locomo" in err
 
 
 _LOCOMO = next((p for p in (REPO / ".." / "shared" / "data" / "locomo10.json",  # main checkout

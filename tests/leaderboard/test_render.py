@@ -68,8 +68,9 @@ def test_render_board_writes_readme_table_page_and_plot(submission):
     files, _verdicts = render_board(submission.parents[1])
     readme, page, plot = files
     text = readme.read_text()
-    assert "| 1 | [oracle](https://example.org/x) | none | `agents/scripted_oracle.yaml` | 100.0 " \
-           "| 100.0 | 100.0 | 2/2 | 2025-01-01 |" in text
+    # the scripted oracle is a reference line (rank "ref"), its intervals Wilson's over 4 tasks
+    assert "| ref | [oracle](https://example.org/x) | none | `agents/scripted_oracle.yaml` | " \
+           "100.0 [51.0, 100.0] | 100.0 [51.0, 100.0] | 100.0 | 2/2 | 2025-01-01 |" in text
     parsed = _Page()
     parsed.feed(page.read_text())
     assert [r[1] for r in parsed.rows if r] == ["oracle"]
