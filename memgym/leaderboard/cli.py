@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"wrote {escape(str(target))} ({escape(state)}); average "
                       f"{verdict.average if verdict.average is not None else '-'} over "
                       f"{len(verdict.scores)} settings")
-        return 0
+        return 0 if verdict.ok else EXIT_UNVERIFIABLE
     if args.leaderboard_command == "show":
         from memgym.leaderboard.board import load_board
 
@@ -84,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{board.id}: {board.title} ({len(board.settings)} settings, {board.episodes} "
               f"tasks each, avg_k in {list(board.avg_k)})")
         free = " ".join(f"{k}=..." for k in board.free_env_kwargs)
+        for line in _data_lines(board):
+            print(line)
         for s in board.settings:
             print(f"  {s.name}: memgym eval {s.eval_command()} --episodes {board.episodes}"
                   + (f"  [free: {free}]" if free else ""))
@@ -128,3 +130,27 @@ def _verify(args: argparse.Namespace, console) -> int:
     console.print(f"{board.id}: {len(verdicts)} submissions, {rejected} rejected, "
                   f"{unverifiable} unverifiable here")
     return EXIT_REJECTED if rejected else EXIT_UNVERIFIABLE if unverifiable else 0
+
+
+def _data_lines(board) -> list[str]:
+    """Where the board reads its data files, and for each absent one how to get it."""
+    from memgym.data.download import DATASETS
+
+    files = sorted({str(v) for s in board.settings for k, v in s.env_kwargs.items()
+                    if k == "data_path" and isinstance(v, str)})
+    if not files:
+        return []
+    lines = [f"  data ({board.data_dir}):"]
+    for f in files:
+        path = Path(f)
+        known = next((d.name for d in DATASETS.values()
+                      if any(Path(x.name).name == path.name for x in d.files)), None)
+        if path.is_file():
+            lines.append(f"    {path} (present)")
+        elif known:
+            lines.append(f"    {path} (absent: `memgym data get {known}`)")
+        else:
+            var = (board.raw.get("data") or {}).get("env") or "the board's data variable"
+            lines.append(f"    {path} (absent: put the file there, or set {var} to the folder "
+                         "that holds it)")
+    return lines
