@@ -1,7 +1,9 @@
 """The LoCoMo loader (memgym.data.locomo): sessions, turns, image captions, questions, categories,
 the evidence rule and answer_after, Memory-R1's split, and errors that name the sample, session
 and turn at fault; on a hand-written fixture always, and on the real release when
-../shared/data/locomo10.json is present (counts 10 / 1,986 / 1,540 / 152-81-1,307)."""
+the real locomo10.json is found (counts 10 / 1,986 / 1,540 / 152-81-1,307): in
+$MEMGYM_LOCOMO_DIR, memgym's data cache (`memgym data get locomo`), or the project's data folder
+beside the checkout."""
 
 from __future__ import annotations
 
@@ -18,10 +20,21 @@ from memgym.errors import DataError, MemgymError, UnknownNameError
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "locomo_mini.json"
 _REPO = Path(__file__).resolve().parents[2]
-REAL = next((p for p in (_REPO / ".." / "shared" / "data" / "locomo10.json",
-                         _REPO / ".." / ".." / "shared" / "data" / "locomo10.json")
-             if p.is_file()), None)
-needs_real = pytest.mark.skipif(REAL is None, reason="../shared/data/locomo10.json is absent")
+
+def _real_locomo() -> Path | None:
+    import os
+
+    from memgym.data.download import data_dir
+
+    folders = [os.environ.get("MEMGYM_LOCOMO_DIR", ""), str(data_dir()),
+               _REPO / ".." / "shared" / "data", _REPO / ".." / ".." / "shared" / "data"]
+    return next((Path(f) / "locomo10.json" for f in folders
+                 if f and (Path(f) / "locomo10.json").is_file()), None)
+
+
+REAL = _real_locomo()
+needs_real = pytest.mark.skipif(REAL is None, reason="the real locomo10.json is absent: "
+                                "`memgym data get locomo` (or set MEMGYM_LOCOMO_DIR)")
 
 
 @pytest.fixture(scope="module")

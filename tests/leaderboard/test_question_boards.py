@@ -322,13 +322,25 @@ def test_cli_verify_exits_3_for_the_committed_locomo_entry_without_the_data(
     assert "memgym data get locomo" in err
 
 
-_LOCOMO = next((p for p in (REPO / ".." / "shared" / "data" / "locomo10.json",  # main checkout
-                            REPO / ".." / ".." / "shared" / "data" / "locomo10.json")  # worktree
-                if p.exists()), None)
+def _real_locomo() -> Path | None:
+    """The real locomo10.json: $MEMGYM_LOCOMO_DIR, memgym's data cache, or the project's data
+    folder beside a main checkout or a worktree."""
+    import os
+
+    from memgym.data.download import data_dir
+
+    folders = [os.environ.get("MEMGYM_LOCOMO_DIR", ""), str(data_dir()),
+               REPO / ".." / "shared" / "data", REPO / ".." / ".." / "shared" / "data"]
+    return next((Path(f) / "locomo10.json" for f in folders
+                 if f and (Path(f) / "locomo10.json").is_file()), None)
+
+
+_LOCOMO = _real_locomo()
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_LOCOMO is None, reason="shared real data (locomo10.json) not present")
+@pytest.mark.skipif(_LOCOMO is None, reason="the real locomo10.json is absent: "
+                    "`memgym data get locomo` (or set MEMGYM_LOCOMO_DIR)")
 def test_a_train_split_question_in_a_locomo_test_entry_is_rejected(tmp_path, monkeypatch):
     """conv-26 is Memory-R1's train conversation: its questions are not on the test board."""
     board_dir = tmp_path / "repo" / "leaderboards" / "locomo"
