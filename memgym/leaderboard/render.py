@@ -1,7 +1,12 @@
 """`render`: a board's verified submissions as a README table, a static HTML page and a plot.
 
 Only verified submissions are ranked (complete ones, by the average over settings, in the board's
-order); partial ones (some settings) are listed after them, unranked. Published numbers from
+order); partial ones (some settings) and privileged ones (agents that read the gold, or a task's
+hand-written solver: reference lines, rank "ref", dashed in the plot) are listed after them,
+unranked. Each setting's cell carries its 95% interval (Wilson's for 0/1 scores), the plot its
+bars, and the y axis leaves room above 100% so no marker is clipped. Each entry's "Reproduce"
+lines are its per-setting commands (submission.json's `commands`). While any submission cannot
+be checked here (the board's data is absent) `render` writes nothing: it never drops an entry. Published numbers from
 papers (`reported.yaml` beside board.yaml) go in their own "reported" table, never ranked with
 verified entries. The HTML page is one file with an inline script (no network, no external
 scripts): click a header to sort; `#sort=<column index>&dir=asc|desc` in the URL sorts on load.

@@ -12,7 +12,18 @@ disagree with the recomputed ones (in submission.json or in a row's reward_compo
 duplicated (task_id, attempt) rows, tasks outside the board, env settings other than the board's,
 a gold answer or question that is not the board's, an incomplete episode (a failed LLM call), a
 wrong or absent memgym version or agent recipe, missing metadata, unexpected or oversized files
-and fields, malformed JSON. Files are read by `memgym.leaderboard.files` (bounded, inert).
+and fields, malformed JSON. Files are read by `memgym.leaderboard.files` (bounded, inert). A row must record `failed_calls`
+(0 when complete), and submission.json's `commands` must be, per setting, the command
+`memgym.leaderboard.reproduce.eval_command` builds from that setting's run.json.
+
+Without the board's data (its gold cannot be built) nothing is switched off: every check that
+needs no gold still runs (files, schema, sizes, repeats, coverage, scores in range, and the
+claimed scores' own arithmetic: submission.json's against the rows', a row's against its
+questions'), and a submission that passes them is `unverifiable`, never `ok`.
+
+Privileged agents (`PRIVILEGED_KINDS`: the kinds whose agents read the task, `needs_task`, and
+hand-written task solvers) verify like any other but carry `Verdict.privileged`: boards show
+them as reference lines, never ranked.
 
 A question-level board (`level: question`, the dialogue boards) scores each row's `questions`
 records instead: every record's `prediction` (the answer the env scored) is scored again with
