@@ -16,14 +16,23 @@ _REPO = Path(__file__).parents[2]
 LOCOMO = next((p for p in (_REPO / ".." / "shared" / "data" / "locomo10.json",  # main checkout
                            _REPO / ".." / ".." / "shared" / "data" / "locomo10.json")  # worktree
                if p.exists()), _REPO / ".." / "shared" / "data" / "locomo10.json")
-NEEDS_DATA = ["MemoryR1-LoCoMo-v0", "RMM-LoCoMo-v0", "RMM-LongMemEval-v0",
-              "MemoryR1-LongMemEval-v0", "MemoryBank-MemoryAgentBench-v0"]
+FROM_THE_CACHE = {"MemoryR1-LoCoMo-v0": "locomo", "RMM-LoCoMo-v0": "locomo",
+                  "RMM-LongMemEval-v0": "longmemeval", "MemoryR1-LongMemEval-v0": "longmemeval"}
 
 
-@pytest.mark.parametrize("env_id", NEEDS_DATA)
-def test_ids_that_need_data_say_data_path(env_id):
-    with pytest.raises(ConfigError, match="need data_path="):
+@pytest.mark.parametrize("env_id", sorted(FROM_THE_CACHE))
+def test_ids_without_data_path_read_the_cache_or_say_how_to_fill_it(env_id, tmp_path,
+                                                                     monkeypatch):
+    from memgym.errors import DataError
+
+    monkeypatch.setenv("MEMGYM_CACHE", str(tmp_path))  # an empty cache
+    with pytest.raises(DataError, match=f"`memgym data get {FROM_THE_CACHE[env_id]}`"):
         gym.make(env_id)
+
+
+def test_memoryagentbench_without_data_path_says_data_path():
+    with pytest.raises(ConfigError, match="need data_path="):
+        gym.make("MemoryBank-MemoryAgentBench-v0")
 
 
 def test_the_id_fixes_the_protocol_and_its_stream():
