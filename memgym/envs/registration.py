@@ -231,15 +231,21 @@ def make_memoryagentbench_dialogue(data_path: str | None = None, competency: str
 
     Args:
         data_path: a local file or folder of MemoryAgentBench rows, or its hub id
-            "ai-hyz/MemoryAgentBench" (required: the env does not reach the hub unasked).
+            "ai-hyz/MemoryAgentBench" (the env does not reach the hub unasked); default: the
+            folder `memgym data get memoryagentbench` filled in memgym's data cache, if any.
         competency, chunk_tokens, chunks_per_session, sources, limit: as
             `memgym.data.load_memoryagentbench` (chunks are counted in words).
     """
+    from memgym.data.download import data_dir
     from memgym.data.memoryagentbench import load_memoryagentbench
 
+    cached = data_dir() / "memoryagentbench"
+    if data_path is None and any(cached.glob("*.parquet")):
+        data_path = str(cached)
     _need_data_path(data_path, "MemoryAgentBench (MemoryBank-MemoryAgentBench-v0)",
                     "a folder or file of ai-hyz/MemoryAgentBench rows, or that hub id, plus "
-                    "competency=")
+                    "competency= (`memgym data get memoryagentbench` fills memgym's data cache, "
+                    "read by default)")
     conversations = load_memoryagentbench(data_path, competency=competency,
                                           chunk_tokens=chunk_tokens,
                                           chunks_per_session=chunks_per_session,

@@ -30,8 +30,10 @@ def test_ids_without_data_path_read_the_cache_or_say_how_to_fill_it(env_id, tmp_
         gym.make(env_id)
 
 
-def test_memoryagentbench_without_data_path_says_data_path():
-    with pytest.raises(ConfigError, match="need data_path="):
+def test_memoryagentbench_without_data_path_says_data_path_and_the_get_command(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setenv("MEMGYM_CACHE", str(tmp_path))  # an empty cache
+    with pytest.raises(ConfigError, match="need data_path=.*`memgym data get memoryagentbench`"):
         gym.make("MemoryBank-MemoryAgentBench-v0")
 
 
