@@ -538,7 +538,7 @@ def _plot_row(ax: Any, row: Row, positions: Sequence[Any], xs: Sequence[Any]) ->
     px, py = [p for p, _, _ in points], [v for _, v, _ in points]
     low = [v - 100 * ci[0] if ci else 0.0 for _, v, ci in points]
     high = [100 * ci[1] - v if ci else 0.0 for _, v, ci in points]
-    style = dict(color="0.45", linestyle="--") if row.reference else {}
+    style = {"color": "0.45", "linestyle": "--"} if row.reference else {}
     label = f"{row.name} (reference)" if row.reference else row.name
     ax.errorbar(px, py, yerr=[low, high], marker="o", capsize=3, label=label, **style)
 

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from memgym.rewards import bleu1, exact_match, f1
 from memgym.rewards.locomo import (
+    answer_mem0_f1,
     locomo_em,
     locomo_f1,
     locomo_multi_f1,
-    answer_mem0_f1,
     locomo_scores,
     mem0_bleu1,
     mem0_f1,
