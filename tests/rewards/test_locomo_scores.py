@@ -79,6 +79,12 @@ def test_mem0_bleu1_splits_sentences_before_words_as_mem0_does():
     assert mem0_bleu1("Paris. Lisbon.", "Paris") == pytest.approx(1 / 4)
 
 
+def test_mem0_word_tokenize_departs_from_the_english_model_only_after_abbreviations():
+    # the documented difference: punkt with default parameters ends a sentence after "dr."
+    # (the English model knows the abbreviation and keeps "dr." one token)
+    assert mem0_word_tokenize("i saw dr. smith") == ["i", "saw", "dr", ".", "smith"]
+
+
 def test_mem0_word_tokenize_equals_nltks_english_word_tokenize_where_punkt_is_installed():
     nltk = pytest.importorskip("nltk")
     try:
