@@ -27,7 +27,7 @@ def eval_command(run: Mapping[str, Any], setting: str = "<setting>", board: str 
     resolved recipe the run recorded, the backend, model and its settings, the judge, the
     episodes, K and seed."""
     parts = ["memgym eval", f"--env {run.get('env_id')}"]
-    kwargs = dict(run.get("env_kwargs") or {})
+    kwargs = _mapping(run, "env_kwargs")
     cached = {k: _cached_file(v) for k, v in kwargs.items() if k == "data_path"}
     cached = {k: v for k, v in cached.items() if v}
     if kwargs:
@@ -41,10 +41,10 @@ def eval_command(run: Mapping[str, Any], setting: str = "<setting>", board: str 
     if run.get("backend"):
         parts.append(f"--backend {run['backend']} --model {shlex.quote(str(run.get('model')))}")
     urls = run.get("base_url")
-    for url in ([urls] if isinstance(urls, str) else urls or []):
+    for url in ([urls] if isinstance(urls, str) else urls if isinstance(urls, list) else []):
         parts.append(f"--base-url {shlex.quote(str(url))}")
-    if run.get("backend_kwargs"):
-        parts.append("--backend-kwargs " + _pairs(run["backend_kwargs"]))
+    if _mapping(run, "backend_kwargs"):
+        parts.append("--backend-kwargs " + _pairs(_mapping(run, "backend_kwargs")))
     judge = run.get("judge")
     if isinstance(judge, Mapping) and judge.get("model"):
         parts.append(f"--judge-base-url {shlex.quote(str(judge.get('base_url')))} "
@@ -60,11 +60,17 @@ def recipe_overrides(run: Mapping[str, Any]) -> dict[str, Any]:
     from memgym.agents.recipe import load_recipe
 
     resolved = run.get("recipe") if isinstance(run.get("recipe"), Mapping) else {}
+    text = run.get("agent_recipe_text")
     try:
-        base = load_recipe(yaml.safe_load(run.get("agent_recipe_text") or "") or {}).to_dict()
-    except (MemgymError, yaml.YAMLError, AttributeError, TypeError):
+        base = load_recipe(yaml.safe_load(text if isinstance(text, str) else "") or {}).to_dict()
+    except (MemgymError, yaml.YAMLError, AttributeError, TypeError, ValueError, KeyError):
         base = {"kind": resolved.get("kind")}  # unreadable: give every resolved value
     return _diff(base, resolved)
+
+
+def _mapping(run: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = run.get(key)  # run.json is a submission's file: any JSON may be here
+    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def _diff(base: Mapping[str, Any], resolved: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

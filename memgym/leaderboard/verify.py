@@ -215,7 +215,9 @@ scripted policies (a task author's hand-written solver, `memgym.agents.policy`).
 def privileged_reason(recipe: Any) -> str | None:
     """Why a run's resolved agent recipe (run.json's `recipe`) is privileged, or None."""
     kind = recipe.get("kind") if isinstance(recipe, dict) else None
-    return f"{kind}: {PRIVILEGED_KINDS[kind]}" if kind in PRIVILEGED_KINDS else None
+    if not isinstance(kind, str) or kind not in PRIVILEGED_KINDS:
+        return None
+    return f"{kind}: {PRIVILEGED_KINDS[kind]}"
 
 
 # -- checks -----------------------------------------------------------------------------------

@@ -58,6 +58,11 @@ def test_every_shipped_recipe_is_privileged_exactly_when_its_agent_reads_the_tas
         assert (kind in PRIVILEGED_KINDS) == needs_task, path.name
 
 
+@pytest.mark.parametrize("recipe", [None, [], {"kind": ["oracle"]}, {"kind": {"a": 1}}, {}])
+def test_privileged_reason_reads_any_json_without_raising(recipe):
+    assert privileged_reason(recipe) is None
+
+
 def test_a_privileged_agent_is_a_reference_line_never_ranked(submission):
     board = load_board(submission.parents[1])
     oracle = _verdict(submission)
