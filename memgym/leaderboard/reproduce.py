@@ -3,7 +3,9 @@
 A board records it per setting (submission.json's `commands`, the board README's "Reproduce"
 list), and `verify` rebuilds it from the submitted run.json, so a recorded command cannot drift
 from the run it claims to reproduce. The agent overrides are the difference between the recipe
-file's text (`agent_recipe_text`) and the resolved recipe (`recipe`) that run.json records.
+file's text (`agent_recipe_text`) and the resolved recipe (`recipe`) that run.json records;
+`verify` compares everything but them, because re-deriving them depends on the recipe schema of
+the memgym that verifies (a later version may resolve a recipe with more fields).
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ import yaml
 from memgym.errors import MemgymError
 from memgym.leaderboard.board import flag_value
 
-__all__ = ["eval_command", "recipe_overrides"]
+__all__ = ["eval_command", "recipe_overrides", "without_overrides"]
 
 
-def eval_command(run: Mapping[str, Any], setting: str = "<setting>", board: str = "board"
-                 ) -> str:
+def eval_command(run: Mapping[str, Any], setting: str = "<setting>", board: str = "board", *,
+                 overrides: bool = True) -> str:
     """The `memgym eval` command that reproduces one run exactly, from its run.json: the env id
     and every env kwarg it ran, the recipe file with the overrides that turn it into the
-    resolved recipe the run recorded, the backend, model and its settings, the judge, the
-    episodes, K and seed."""
+    resolved recipe the run recorded (`overrides=False` leaves them out), the backend, model
+    and its settings, the judge, the episodes, K and seed."""
     parts = ["memgym eval", f"--env {run.get('env_id')}"]
     kwargs = _mapping(run, "env_kwargs")
     cached = {k: _cached_file(v) for k, v in kwargs.items() if k == "data_path"}
@@ -35,9 +37,9 @@ def eval_command(run: Mapping[str, Any], setting: str = "<setting>", board: str 
             f'{k}="{cached[k]}"' if k in cached else shlex.quote(f"{k}={flag_value(v)}")
             for k, v in kwargs.items()))
     parts.append(f"--agent {shlex.quote(str(run.get('agent_recipe_file')))}")
-    overrides = recipe_overrides(run)
-    if overrides:
-        parts.append("--agent-overrides " + _pairs(overrides))
+    changed = recipe_overrides(run) if overrides else {}
+    if changed:
+        parts.append("--agent-overrides " + _pairs(changed))
     if run.get("backend"):
         parts.append(f"--backend {run['backend']} --model {shlex.quote(str(run.get('model')))}")
     urls = run.get("base_url")
@@ -52,6 +54,15 @@ def eval_command(run: Mapping[str, Any], setting: str = "<setting>", board: str 
     parts.append(f"--episodes {run.get('episodes')} --avg-k {run.get('avg_k')} "
                  f"--seed {run.get('seed')} --out runs/{board}/{setting}")
     return " ".join(parts)
+
+
+def without_overrides(command: str) -> str:
+    """`command` without its `--agent-overrides ...` part (up to the next flag)."""
+    head, sep, tail = command.partition(" --agent-overrides ")
+    if not sep:
+        return command
+    rest = tail.split(" --", 1)
+    return head + (" --" + rest[1] if len(rest) > 1 else "")
 
 
 def recipe_overrides(run: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,8 @@ a gold answer or question that is not the board's, an incomplete episode (a fail
 wrong or absent memgym version or agent recipe, missing metadata, unexpected or oversized files
 and fields, malformed JSON. Files are read by `memgym.leaderboard.files` (bounded, inert). A row must record `failed_calls`
 (0 when complete), and submission.json's `commands` must be, per setting, the command
-`memgym.leaderboard.reproduce.eval_command` builds from that setting's run.json.
+`memgym.leaderboard.reproduce.eval_command` builds from that setting's run.json (its agent
+overrides aside: re-deriving them depends on the verifying memgym's recipe schema).
 
 Without the board's data (its gold cannot be built) nothing is switched off: every check that
 needs no gold still runs (files, schema, sizes, repeats, coverage, scores in range, and the
@@ -50,7 +51,7 @@ from memgym.errors import MemgymError
 from memgym.eval.metrics import mean_ci
 from memgym.leaderboard.board import Board, Setting, load_board
 from memgym.leaderboard.files import LIMITS, Limits, Problem, read_json, read_jsonl, string_too_long
-from memgym.leaderboard.reproduce import eval_command
+from memgym.leaderboard.reproduce import eval_command, without_overrides
 
 __all__ = ["METADATA_FILE", "PREDICTIONS_FILE", "PRIVILEGED_KINDS", "RECORDED_METRICS", "RUN_FILE",
            "GoldSet", "Verdict", "board_gold", "privileged_reason", "question_scores",
@@ -770,15 +771,18 @@ def _verify_setting(board: Board, setting: Setting, folder: Path, meta: Mapping[
 
 def _check_command(board: Board, setting: Setting, run: Mapping[str, Any],
                    meta: Mapping[str, Any], name: str) -> list[Problem]:
-    """submission.json's reproduce command for this setting is the one its run.json gives."""
+    """submission.json's reproduce command for this setting is the one its run.json gives
+    (all but the agent overrides, which `submit` derived; see `memgym.leaderboard.reproduce`)."""
     commands = meta.get("commands")
     at = f"commands.{setting.name}"
     if not isinstance(commands, dict):
         return [Problem(f"{name}/{METADATA_FILE}", "commands", "must map each setting to the "
                         "command that reproduces its run (`memgym leaderboard submit` writes it)")]
-    want = eval_command(run, setting.name, board.id)
-    if commands.get(setting.name) != want:
-        return [Problem(f"{name}/{METADATA_FILE}", at, f"is not the command run.json gives: {want}")]
+    got = commands.get(setting.name)
+    want = eval_command(run, setting.name, board.id, overrides=False)
+    if not isinstance(got, str) or without_overrides(got) != want:
+        return [Problem(f"{name}/{METADATA_FILE}", at, f"is not the command run.json gives: "
+                        f"{eval_command(run, setting.name, board.id)}"[:2000])]
     return []
 
 
