@@ -106,16 +106,18 @@ class GRPOConfig:
 
     # -- sampling ------------------------------------------------------------------------------
     temperature: float = 1.0
-    """Sampling temperature for rollouts; the trainer divides logits by it too, so its
-    log-probs are those of the distribution that was sampled."""
+    """Sampling temperature of every trainable LLM call of the agent (nested components such as
+    Memory-R1's manager and answerer included: it replaces the recipe's own); the trainer
+    divides logits by it too, so its log-probs are those of the distribution that was sampled.
+    Frozen calls (trainable: false) keep the recipe's settings."""
     top_p: float = 1.0
-    """Nucleus sampling for rollouts (1.0 disables); it overrides the agent recipe's top_p."""
+    """Nucleus sampling of every trainable LLM call (1.0 disables); it replaces the recipe's."""
     top_k: int = 0
-    """Top-k sampling for rollouts (0 disables); it overrides the agent recipe's top_k."""
+    """Top-k sampling of every trainable LLM call (0 disables); it replaces the recipe's."""
     max_completion_length: int = 1024
-    """Longest completion of one LLM call, in tokens: it caps the agent recipe's
-    `*_max_new_tokens` (each becomes the smaller of the two) and is dr_grpo's constant
-    normaliser."""
+    """Longest completion of one trainable LLM call, in tokens: it caps each such call's
+    max_new_tokens (`*_max_new_tokens` of flat recipes; each becomes the smaller of the two) and
+    is dr_grpo's constant normaliser."""
 
     # -- rewards and advantages ----------------------------------------------------------------
     reward_weights: dict[str, float] | None = None
@@ -198,7 +200,8 @@ class GRPOConfig:
     """Hold out the last `eval_tasks` task ids of the source for evaluation; training samples
     only the others."""
     eval_temperature: float = 0.0
-    """Sampling temperature for evaluation episodes (0 = greedy)."""
+    """Sampling temperature of every trainable LLM call in evaluation episodes (0 = greedy;
+    top_p 1, top_k 0)."""
 
     # -- output, logging, checkpoints ---------------------------------------------------------
     output_dir: str = "runs/grpo"

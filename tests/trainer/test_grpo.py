@@ -343,11 +343,12 @@ def test_few_tasks_warn_that_rollouts_repeat_them(tiny_recipe, caplog):
 
 
 def test_recipe_sampling_is_overridden_and_capped_by_the_trainer():
-    from memgym.trainer.grpo import _sampling_overrides
+    from memgym.agents.recipe import load_recipe, trainer_sampling_overrides
 
-    recipe = {"kind": "memagent", "top_k": 20, "top_p": 0.8, "memory_max_new_tokens": 2048,
-              "answer_max_new_tokens": 16}
-    out = _sampling_overrides(recipe, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=512)
+    recipe = load_recipe({"kind": "memagent", "top_k": 20, "top_p": 0.8,
+                          "memory_max_new_tokens": 2048, "answer_max_new_tokens": 16})
+    out = trainer_sampling_overrides(recipe, temperature=1.0, top_p=1.0, top_k=0,
+                                     max_new_tokens=512)
     assert out == {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "memory_max_new_tokens": 512}
 
 
