@@ -11,6 +11,7 @@ copy them). A wheel carries the same files under `memgym/_recipes/` (copied at b
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from memgym.errors import ConfigError
@@ -65,8 +66,8 @@ def find_recipe(recipe: str | Path, folder: str) -> Path:
                       f"{listing}; `memgym agents` lists them)")
 
 
-def recipe_summary(path: Path) -> str:
-    """A recipe's one-line summary: the first sentence of its leading comment."""
+def recipe_summary(path: Path, width: int = 110) -> str:
+    """A recipe's one-line summary: the first clause of its leading comment, asides dropped."""
     lines = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.startswith("#"):
@@ -75,6 +76,11 @@ def recipe_summary(path: Path) -> str:
         if not text and lines:
             break
         lines.append(text)
-    summary = " ".join(lines).strip()
-    cut = summary.find(". ")
-    return summary[:cut + 1] if cut > 0 else summary
+    summary = " ".join(lines)
+    while True:  # drop parenthesised asides (citations, examples), innermost first
+        shorter = re.sub(r"\s*\([^()]*\)", "", summary)
+        if shorter == summary:
+            break
+        summary = shorter
+    summary = re.split(r"(?<=[.:;])\s", summary, maxsplit=1)[0].rstrip(".:;")
+    return summary if len(summary) <= width else summary[:width - 1].rstrip() + "…"

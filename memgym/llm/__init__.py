@@ -31,7 +31,7 @@ from memgym.llm.base import (
     cut_at_stop,
     strip_think,
 )
-from memgym.llm.spec import BackendSpec, build_backend
+from memgym.llm.spec import LOCAL_BACKENDS, BackendSpec, build_backend
 
 if TYPE_CHECKING:
     from memgym.llm.hf import TransformersBackend
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKENDS",
     "DEFAULT_CPU_THREADS",
+    "LOCAL_BACKENDS",
     "BackendSpec",
     "BackendUnavailable",
     "Completion",

@@ -478,7 +478,8 @@ def load_config(recipe: str | Path | Mapping[str, Any] | None = None,
     """Build a validated GRPOConfig from a YAML recipe (or mapping) plus `key=value` overrides.
 
     Args:
-        recipe: a path to a recipe in `train/`, a mapping, or None for the defaults.
+        recipe: a recipe file, a shipped training recipe's name ("quickstart", the stem of a
+            file in `train/`), a mapping, or None for the defaults.
         overrides: `["num_generations=8", "env_kwargs.chunk_tokens=64"]` or a mapping; they win
             over the recipe. `trainer.<key>` is accepted as a spelling of `<key>`.
 
@@ -491,7 +492,10 @@ def load_config(recipe: str | Path | Mapping[str, Any] | None = None,
     elif isinstance(recipe, Mapping):
         data, where = dict(recipe), "config"
     else:
-        data, where = load_yaml(recipe), str(recipe)
+        from memgym.recipes import find_recipe
+
+        path = find_recipe(recipe, "train")
+        data, where = load_yaml(path), str(path)
     extra = parse_overrides(list(overrides)) if not isinstance(overrides, Mapping) else dict(
         overrides)
     data = _flatten_section(data, where)
