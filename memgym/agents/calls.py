@@ -19,6 +19,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
+import memgym.agents.dialogue_prompts  # noqa: F401  (registers the templates an LLMCall may name)
 from memgym.agents.base import EpisodeContext, Turn
 from memgym.agents.episode import derive_seed
 from memgym.agents.prompts import PromptTemplate, get_template

@@ -428,7 +428,6 @@ def _build_rmm(c: RMMConfig, backend: LLMBackend) -> Agent:
 
 
 def _build_memory_r1(c: MemoryR1Config | Mem0StyleConfig, backend: LLMBackend | None) -> Agent:
-    import memgym.agents.dialogue_prompts  # noqa: F401  (registers the dialogue templates)
     from memgym.agents.dialogue_baselines import make_mem0_style
     from memgym.agents.memory_r1 import MemoryR1Agent
 
@@ -444,7 +443,6 @@ def _build_memory_r1(c: MemoryR1Config | Mem0StyleConfig, backend: LLMBackend | 
 
 
 def _build_rag_turns(c: RagTurnsConfig, backend: LLMBackend | None) -> Agent:
-    import memgym.agents.dialogue_prompts  # noqa: F401
     from memgym.agents.dialogue_baselines import RagTurnsAgent
 
     if c.max_entry_chars < 1:
@@ -454,7 +452,6 @@ def _build_rag_turns(c: RagTurnsConfig, backend: LLMBackend | None) -> Agent:
 
 
 def _build_dialogue_context(c: DialogueFullContextConfig, backend: LLMBackend | None) -> Agent:
-    import memgym.agents.dialogue_prompts  # noqa: F401
     from memgym.agents.dialogue_baselines import DialogueFullContextAgent, DialogueOracleAgent
 
     if c.max_context_tokens < 1:
