@@ -25,8 +25,7 @@ def _section(title: str) -> str:
 
 def _blocks(section: str) -> tuple[dict[str, str], list[str]]:
     """The guide's named files (```python my_agents.py) and its commands (```bash lines)."""
-    files = dict((name, body) for name, body in
-                 re.findall(r"```\w+ ([\w.]+)\n(.*?)```", section, re.DOTALL))
+    files = dict(re.findall(r"```\w+ ([\w.]+)\n(.*?)```", section, re.DOTALL))
     commands = [line for body in re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
                 for line in body.splitlines() if line.startswith("memgym ")]
     return files, commands
@@ -48,7 +47,8 @@ def test_compose_your_own_agent_runs_as_written(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     for command in commands:
         argv = [sys.executable, "-m", "memgym", *shlex.split(command)[1:], "--no-progress"]
-        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
+        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              check=False)
         assert done.returncode == 0, done.stderr
     summary = json.loads((tmp_path / "runs/append_only/summary.json").read_text())
     assert summary["run"]["recipe"]["kind"] == "my_agents:AppendOnlyAgent"
