@@ -461,30 +461,42 @@ class AgentKind:
         field's default; one annotated `LLMCall` is an LLM call the trainer reaches); a `backend`
         parameter gets the run's backend (without one, the kind needs no `--backend`).
         """
-        target = factory.__init__ if inspect.isclass(factory) else factory
-        try:
-            hints = typing.get_type_hints(target)
-        except Exception:  # noqa: BLE001 - an unresolvable annotation is validated as Any
-            hints = {}
-        params = [p for p in inspect.signature(factory).parameters.values()
-                  if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        names = {p.name for p in params}
-        fields = [(p.name, hints.get(p.name, Any)) if p.default is p.empty
-                  else (p.name, hints.get(p.name, Any), _field_default(p.default))
-                  for p in params if p.name != "backend"]
-        fields.sort(key=len)  # required fields first, as a dataclass wants them
-        name = getattr(factory, "__name__", "UserAgent")
-        config = dataclasses.make_dataclass(f"{name}Recipe", fields)
-        backend = next((p for p in params if p.name == "backend"), None)
+        config, backend = _signature_config(factory)
 
         def build(c: Any, run_backend: LLMBackend | None) -> Agent:
             kwargs = {f.name: getattr(c, f.name) for f in dataclasses.fields(c)}
-            if "backend" in names:
-                kwargs["backend"] = run_backend
-            return factory(**kwargs)
+            return factory(**kwargs, **({"backend": run_backend} if backend else {}))
 
+        name = getattr(factory, "__name__", "UserAgent")
         doc = (inspect.getdoc(factory) or where or name).splitlines()[0]
         return cls(config, build, backend is not None and backend.default is backend.empty, doc)
+
+
+def _signature_config(factory: Callable[..., Any]) -> tuple[type, inspect.Parameter | None]:
+    """A dataclass of `factory`'s keyword parameters but `backend`, and its `backend` parameter.
+
+    A parameter without an annotation is typed by its default when that is a config (an
+    LLMCall), else Any; an annotation that does not resolve is taken as Any.
+    """
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # noqa: BLE001 - an unresolvable annotation is validated as Any
+        hints = {}
+    params = [p for p in inspect.signature(factory).parameters.values()
+              if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+    def hint(p: inspect.Parameter) -> Any:
+        is_config = dataclasses.is_dataclass(p.default) and not isinstance(p.default, type)
+        return hints.get(p.name, type(p.default) if is_config else Any)
+
+    fields = [(p.name, hint(p)) if p.default is p.empty
+              else (p.name, hint(p), _field_default(p.default))
+              for p in params if p.name != "backend"]
+    fields.sort(key=len)  # required fields (name, type) before defaulted ones, as dataclasses want
+    name = getattr(factory, "__name__", "UserAgent")
+    backend = next((p for p in params if p.name == "backend"), None)
+    return dataclasses.make_dataclass(f"{name}Recipe", fields), backend
 
 
 def _field_default(value: Any) -> Any:

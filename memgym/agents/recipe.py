@@ -288,6 +288,7 @@ def trainer_sampling_overrides(recipe: AgentRecipe, *, temperature: float, top_p
                                         (top_k_key, top_k)) if hasattr(call, k)}
             values.update({f.name: max_new_tokens for f in dataclasses.fields(call)
                            if f.name.endswith("max_new_tokens")
+                           and isinstance(getattr(call, f.name), int)
                            and getattr(call, f.name) > max_new_tokens})
         out = merge(out, _at(path, values))
     if not found and recipe.needs_backend:

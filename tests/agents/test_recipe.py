@@ -153,6 +153,11 @@ def reader_agent(*, backend, answerer: LLMCall = MemoryR1Config.answerer, top: i
     """A factory whose only LLM call is Memory-R1's answerer."""
     return {"answerer": answerer.bind(backend, component="answerer",
                                       slots=("memories", "question")), "top": top}
+
+
+def unannotated(*, backend, answerer=MemoryR1Config.answerer):
+    """A factory whose LLMCall parameter has no annotation."""
+    return answerer
 '''
 
 
@@ -172,6 +177,15 @@ def test_a_users_kind_is_imported_and_called_with_the_recipes_fields(user_module
     assert (answerer.sampling.temperature, answerer.sampling.max_new_tokens) == (0.0, 256)
     recipe = load_recipe({"kind": "user_kinds:reader_agent"})
     assert recipe.needs_backend and recipe.to_dict()["answerer"]["template"] == "memory_r1_answer"
+
+
+def test_an_unannotated_llm_call_parameter_is_an_llm_call(user_module):
+    from memgym.agents import LLMCall
+
+    call = load_agent({"kind": "user_kinds:unannotated", "answerer": {"temperature": 0.0}},
+                      reader_backend())
+    assert isinstance(call, LLMCall) and call.temperature == 0.0
+    assert call.template == "memory_r1_answer"
 
 
 def test_a_users_kind_is_validated_like_a_shipped_one(user_module):
