@@ -414,6 +414,13 @@ def test_dry_run_catches_misspelt_names_offline(tmp_path, tiny_recipe, capsys, o
     assert expected in capsys.readouterr().err
 
 
+def test_dry_run_takes_shipped_recipes_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert _main("train", "quickstart", "agent=memagent_smollm2", "--dry-run") == 0
+    assert _main("train", "quickstart", "agent=memagnet", "--dry-run") == 2
+    assert "recipe file not found: memagnet" in capsys.readouterr().err
+
+
 def test_dry_run_accepts_the_shipped_recipes(capsys):
     for recipe in sorted((Path(__file__).resolve().parents[2] / "train").glob("*.yaml")):
         if recipe.name == "tiny_memagent_gpu.yaml":  # its model is built by a script first
