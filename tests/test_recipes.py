@@ -61,7 +61,7 @@ def test_memgym_agents_lists_every_shipped_recipe_with_a_line(capsys):
 
 @pytest.mark.slow
 def test_the_wheel_carries_the_same_recipe_files(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
                     "-q", str(ROOT), "-w", str(tmp_path)], check=True, cwd=tmp_path)
     wheel = next(tmp_path.glob("memgym-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
