@@ -24,7 +24,9 @@ def test_shipped_recipes_are_the_checkouts_folders():
 
 def test_recipes_load_by_name_from_any_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert load_recipe("memagent").kind == "memagent"
+    recipe = load_recipe("memagent")
+    assert recipe.kind == "memagent" and recipe.text == (ROOT / "agents/memagent.yaml").read_text()
+    assert recipe.source == "agents/memagent.yaml"  # as results and leaderboards record it
     assert load_recipe("agents/memory_r1.yaml").kind == "memory_r1"  # the docs' spelling
     config = load_config("quickstart")
     assert load_config(ROOT / "train" / "quickstart.yaml") == config

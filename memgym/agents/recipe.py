@@ -126,12 +126,17 @@ def _resolve_kind(kind: Any, source: str) -> AgentKind:
 
 
 def _over_call_defaults(config: type, data: dict[str, Any]) -> dict[str, Any]:
-    """`data` with each LLMCall field's mapping applied over that field's default."""
+    """`data` with each LLMCall field's mapping applied over that field's default.
+
+    A key set to null keeps the default (as the recipes memgym wrote before LLMCall had
+    defaults on the class, e.g. `temperature: null` in an older run.json, read).
+    """
     out = dict(data)
     for f in dataclasses.fields(config):
         if isinstance(f.default, LLMCall) and isinstance(out.get(f.name), Mapping):
             default = {k: v for k, v in dataclasses.asdict(f.default).items() if v is not None}
-            out[f.name] = merge(default, out[f.name])
+            given = {k: v for k, v in out[f.name].items() if v is not None}
+            out[f.name] = merge(default, given)
     return out
 
 
@@ -186,8 +191,10 @@ def load_recipe(recipe: str | Path | Mapping[str, Any],
         data, source, text = dict(recipe), "<dict>", ""
     else:
         path = find_recipe(recipe, "agents")
-        data, source = load_yaml(path), str(path)
-        text = path.read_text(encoding="utf-8")
+        # a shipped recipe is recorded by its repository path, which every install resolves
+        # (results and leaderboard entries then name the same file wherever they were made)
+        source = str(recipe) if Path(recipe).is_file() else f"agents/{path.name}"
+        data, text = load_yaml(path), path.read_text(encoding="utf-8")
     extra = parse_overrides(overrides) if not isinstance(overrides, Mapping) else dict(overrides)
     data = merge(data, extra)
     kind = data.pop("kind", None)

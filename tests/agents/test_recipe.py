@@ -248,3 +248,13 @@ def test_recipes_import_no_cli_module():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"  # the backend-from-spec path no longer runs through eval/cli
+
+
+def test_a_resolved_recipe_of_an_older_run_loads_with_the_same_meaning():
+    # before LLMCall had defaults on the class, run.json wrote unset call keys as null
+    old = {"kind": "memory_r1", "manager": {"template": None, "max_new_tokens": None,
+                                            "temperature": 0.0, "top_p": 1.0, "top_k": 0,
+                                            "chat": True, "trainable": None, "backend": None}}
+    manager = load_recipe(old).config.manager
+    assert (manager.template, manager.max_new_tokens, manager.temperature, manager.trainable) \
+        == ("dialogue_memory_manager", 512, 0.0, True)
