@@ -179,8 +179,8 @@ def load_recipe(recipe: str | Path | Mapping[str, Any],
     """Read and validate a recipe (a file, a shipped recipe's name, or a dict) with overrides.
 
     Args:
-        recipe: a YAML path, the name of a shipped recipe ("memagent", see `memgym agents`), or
-            the recipe as a mapping.
+        recipe: a YAML path, the name of a shipped recipe ("memagent", see `memgym agents`), a
+            user's kind as 'package.module:Name' (its defaults), or the recipe as a mapping.
         overrides: ["temperature=0", "manager.temperature=0", ...] or a mapping, applied over it.
 
     Raises:
@@ -189,6 +189,8 @@ def load_recipe(recipe: str | Path | Mapping[str, Any],
     """
     if isinstance(recipe, Mapping):
         data, source, text = dict(recipe), "<dict>", ""
+    elif is_import_path(str(recipe)) and not Path(recipe).is_file():  # --agent mymod:MyAgent
+        data, source, text = {"kind": str(recipe)}, str(recipe), ""
     else:
         path = find_recipe(recipe, "agents")
         # a shipped recipe is recorded by its repository path, which every install resolves

@@ -54,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="env arguments, e.g. num_docs=800 chunk_tokens=5000; values are YAML")
     parser.add_argument("--agent", default=None, metavar="RECIPE",
                         help="an agent recipe: a shipped one by name (e.g. memagent; `memgym "
-                             "agents` lists them) or a YAML file (e.g. my_agent.yaml, whose "
-                             "kind may be your own package.module:Name)")
+                             "agents` lists them), a YAML file (e.g. my_agent.yaml, whose "
+                             "kind may be your own package.module:Name), or your own "
+                             "package.module:Name with its defaults")
     parser.add_argument("--agent-overrides", nargs="*", default=[], metavar="K=V",
                         help="recipe overrides, e.g. temperature=0 memory_max_new_tokens=512")
     parser.add_argument("--backend", choices=BACKEND_CHOICES, default=None,

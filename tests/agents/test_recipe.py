@@ -175,7 +175,8 @@ def test_a_users_kind_is_imported_and_called_with_the_recipes_fields(user_module
     assert built["top"] == 5 and answerer.component == "answerer"
     assert answerer.template.name == "memory_r1_answer"  # the default's, kept under the override
     assert (answerer.sampling.temperature, answerer.sampling.max_new_tokens) == (0.0, 256)
-    recipe = load_recipe({"kind": "user_kinds:reader_agent"})
+    recipe = load_recipe("user_kinds:reader_agent", ["top=4"])  # as `--agent mod:Name`
+    assert recipe.config.top == 4 and recipe.kind == recipe.source == "user_kinds:reader_agent"
     assert recipe.needs_backend and recipe.to_dict()["answerer"]["template"] == "memory_r1_answer"
 
 
