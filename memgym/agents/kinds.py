@@ -445,13 +445,19 @@ class AgentKind:
             the kind's own setting, a recipe mapping is applied over it key by key).
         build: `build(config, backend) -> Agent`.
         needs_backend: whether it makes LLM calls on the run's backend (`--backend`).
-        description: one line for `memgym agents` and error messages.
+        description: one line for `memgym agents` and error messages ("": the first line of
+            the config's docstring).
     """
 
     config: type
     build: Callable[[Any, LLMBackend | None], Agent]
     needs_backend: bool = True
     description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.description:
+            doc = inspect.getdoc(self.config) or ""
+            object.__setattr__(self, "description", (doc.splitlines() or [""])[0])
 
     @classmethod
     def from_factory(cls, factory: Callable[..., Agent], *, where: str = "") -> AgentKind:
@@ -522,5 +528,3 @@ AGENT_KINDS: dict[str, AgentKind] = {
     "dialogue_oracle": AgentKind(DialogueOracleConfig, _build_dialogue_context),
 }
 """Recipe kinds by name."""
-for _kind in AGENT_KINDS.values():
-    object.__setattr__(_kind, "description", inspect.getdoc(_kind.config).splitlines()[0])
