@@ -32,6 +32,7 @@ RESUME_HINTS: dict[str, str] = {
 # subcommand -> (module with add_arguments(parser) and run(args) -> int, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "envs": ("memgym.cli", "list every registered environment id with a one-line description"),
+    "agents": ("memgym.agents.cli", "list the shipped agent and training recipes (usable by name)"),
     "eval": ("memgym.eval.cli", "evaluate an agent recipe on an environment"),
     "train": ("memgym.trainer.cli", "train a memory policy with GRPO from a YAML recipe"),
     "quickstart": ("memgym.quickstart.run", "evaluate, train and re-evaluate the embedded tiny model"),

@@ -44,10 +44,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from memgym.agents.base import EpisodeContext
-from memgym.agents.calls import call_llm
-from memgym.agents.prompts import PromptTemplate
+from memgym.agents.calls import LLMComponent
 from memgym.errors import ConfigError
-from memgym.llm.base import Completion, LLMBackend, SamplingParams
 
 __all__ = [
     "ANSWER_FORMATS",
@@ -214,34 +212,6 @@ def require_memory_r1(observation: Mapping[str, str], agent: str) -> None:
         raise ConfigError(f"{agent} writes Memory-R1 JSON at each turn; this env asks for "
                           f"{observation.get('action_format')!r}: make the env with "
                           "protocol='memory_r1' (e.g. MemoryR1-LoCoMo-v0, MemoryBank-Synthetic-v0)")
-
-
-class LLMComponent:
-    """One LLM call site of an agent: its backend, prompt, sampling and training flag.
-
-    Args:
-        backend: the backend this component calls (each component may have its own).
-        template: the prompt template.
-        sampling: its sampling settings.
-        component: the Turn's component name ("extractor", "manager", "answerer", ...).
-        chat: send the prompt as a chat message.
-        trainable: whether the trainer optimises its calls.
-    """
-
-    def __init__(self, backend: LLMBackend, template: PromptTemplate, sampling: SamplingParams,
-                 *, component: str, chat: bool = True, trainable: bool = True):
-        self.backend = backend
-        self.template = template
-        self.sampling = sampling
-        self.component = component
-        self.chat = chat
-        self.trainable = trainable
-
-    async def __call__(self, ctx: EpisodeContext, **fields: str) -> Completion:
-        """Render the template with `fields`, call the backend, record the Turn."""
-        return await call_llm(self.backend, ctx, component=self.component,
-                              prompt=self.template.render(**fields), sampling=self.sampling,
-                              chat=self.chat, trainable=self.trainable)
 
 
 class MemoryR1Agent:

@@ -7,12 +7,11 @@ runner and eval as any model, which checks the task is solvable and the scoring 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 
 from memgym.agents.base import EpisodeContext
 from memgym.agents.parsing import box
-from memgym.errors import ConfigError
+from memgym.imports import import_callable  # re-exported: its old home
 
 __all__ = ["AnswerFn", "MemoryFn", "ScriptedPolicyAgent", "import_callable"]
 
@@ -20,25 +19,6 @@ MemoryFn = Callable[[str, str, str], str]
 """memory_fn(question, memory, chunk) -> the new memory."""
 AnswerFn = Callable[[str, str], str]
 """answer_fn(question, memory) -> the answer."""
-
-
-def import_callable(spec: str, *, key: str = "callable") -> Callable:
-    """Resolve "package.module:attribute" to a callable; errors name `key` and the spec."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"{key}={spec!r}: expected 'package.module:function'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"{key}={spec!r}: cannot import {module_name!r} ({exc})") from exc
-    obj = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ConfigError(f"{key}={spec!r}: {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise ConfigError(f"{key}={spec!r} is not callable")
-    return obj
 
 
 class ScriptedPolicyAgent:

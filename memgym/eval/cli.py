@@ -30,7 +30,7 @@ from typing import Any
 from memgym.config import parse_overrides
 from memgym.llm import DEFAULT_CPU_THREADS, set_torch_threads
 
-__all__ = ["add_arguments", "build_backend", "run"]
+__all__ = ["add_arguments", "default_concurrency", "dialogue_table", "run"]
 
 BACKEND_CHOICES = ("transformers", "hf", "vllm", "openai", "scripted")
 SERVER_CONCURRENCY = 64
@@ -53,7 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-kwargs", nargs="*", default=[], metavar="K=V",
                         help="env arguments, e.g. num_docs=800 chunk_tokens=5000; values are YAML")
     parser.add_argument("--agent", default=None, metavar="RECIPE",
-                        help="an agent recipe, e.g. agents/memagent.yaml")
+                        help="an agent recipe: a shipped one by name (e.g. memagent; `memgym "
+                             "agents` lists them), a YAML file (e.g. my_agent.yaml, whose "
+                             "kind may be your own package.module:Name), or your own "
+                             "package.module:Name with its defaults")
     parser.add_argument("--agent-overrides", nargs="*", default=[], metavar="K=V",
                         help="recipe overrides, e.g. temperature=0 memory_max_new_tokens=512")
     parser.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
@@ -106,43 +109,6 @@ def default_concurrency(backend: str | None) -> int:
     return SERVER_CONCURRENCY if backend in ("vllm", "openai") else LOCAL_CONCURRENCY
 
 
-def build_backend(name: str, model: str | None, base_url: str | list[str] | None,
-                  extra: dict[str, Any]) -> Any:
-    """Build the named backend from the CLI's flags (the scripted backend's model is a policy).
-
-    Several base URLs give one OpenAI backend per server behind a `LoadBalancedBackend`.
-    """
-    from memgym.errors import ConfigError
-    from memgym.llm import make_backend
-
-    urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
-    if len(urls) > 1:
-        if name != "openai":
-            raise ConfigError(f"--base-url is for --backend openai, not {name}")
-        from memgym.llm.balance import LoadBalancedBackend
-
-        return LoadBalancedBackend([build_backend(name, model, url, extra) for url in urls])
-    base_url = urls[0] if urls else None
-    if name == "scripted":
-        from memgym.agents.policy import import_callable
-
-        if not model:
-            raise ConfigError("--backend scripted needs --model package.module:function, the "
-                              "policy that maps a GenerationRequest to a reply")
-        return make_backend("scripted", policy=import_callable(model, key="--model"), **extra)
-    if not model:
-        raise ConfigError(f"--backend {name} needs --model (a model id, local path or served "
-                          "model name)")
-    kwargs = {"model": model, **extra}
-    if base_url is not None:
-        if name != "openai":
-            raise ConfigError(f"--base-url is for --backend openai, not {name}")
-        kwargs["base_url"] = base_url
-    elif name == "openai":
-        raise ConfigError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1")
-    return make_backend(name, **kwargs)
-
-
 def _headline(env_id: str, kind: str, metrics: dict[str, Any]) -> tuple[str, bool]:
     """The one-line result, and whether the run is incomplete (episodes with failed calls)."""
     incomplete = metrics.get("incomplete_episodes", 0)
@@ -182,52 +148,92 @@ def run(args: argparse.Namespace) -> int:
 
     Returns 0, or 3 when some episodes are incomplete (see the module docstring).
     """
-    from rich.console import Console
-
-    from memgym.agents.recipe import build_agent, load_recipe
-    from memgym.envs.validation import align_answer_format, env_accepts, validate_env
-    from memgym.errors import ConfigError
-    from memgym.eval.runner import FailFast, evaluate
+    from memgym.agents.recipe import build_agent
 
     if args.merge:
         return _merge(args)
+    recipe, env_kwargs, judge = _checked_inputs(args)  # every offline check, before any model
+    backend, fail_fast, model = _open_backend(args, recipe, env_kwargs)
+    try:
+        agent = build_agent(recipe, fail_fast)
+        summary = _evaluate(args, agent, recipe, env_kwargs, judge, fail_fast, model)
+    finally:
+        for closing in (backend, getattr(judge, "backend", None)):
+            close = getattr(closing, "close", None)
+            if callable(close):
+                close()
+    return _report(args, recipe, judge, summary)
+
+
+def _checked_inputs(args: argparse.Namespace) -> tuple[Any, dict[str, Any], Any]:
+    """The recipe, the env kwargs and the judge, all validated offline (typos fail in a second).
+
+    Raises:
+        ConfigError: a missing --env/--agent, a bad --shard, recipe, env id or kwarg, or judge
+            flags.
+    """
+    from memgym.agents.recipe import load_recipe
+    from memgym.envs.validation import align_answer_format, validate_env
+    from memgym.errors import ConfigError
+
     if args.env is None or args.agent is None:
         raise ConfigError("memgym eval needs --env ID and --agent RECIPE (see `memgym eval "
                           "--help`), or `memgym eval merge DIR... --out DIR` to merge shards")
     if args.shard is not None:
         from memgym.eval.shards import parse_shard
 
-        parse_shard(args.shard)  # before any model loads
+        parse_shard(args.shard)
     recipe = load_recipe(args.agent, args.agent_overrides)
     env_kwargs = parse_overrides(args.env_kwargs)
-    validate_env(args.env, env_kwargs)  # before any model loads: typos fail in a second
+    validate_env(args.env, env_kwargs)
     align_answer_format(args.env, env_kwargs, recipe.config)
-    judge = _build_judge(args)  # before any model loads, like the checks above
+    return recipe, env_kwargs, _build_judge(args)
+
+
+def _open_backend(args: argparse.Namespace, recipe: Any, env_kwargs: dict[str, Any]
+                  ) -> tuple[Any, Any, str | None]:
+    """The run's backend, the fail-fast wrapper the agent calls through, and the model path.
+
+    Without --backend both are None (for an agent that makes no LLM call on the run's backend).
+    A local model's own tokenizer becomes the env's, so chunks and memory budgets count its
+    tokens, as MemAgent does.
+    """
+    from memgym.envs.validation import env_accepts
+    from memgym.errors import ConfigError
+    from memgym.eval.runner import FailFast
+    from memgym.llm import LOCAL_BACKENDS, BackendSpec, build_backend
+
+    if args.backend is None:
+        if recipe.needs_backend:
+            raise ConfigError(f"{args.agent}: agent kind {recipe.kind!r} calls an LLM; pass "
+                              "--backend and --model")
+        return None, None, args.model
     model = args.model
-    if args.backend in ("transformers", "hf", "vllm") and model:
+    if args.backend in LOCAL_BACKENDS and model:
         from memgym.models import resolve_model_path
 
         model = resolve_model_path(model)  # fails at once, offline, saying what it tried
-    backend = fail_fast = None
-    if args.backend is not None:
-        if args.backend in ("transformers", "hf"):  # the others run no torch model here
-            set_torch_threads(args.threads, setting="--threads")
-        backend = build_backend(args.backend, model, args.base_url,
-                                parse_overrides(args.backend_kwargs))
-        if (args.backend in ("transformers", "hf", "vllm") and "tokenizer" not in env_kwargs
-                and env_accepts(args.env, "tokenizer")):  # the dialogue envs count no tokens
-            # chunks and memory budgets count the model's own tokens, as MemAgent does
-            env_kwargs["tokenizer"] = model
-        where = f"{args.backend} at {', '.join(args.base_url)}" if args.base_url else \
-            f"{args.backend} model {args.model}"
-        fail_fast = FailFast(backend, where)
-        if args.backend == "openai":
-            _probe_server(backend, where)
-    elif recipe.needs_backend:
-        raise ConfigError(f"{args.agent}: agent kind {recipe.kind!r} calls an LLM; pass "
-                          "--backend and --model")
-    agent = build_agent(recipe, fail_fast)
-    concurrency = args.concurrency or default_concurrency(args.backend)
+    if args.backend in ("transformers", "hf"):  # the others run no torch model here
+        set_torch_threads(args.threads, setting="--threads")
+    backend = build_backend(BackendSpec(args.backend, model, args.base_url,
+                                        parse_overrides(args.backend_kwargs)),
+                            resolve_model=False)
+    if (args.backend in LOCAL_BACKENDS and "tokenizer" not in env_kwargs
+            and env_accepts(args.env, "tokenizer")):  # the dialogue envs count no tokens
+        env_kwargs["tokenizer"] = model
+    where = (f"{args.backend} at {', '.join(args.base_url)}" if args.base_url
+             else f"{args.backend} model {args.model}")
+    fail_fast = FailFast(backend, where)
+    if args.backend == "openai":
+        _probe_server(backend, where)
+    return backend, fail_fast, model
+
+
+def _evaluate(args: argparse.Namespace, agent: Any, recipe: Any, env_kwargs: dict[str, Any],
+              judge: Any, fail_fast: Any, model: str | None) -> dict[str, Any]:
+    """Run the evaluation into --out; the summary (with the judge's report when there is one)."""
+    from memgym.eval.runner import evaluate
+
     run_info = {"agent_recipe_file": recipe.source, "agent_recipe_text": recipe.text,
                 "backend": args.backend, "model": args.model,
                 "base_url": args.base_url[0] if args.base_url and len(args.base_url) == 1
@@ -243,20 +249,22 @@ def run(args: argparse.Namespace) -> int:
 
         def make_env() -> Any:
             return gym.make(args.env, **env_kwargs, judge=judge)
-    try:
-        summary = evaluate(args.env, agent, out_dir=args.out, env_kwargs=env_kwargs,
-                           episodes=args.episodes, avg_k=args.avg_k, seed=args.seed,
-                           concurrency=concurrency, resume=args.resume,
-                           recipe=recipe.to_dict(), run_info=run_info, fail_fast=fail_fast,
-                           progress=not args.no_progress, shard=args.shard, make_env=make_env)
-    finally:
-        for closing in (backend, getattr(judge, "backend", None)):
-            close = getattr(closing, "close", None)
-            if callable(close):
-                close()
-    console = Console(stderr=True)
+    summary = evaluate(args.env, agent, out_dir=args.out, env_kwargs=env_kwargs,
+                       episodes=args.episodes, avg_k=args.avg_k, seed=args.seed,
+                       concurrency=args.concurrency or default_concurrency(args.backend),
+                       resume=args.resume, recipe=recipe.to_dict(), run_info=run_info,
+                       fail_fast=fail_fast, progress=not args.no_progress, shard=args.shard,
+                       make_env=make_env)
     if judge is not None:
         summary["judge"] = _record_judge(args.out, judge)
+    return summary
+
+
+def _report(args: argparse.Namespace, recipe: Any, judge: Any, summary: dict[str, Any]) -> int:
+    """Print the headline, the dialogue table and what to do about failures; the exit status."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
     line, incomplete = _headline(args.env, recipe.kind, summary["metrics"])
     console.print(line)
     if "dialogue" in summary["metrics"]:

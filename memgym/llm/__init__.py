@@ -4,6 +4,10 @@
     >>> backend = make_backend("scripted", policy=["42"])
     >>> backend = make_backend("hf", model="Qwen/Qwen2.5-0.5B-Instruct")      # transformers
     >>> backend = make_backend("openai", base_url="http://localhost:8000/v1", model="qwen")
+    >>> backend = build_backend(BackendSpec("hf", model="smollm2-135m-instruct"))  # as the CLI
+
+`build_backend` (memgym.llm.spec) is the one place a backend is built from a spec: the CLI's
+flags, a recipe component's own `backend:` and the trainer's frozen reader all go through it.
 
 The backend classes are imported lazily (on first attribute access), so `import memgym.llm`
 stays light: torch, transformers, httpx and vllm load only when their backend is used.
@@ -27,6 +31,7 @@ from memgym.llm.base import (
     cut_at_stop,
     strip_think,
 )
+from memgym.llm.spec import LOCAL_BACKENDS, BackendSpec, build_backend
 
 if TYPE_CHECKING:
     from memgym.llm.hf import TransformersBackend
@@ -41,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKENDS",
     "DEFAULT_CPU_THREADS",
+    "LOCAL_BACKENDS",
+    "BackendSpec",
     "BackendUnavailable",
     "Completion",
     "GenerationRequest",
@@ -52,6 +59,7 @@ __all__ = [
     "ServerCapabilities",
     "TransformersBackend",
     "VLLMBackend",
+    "build_backend",
     "cut_at_stop",
     "make_backend",
     "require_training_capabilities",

@@ -32,7 +32,8 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `train` subcommand's arguments."""
-    parser.add_argument("recipe", help="a training recipe (YAML), e.g. train/tiny_random_budget.yaml")
+    parser.add_argument("recipe", help="a training recipe: a shipped one by name (e.g. quickstart; "
+                                       "`memgym agents` lists them) or a YAML file")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="override recipe keys, e.g. num_generations=8 "
                              "env_kwargs.chunk_tokens=256 (trainer.<key> also accepted)")

@@ -106,16 +106,18 @@ class GRPOConfig:
 
     # -- sampling ------------------------------------------------------------------------------
     temperature: float = 1.0
-    """Sampling temperature for rollouts; the trainer divides logits by it too, so its
-    log-probs are those of the distribution that was sampled."""
+    """Sampling temperature of every trainable LLM call of the agent (nested components such as
+    Memory-R1's manager and answerer included: it replaces the recipe's own); the trainer
+    divides logits by it too, so its log-probs are those of the distribution that was sampled.
+    Frozen calls (trainable: false) keep the recipe's settings."""
     top_p: float = 1.0
-    """Nucleus sampling for rollouts (1.0 disables); it overrides the agent recipe's top_p."""
+    """Nucleus sampling of every trainable LLM call (1.0 disables); it replaces the recipe's."""
     top_k: int = 0
-    """Top-k sampling for rollouts (0 disables); it overrides the agent recipe's top_k."""
+    """Top-k sampling of every trainable LLM call (0 disables); it replaces the recipe's."""
     max_completion_length: int = 1024
-    """Longest completion of one LLM call, in tokens: it caps the agent recipe's
-    `*_max_new_tokens` (each becomes the smaller of the two) and is dr_grpo's constant
-    normaliser."""
+    """Longest completion of one trainable LLM call, in tokens: it caps each such call's
+    max_new_tokens (`*_max_new_tokens` of flat recipes; each becomes the smaller of the two) and
+    is dr_grpo's constant normaliser."""
 
     # -- rewards and advantages ----------------------------------------------------------------
     reward_weights: dict[str, float] | None = None
@@ -198,7 +200,8 @@ class GRPOConfig:
     """Hold out the last `eval_tasks` task ids of the source for evaluation; training samples
     only the others."""
     eval_temperature: float = 0.0
-    """Sampling temperature for evaluation episodes (0 = greedy)."""
+    """Sampling temperature of every trainable LLM call in evaluation episodes (0 = greedy;
+    top_p 1, top_k 0)."""
 
     # -- output, logging, checkpoints ---------------------------------------------------------
     output_dir: str = "runs/grpo"
@@ -475,7 +478,8 @@ def load_config(recipe: str | Path | Mapping[str, Any] | None = None,
     """Build a validated GRPOConfig from a YAML recipe (or mapping) plus `key=value` overrides.
 
     Args:
-        recipe: a path to a recipe in `train/`, a mapping, or None for the defaults.
+        recipe: a recipe file, a shipped training recipe's name ("quickstart", the stem of a
+            file in `train/`), a mapping, or None for the defaults.
         overrides: `["num_generations=8", "env_kwargs.chunk_tokens=64"]` or a mapping; they win
             over the recipe. `trainer.<key>` is accepted as a spelling of `<key>`.
 
@@ -488,7 +492,10 @@ def load_config(recipe: str | Path | Mapping[str, Any] | None = None,
     elif isinstance(recipe, Mapping):
         data, where = dict(recipe), "config"
     else:
-        data, where = load_yaml(recipe), str(recipe)
+        from memgym.recipes import find_recipe
+
+        path = find_recipe(recipe, "train")
+        data, where = load_yaml(path), str(path)
     extra = parse_overrides(list(overrides)) if not isinstance(overrides, Mapping) else dict(
         overrides)
     data = _flatten_section(data, where)

@@ -88,14 +88,16 @@ def build_frozen_reader(spec: FrozenReaderSpec | Mapping[str, Any]) -> FrozenRea
         ConfigError: an unknown key, a backend that cannot be built, or a recipe kind that needs
             no backend for an answer (nothing to freeze: use it as the agent directly).
     """
-    from memgym.agents.recipe import BackendSpec, _spec_backend, load_agent
+    from memgym.agents.recipe import load_agent
+    from memgym.llm import BackendSpec, build_backend
 
     if not isinstance(spec, FrozenReaderSpec):
         if not isinstance(spec, Mapping):
             raise ConfigError(f"frozen_reader must be a mapping (agent, backend, model), got "
                               f"{type(spec).__name__}")
         spec = from_dict(FrozenReaderSpec, dict(spec), where="frozen_reader")
-    backend = _spec_backend(BackendSpec(backend=spec.backend, model=spec.model,
-                                        base_url=spec.base_url, kwargs=dict(spec.kwargs)))
+    backend = build_backend(BackendSpec(backend=spec.backend, model=spec.model,
+                                        base_url=spec.base_url, kwargs=dict(spec.kwargs)),
+                            flag="frozen_reader.")
     agent = load_agent(spec.agent, backend, overrides=dict(spec.overrides))
     return FrozenReader(agent, seed=spec.seed)

@@ -199,30 +199,6 @@ def build_scheduler(optimizer: torch.optim.Optimizer, *, kind: str, warmup_steps
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _sampling_overrides(recipe: Any, *, temperature: float, top_p: float, top_k: int,
-                        max_new_tokens: int) -> dict[str, float]:
-    """The agent-recipe keys the trainer's sampling settings override.
-
-    The trainer's temperature is the one its log-probs assume, so it wins over the recipe's, as
-    do top_p and top_k (a recipe's own never truncates silently); `max_new_tokens` (the trainer's
-    max_completion_length) caps every `*_max_new_tokens` of the recipe. Only keys the recipe's
-    kind has are overridden (a scripted agent has none).
-    """
-    import dataclasses
-
-    config = load_recipe(recipe).config
-    if not dataclasses.is_dataclass(config):
-        return {}
-    values = dataclasses.asdict(config)
-    out: dict[str, Any] = {k: v for k, v in
-                           {"temperature": temperature, "top_p": top_p, "top_k": top_k}.items()
-                           if k in values}
-    for key, value in values.items():
-        if key.endswith("max_new_tokens") and isinstance(value, int) and value > max_new_tokens:
-            out[key] = max_new_tokens
-    return out
-
-
 def _set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -356,17 +332,20 @@ class GRPOTrainer:
 
     def _build_agents(self) -> None:
         """The rollout sampler, and the training and evaluation agents that sample through it."""
-        from memgym.agents.recipe import load_agent
+        from memgym.agents.recipe import load_agent, trainer_sampling_overrides
         cfg = self.config
         # built after the resume, so the sampler never holds pre-resume weights
         self.backend = self._generation_backend()
         self._sampler_stale = True  # the sampler's weights may differ from the model's
-        self.agent = load_agent(self.agent_recipe, self.backend, overrides=_sampling_overrides(
-            self.agent_recipe, temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k,
-            max_new_tokens=cfg.max_completion_length))
+        # Every trainable LLM call of the agent, nested ones included, samples at the trainer's
+        # settings: the loss divides logits by cfg.temperature, the same number.
+        recipe = load_recipe(self.agent_recipe)
+        self.agent = load_agent(self.agent_recipe, self.backend, overrides=(
+            trainer_sampling_overrides(recipe, temperature=cfg.temperature, top_p=cfg.top_p,
+                                       top_k=cfg.top_k, max_new_tokens=cfg.max_completion_length)))
         self.eval_agent = load_agent(self.agent_recipe, self.backend, overrides=(
-            _sampling_overrides(self.agent_recipe, temperature=cfg.eval_temperature, top_p=1.0,
-                                top_k=0, max_new_tokens=cfg.max_completion_length)))
+            trainer_sampling_overrides(recipe, temperature=cfg.eval_temperature, top_p=1.0,
+                                       top_k=0, max_new_tokens=cfg.max_completion_length)))
 
     def _generation_backend(self) -> Any:
         """The rollout sampler: the trained model itself, or a vLLM engine kept in sync."""

@@ -17,12 +17,13 @@ __all__ = ["check_agent", "check_model", "check_recipe"]
 
 
 def check_agent(agent: str | Mapping[str, Any]) -> None:
-    """The agent recipe loads: its file exists, its kind and keys are known (did-you-mean)."""
+    """The agent recipe loads: its file (or shipped name) exists, its kind and keys are known."""
     from memgym.agents.recipe import load_recipe
 
-    if isinstance(agent, str) and not Path(agent).is_file():
-        raise ConfigError(f"agent={agent!r}: no such recipe file (see agents/ for examples)")
-    load_recipe(agent)
+    try:
+        load_recipe(agent)
+    except ConfigError as exc:
+        raise ConfigError(f"agent={agent!r}: {exc}") from exc
 
 
 def check_model(model: str) -> str:

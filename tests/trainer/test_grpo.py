@@ -343,11 +343,12 @@ def test_few_tasks_warn_that_rollouts_repeat_them(tiny_recipe, caplog):
 
 
 def test_recipe_sampling_is_overridden_and_capped_by_the_trainer():
-    from memgym.trainer.grpo import _sampling_overrides
+    from memgym.agents.recipe import load_recipe, trainer_sampling_overrides
 
-    recipe = {"kind": "memagent", "top_k": 20, "top_p": 0.8, "memory_max_new_tokens": 2048,
-              "answer_max_new_tokens": 16}
-    out = _sampling_overrides(recipe, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=512)
+    recipe = load_recipe({"kind": "memagent", "top_k": 20, "top_p": 0.8,
+                          "memory_max_new_tokens": 2048, "answer_max_new_tokens": 16})
+    out = trainer_sampling_overrides(recipe, temperature=1.0, top_p=1.0, top_k=0,
+                                     max_new_tokens=512)
     assert out == {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "memory_max_new_tokens": 512}
 
 
@@ -411,6 +412,13 @@ def test_dry_run_catches_misspelt_names_offline(tmp_path, tiny_recipe, capsys, o
     path = _recipe_file(tmp_path, tiny_recipe)
     assert _main("train", path, override, "--dry-run") == 2
     assert expected in capsys.readouterr().err
+
+
+def test_dry_run_takes_shipped_recipes_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert _main("train", "quickstart", "agent=memagent_smollm2", "--dry-run") == 0
+    assert _main("train", "quickstart", "agent=memagnet", "--dry-run") == 2
+    assert "recipe file not found: memagnet" in capsys.readouterr().err
 
 
 def test_dry_run_accepts_the_shipped_recipes(capsys):
