@@ -24,6 +24,7 @@ from memgym.memory.bank import (
     parse_memory_operations,
     parse_rmm_operations,
 )
+from memgym.memory.retrieval import Retriever
 from memgym.rewards.locomo import locomo_scores
 from memgym.rewards.rubric import Rubric
 
@@ -61,6 +62,9 @@ removed): LoCoMo's answers are a few words, and a 1 MB answer then scores in mil
 _CITE_WINDOW = 4096  # the citation tag is looked for in the answer's last characters
 _SHORT = 256
 
+BankFactory = Callable[..., MemoryBank]
+"""bank_factory(max_entries=..., retriever=...) -> a new, empty MemoryBank (or a subclass): what
+the env calls at every reset."""
 Reader = Callable[[str, Sequence[MemoryEntry]], str]
 """reader(question, memories) -> answer: the frozen answer agent of frozen-reader mode."""
 Judge = Callable[[str, str, Sequence[str]], "float | None"]
@@ -219,6 +223,12 @@ class DialogueMemoryEnv(gym.Env):
     - `stream`: "turn" or "session" (default: the protocol's: turn for Memory-R1, session RMM).
     - `retrieval`: "bm25" (default, offline) or "dense"; `encoder`: the dense encoder's name or
       path (default all-minilm-l6-v2); both go to `memgym.memory.retrieval.make_retriever`.
+      `retriever`: a ready `Retriever` instead (any object with `rank(query, passages, k)`;
+      envs may share one).
+    - `bank_factory`: what builds the bank at every reset, called as
+      `bank_factory(max_entries=..., retriever=...)` (default `MemoryBank`; pass a subclass
+      or a function to inject your own substrate). Operations a user registers
+      (`memgym.memory.register_operation`) need no factory: the default bank applies them.
     - `top_k`: memories shown at a question (Memory-R1 60, RMM 20); `per_speaker_k`: retrieve
       that many per speaker instead (Memory-R1: 30 each; 0 turns it off; default: the
       protocol's, used in the turn stream only); `write_top_k` (10): memories shown at a write.
@@ -250,7 +260,8 @@ class DialogueMemoryEnv(gym.Env):
                  max_entries: int | None = None, max_entry_chars: int = 2048,
                  max_dialogue_chars: int = 65536, max_question_chars: int = 16384,
                  reward_weights: Mapping[str, float] | None = None, source: str = "",
-                 render_mode: str | None = None):
+                 render_mode: str | None = None, retriever: Retriever | None = None,
+                 bank_factory: BankFactory | None = None):
         if len(conversations) == 0:
             raise ConfigError(f"the conversation source {source or '(unnamed)'} holds none")
         if protocol not in PROTOCOLS:
@@ -293,8 +304,16 @@ class DialogueMemoryEnv(gym.Env):
         self.rubric = self._rubric(reward_weights)
         from memgym.memory.retrieval import make_retriever
 
-        self.retriever = make_retriever(retrieval, encoder=encoder)
-        self.retrieval = retrieval
+        if retriever is not None and not isinstance(retriever, Retriever):
+            raise ConfigError(f"retriever must have rank(query, passages, k), got "
+                              f"{type(retriever).__name__} (see memgym.memory.make_retriever)")
+        if bank_factory is not None and not callable(bank_factory):
+            raise ConfigError(f"bank_factory must be callable as bank_factory(max_entries=..., "
+                              f"retriever=...), got {type(bank_factory).__name__}")
+        self.retriever = (retriever if retriever is not None
+                          else make_retriever(retrieval, encoder=encoder))
+        self.retrieval = retrieval if retriever is None else type(retriever).__name__
+        self.bank_factory: BankFactory = bank_factory or MemoryBank
         speakers = max(len(c.speakers) for c in conversations)
         shown = max(self.top_k, self.per_speaker_k * max(speakers, 1), self.write_top_k)
         short = UnicodeText(_SHORT)
@@ -343,7 +362,7 @@ class DialogueMemoryEnv(gym.Env):
         task_id = self._task_id(options.get("task_id"))
         self.task = conversation = self.conversations[task_id]
         self._task_id_value = task_id
-        self.bank = MemoryBank(max_entries=self.max_entries, retriever=self.retriever)
+        self.bank = self.bank_factory(max_entries=self.max_entries, retriever=self.retriever)
         self._units = self._write_units(conversation)
         self._positions = {t.dia_id: i for i, t in enumerate(conversation.turns())}
         self._turn_session = {t.dia_id: t.session for t in conversation.turns()}
@@ -493,7 +512,7 @@ class DialogueMemoryEnv(gym.Env):
         info = {"phase": WRITE, "step_dia_ids": [t.dia_id for t in unit.turns],
                 "session": unit.session, "operations": [_result_row(r) for r in results],
                 "op_errors": [r.reason for r in results if not r.applied],
-                "bank_size": len(self.bank), "memory_trace": self._change_text(applied)}
+                "bank_size": len(self.bank), "memory_trace": self.bank.describe_changes(applied)}
         if self.reader is not None:
             components["reader"], info["reader_answers"] = self._reader_reward(unit)
         self._write_log.append({"op_validity": components["op_validity"],
@@ -501,20 +520,6 @@ class DialogueMemoryEnv(gym.Env):
                                 "reader": components.get("reader"),
                                 "reader_questions": len(info.get("reader_answers", ()))})
         return components, info
-
-    def _change_text(self, applied: Sequence[OperationResult]) -> str:
-        """What a write step did to the bank, one line per applied change ("ADD [4] text",
-        "UPDATE [2] new text", "DELETE [3]"); the episode's trace (`memgym eval`'s traces.jsonl)
-        keeps these, since the whole bank after every step would be quadratic in size."""
-        lines = []
-        for r in applied:
-            event = r.operation.event if r.operation else "?"
-            if event == "NOOP":
-                continue
-            entry = self.bank.get(r.entry_id) if r.entry_id else None
-            text = f" {entry.text}" if entry is not None and event in ("ADD", "UPDATE", "MERGE") else ""
-            lines.append(f"{event} [{r.entry_id}]{text}" if r.entry_id else event)
-        return "\n".join(lines) or "(no change)"
 
     def _bank_room(self) -> float:
         capacity = self.max_entries or max(self.task.num_turns, 1)

@@ -1,14 +1,19 @@
 """Memory substrates owned by environments: the overwrite slot (MemAgent, MEM1) and the memory
 bank with its operations and retrieval (Memory-R1, RMM)."""
 
-from memgym.memory.bank import ACTION_FORMATS, MemoryBank, MemoryEntry
+from memgym.memory.bank import ACTION_FORMATS, MemoryBank, MemoryEntry, WriteContext
 from memgym.memory.operations import (
     OPERATION_EVENTS,
+    OPERATIONS,
     MemoryOperation,
     OperationResult,
+    OperationSpec,
     count_operations,
+    operation_events,
     parse_memory_operations,
     parse_rmm_operations,
+    register_operation,
+    unregister_operation,
 )
 from memgym.memory.retrieval import (
     RETRIEVERS,
@@ -24,6 +29,7 @@ from memgym.memory.slot import NO_MEMORY, OverwriteSlot, SlotWrite
 __all__ = [
     "ACTION_FORMATS",
     "NO_MEMORY",
+    "OPERATIONS",
     "OPERATION_EVENTS",
     "RETRIEVERS",
     "BM25Retriever",
@@ -32,13 +38,18 @@ __all__ = [
     "MemoryEntry",
     "MemoryOperation",
     "OperationResult",
+    "OperationSpec",
     "OverwriteSlot",
     "Retriever",
     "SentenceEncoder",
     "SlotWrite",
+    "WriteContext",
     "count_operations",
     "load_sentence_encoder",
     "make_retriever",
+    "operation_events",
     "parse_memory_operations",
     "parse_rmm_operations",
+    "register_operation",
+    "unregister_operation",
 ]
