@@ -25,6 +25,7 @@ from memgym.memory.bank import (
     parse_rmm_operations,
 )
 from memgym.memory.retrieval import Retriever
+from memgym.memory.view import format_memories, shown_memories
 from memgym.rewards.locomo import locomo_scores
 from memgym.rewards.rubric import Rubric
 
@@ -34,6 +35,7 @@ __all__ = [
     "DialogueMemoryEnv",
     "Judge",
     "Reader",
+    "memory_entries_space",
     "parse_citations",
     "render_memories",
 ]
@@ -99,33 +101,26 @@ def parse_citations(text: str) -> tuple[str, tuple[str, ...] | None]:
 
 def render_memories(entries: Sequence[MemoryEntry], max_entry_chars: int | None = None, *,
                     numbered: bool = False) -> str:
-    """Bank entries as the observation shows them, one per line, each with its id.
+    """Bank entries as the observation's `memories` text shows them, one per line, each with its id.
 
     `[3] (Caroline; session 2; 8 May, 2023; updated 9 May, 2023) Caroline moved to Paris`: the
     bank id to name in UPDATE/DELETE and in citations, then who said it, when it was made and
     last changed, then the text; an entry that an UPDATE or MERGE changed adds an indented
     line `    (before: <its previous text>)`. `numbered=True` (RMM's write steps) starts each line with its
     0-based position, `#0 [3] (...) ...`: RMM's `Merge(index, ...)` names that position, as in
-    its prompt. "(no memories)" for an empty list.
+    its prompt. "(no memories)" for an empty list. It is `format_memories(..., "memgym")` of
+    the entries; agents read `memory_entries` instead (see `memgym.memory.view`).
     """
-    if not entries:
-        return "(no memories)"
-    lines = []
-    for position, e in enumerate(entries):
-        facts = [e.speaker or "-"]
-        if e.session is not None:
-            facts.append(f"session {e.session}")
-        if e.created_at:
-            facts.append(e.created_at)
-        if e.updated_at and e.updated_at != e.created_at:
-            facts.append(f"updated {e.updated_at}")
-        text = e.text if max_entry_chars is None else e.text[:max_entry_chars]
-        prefix = f"#{position} " if numbered else ""
-        lines.append(f"{prefix}[{e.id}] ({'; '.join(facts)}) {text}")
-        if e.history:  # what an UPDATE/MERGE replaced: "where did Ana live before ..."
-            before = e.history[-1] if max_entry_chars is None else e.history[-1][:max_entry_chars]
-            lines.append(f"    (before: {before})")
-    return "\n".join(lines)
+    return format_memories(shown_memories(entries, max_entry_chars), "memgym", numbered=numbered)
+
+
+def memory_entries_space(max_entry_chars: int) -> spaces.Sequence:
+    """The space of `memory_entries`: a sequence of `ShownMemory` dicts of Unicode text."""
+    short = UnicodeText(_SHORT)
+    text = UnicodeText(max_entry_chars)
+    return spaces.Sequence(spaces.Dict({
+        "id": short, "text": text, "speaker": short, "session": short, "created_at": short,
+        "updated_at": short, "before": text}), stack=False)
 
 
 @dataclass(frozen=True)
@@ -159,12 +154,19 @@ class DialogueMemoryEnv(gym.Env):
     | `dialogue`      | the new turn(s), "[dia_id] speaker: text", under a "Session n (date)" line | "" | `max_dialogue_chars` (65,536) |
     | `date`          | the session's date-time                      | the question date, else the last session's | 256 |
     | `memories`      | the `write_top_k` entries retrieved for the new turn(s) | the entries retrieved for the question | see below |
+    | `memory_entries`| the same entries as data: a tuple of `ShownMemory` dicts | the same | see below |
     | `question`      | ""                                           | the question             | `max_question_chars` (16,384) |
     | `progress`      | "turn 3 of 419, session 1 of 19" / "session 2 of 19" | "question 2 of 152" | 256 |
     | `action_format` | the protocol: "memory_r1" or "rmm"           | "answer"                 | 256 |
 
-    Memories are rendered by `render_memories`, one per line with id, speaker, session and
-    timestamps (and the text an UPDATE replaced, indented below); the field holds at most
+    `memory_entries` is what agents read: a `Sequence` of `Dict`s of text, one per memory shown,
+    in order, with `id`, `text`, `speaker` ("" for none), `session` (digits, "" for none),
+    `created_at`, `updated_at` and `before` (the text an UPDATE or MERGE replaced, "" if
+    none); `memgym.memory.format_memories` turns them into each protocol's prompt block. No
+    memory text can change the ids, speakers, dates or number of entries an agent sees.
+    `memories` is the same entries rendered (`format_memories(..., "memgym")`, for people and
+    text-only policies), one per line with id, speaker, session and timestamps (and the text an
+    UPDATE replaced, indented below; line breaks inside a text become spaces); it holds at most
     `2 * max(top_k, per_speaker_k * speakers, write_top_k) * (max_entry_chars + 256)` characters. A turn longer than `max_dialogue_chars` is cut there (`info["dialogue_cut"]`).
 
     ## Action Space
@@ -322,6 +324,7 @@ class DialogueMemoryEnv(gym.Env):
             "dialogue": UnicodeText(max_dialogue_chars + _SHORT),
             "date": short,
             "memories": UnicodeText(shown * 2 * (max_entry_chars + _SHORT)),
+            "memory_entries": memory_entries_space(max_entry_chars),
             "question": UnicodeText(max_question_chars),
             "progress": short,
             "action_format": short,
@@ -604,37 +607,43 @@ class DialogueMemoryEnv(gym.Env):
         return recall_session, recall_turn
 
     # -- observations and summaries -------------------------------------------------------------
-    def _observe(self) -> dict[str, str]:
-        short = _SHORT
+    def _observe(self) -> dict[str, Any]:
         if self._phase == WRITE:
-            unit = self._units[self._unit_index]
-            dialogue, self._cut = self._render_unit(unit)
-            query = "\n".join(t.text for t in unit.turns)
-            shown = list(self.bank.retrieve(query, self.write_top_k))
-            self._write_shown = [e.id for e in shown]
-            n = len(self._units)
-            where = (f"turn {self._unit_index + 1} of {n}, session {unit.session} of "
-                     f"{len(self.task.sessions)}" if self.stream == "turn"
-                     else f"session {self._unit_index + 1} of {n}")
-            return {"phase": WRITE, "dialogue": dialogue, "date": unit.date_time[:short],
-                    "memories": render_memories(shown, self.max_entry_chars,
-                                                numbered=self.protocol == "rmm"),
-                    "question": "", "progress": where[:short],
-                    "action_format": self.protocol}
+            return self._observe_write()
         if self._phase == ANSWER:
             q = self._asked[self._question_index]
             self._shown = self._retrieve_for_question(q.question)
             date = q.question_date or (self.task.sessions[-1].date_time
                                        if self.task.sessions else "")
-            return {"phase": ANSWER, "dialogue": "", "date": date[:short],
-                    "memories": render_memories(self._shown, self.max_entry_chars),
-                    "question": q.question,
+            return {"phase": ANSWER, "dialogue": "", "date": date[:_SHORT],
+                    **self._memory_fields(self._shown), "question": q.question,
                     "progress": f"question {self._question_index + 1} of {len(self._asked)}",
                     "action_format": "answer"}
         entries = list(self.bank) if self.bank is not None else []
         return {"phase": DONE, "dialogue": "", "date": "",
-                "memories": render_memories(entries[:self.top_k], self.max_entry_chars),
-                "question": "", "progress": "episode finished", "action_format": ""}
+                **self._memory_fields(entries[:self.top_k]), "question": "",
+                "progress": "episode finished", "action_format": ""}
+
+    def _observe_write(self) -> dict[str, Any]:
+        unit = self._units[self._unit_index]
+        dialogue, self._cut = self._render_unit(unit)
+        shown = list(self.bank.retrieve("\n".join(t.text for t in unit.turns), self.write_top_k))
+        self._write_shown = [e.id for e in shown]
+        n = len(self._units)
+        where = (f"turn {self._unit_index + 1} of {n}, session {unit.session} of "
+                 f"{len(self.task.sessions)}" if self.stream == "turn"
+                 else f"session {self._unit_index + 1} of {n}")
+        return {"phase": WRITE, "dialogue": dialogue, "date": unit.date_time[:_SHORT],
+                **self._memory_fields(shown, numbered=self.protocol == "rmm"),
+                "question": "", "progress": where[:_SHORT], "action_format": self.protocol}
+
+    def _memory_fields(self, entries: Sequence[MemoryEntry], numbered: bool = False
+                       ) -> dict[str, Any]:
+        """The shown memories twice: as data (`memory_entries`, what agents read) and as the
+        rendered text (`memories`, for people and text-only policies)."""
+        data = shown_memories(entries, self.max_entry_chars)
+        return {"memories": format_memories(data, "memgym", numbered=numbered),
+                "memory_entries": data}
 
     def _render_unit(self, unit: _WriteUnit) -> tuple[str, bool]:
         lines = [f"Session {unit.session} ({unit.date_time})"]

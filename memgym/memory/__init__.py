@@ -25,9 +25,11 @@ from memgym.memory.retrieval import (
     make_retriever,
 )
 from memgym.memory.slot import NO_MEMORY, OverwriteSlot, SlotWrite
+from memgym.memory.view import MEMORY_STYLES, ShownMemory, format_memories, shown_memories
 
 __all__ = [
     "ACTION_FORMATS",
+    "MEMORY_STYLES",
     "NO_MEMORY",
     "OPERATIONS",
     "OPERATION_EVENTS",
@@ -42,14 +44,17 @@ __all__ = [
     "OverwriteSlot",
     "Retriever",
     "SentenceEncoder",
+    "ShownMemory",
     "SlotWrite",
     "WriteContext",
     "count_operations",
+    "format_memories",
     "load_sentence_encoder",
     "make_retriever",
     "operation_events",
     "parse_memory_operations",
     "parse_rmm_operations",
     "register_operation",
+    "shown_memories",
     "unregister_operation",
 ]
