@@ -25,7 +25,13 @@ from memgym.memory.retrieval import (
     make_retriever,
 )
 from memgym.memory.slot import NO_MEMORY, OverwriteSlot, SlotWrite
-from memgym.memory.view import MEMORY_STYLES, ShownMemory, format_memories, shown_memories
+from memgym.memory.view import (
+    MEMORY_STYLES,
+    ShownMemory,
+    format_memories,
+    observed_memories,
+    shown_memories,
+)
 
 __all__ = [
     "ACTION_FORMATS",
@@ -51,6 +57,7 @@ __all__ = [
     "format_memories",
     "load_sentence_encoder",
     "make_retriever",
+    "observed_memories",
     "operation_events",
     "parse_memory_operations",
     "parse_rmm_operations",

@@ -27,10 +27,11 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypedDict
 
-from memgym.errors import unknown_name
+from memgym.errors import ConfigError, unknown_name
 from memgym.memory.bank import MemoryEntry
 
-__all__ = ["MEMORY_STYLES", "SHOWN_FIELDS", "ShownMemory", "format_memories", "shown_memories"]
+__all__ = ["MEMORY_STYLES", "SHOWN_FIELDS", "ShownMemory", "format_memories", "observed_memories",
+           "shown_memories"]
 
 
 class ShownMemory(TypedDict):
@@ -71,6 +72,23 @@ def shown_memories(entries: Sequence[MemoryEntry], max_entry_chars: int | None =
         speaker=_cut(e.speaker, _SHORT), session="" if e.session is None else str(e.session),
         created_at=_cut(e.created_at, _SHORT), updated_at=_cut(e.updated_at, _SHORT),
         before=_cut(e.history[-1] if e.history else "", max_entry_chars)) for e in entries)
+
+
+def observed_memories(observation: Mapping[str, Any], agent: str = "the agent"
+                      ) -> tuple[ShownMemory, ...]:
+    """The memories an observation shows, as data (its `memory_entries`).
+
+    Raises:
+        ConfigError: the observation has no `memory_entries` (not a dialogue env's; `agent`
+            names who needed them).
+    """
+    entries = observation.get("memory_entries")
+    if entries is None:
+        raise ConfigError(f"{agent} reads the memories as data (observation['memory_entries'], "
+                          "a tuple of memgym.memory.ShownMemory); this observation has none: "
+                          "play it on a dialogue env (DialogueMemoryEnv) or pass "
+                          "memory_entries=shown_memories(entries)")
+    return tuple(entries)
 
 
 def _line(text: str) -> str:

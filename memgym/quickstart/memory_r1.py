@@ -159,25 +159,13 @@ class Memory:
     before: str | None = None
 
 
-_RENDERED = re.compile(r"^\[([^\]\n]+)\] \((.*?)\) (.*)$")
+def shown_of(observation: Mapping[str, Any]) -> list[Memory]:
+    """The memories an observation shows (its `memory_entries`), in order."""
+    from memgym.memory.view import observed_memories
 
-
-def parse_rendered(text: str) -> list[Memory]:
-    """The memories of an observation's `memories` field (`render_memories`' lines, with the
-    `(before: ...)` lines), in the order shown."""
-    out: list[Memory] = []
-    for line in text.splitlines():
-        m = _RENDERED.match(line)
-        if m:
-            facets = [f.strip() for f in m.group(2).split(";")]
-            created = next((f for f in facets[1:] if not f.startswith(("session ", "updated "))),
-                           "")
-            updated = next((f[len("updated "):] for f in facets if f.startswith("updated ")), "")
-            out.append(Memory(m.group(1), m.group(3), created, updated or created))
-        elif line.startswith("    (before: ") and out:
-            last = out[-1]
-            out[-1] = Memory(last.id, last.text, last.created, last.changed, line[13:-1])
-    return out
+    return [Memory(m["id"], m["text"], m["created_at"], m["updated_at"] or m["created_at"],
+                   m["before"] or None)
+            for m in observed_memories(observation, "memory_r1_tiny")]
 
 
 def _from_entries(entries: Sequence[Any]) -> list[Memory]:
@@ -364,7 +352,9 @@ def teacher_ops(shown: Sequence[Memory], facts: Sequence[str], *, add_for_update
 
 def manager_prompt(shown: Sequence[Memory], facts: Sequence[str]) -> str:
     """The manager's prompt: `[id] text` per shown memory, then the numbered facts."""
-    memories = "\n".join(f"[{m.id}] {m.text}" for m in shown) or "(none)"
+    from memgym.memory.view import format_memories
+
+    memories = format_memories([{"id": m.id, "text": m.text} for m in shown], "id_text")
     return MANAGER_TEMPLATE.render(memories=memories, facts="\n".join(
         f"{k + 1}. {f}" for k, f in enumerate(facts)))
 
@@ -405,19 +395,19 @@ class TinyMemoryR1Agent:
 
     async def act(self, observation: Mapping[str, str], ctx: EpisodeContext) -> str:
         """Memory-R1 JSON at a write step, the reader's answer at a question."""
-        shown = parse_rendered(observation["memories"])
+        memories = shown_of(observation)
         if observation["phase"] != "write":
-            return read_answer(observation["question"], shown)
+            return read_answer(observation["question"], memories)
         facts = _turn_facts(observation["dialogue"])
         if not facts:
             return EMPTY
         if self.manager is None:
             exact = self.config.teacher == "oracle"
             rng = random.Random(ctx.sampling_seed)
-            return teacher_ops(shown, facts, rng=rng,
+            return teacher_ops(memories, facts, rng=rng,
                                add_for_update=0.0 if exact else self.config.add_for_update,
                                delete=1.0 if exact else self.config.delete)
-        done = await self.manager(ctx, prompt=manager_prompt(shown, facts))
+        done = await self.manager(ctx, prompt=manager_prompt(memories, facts))
         return expand_operations(done.text, facts)
 
 
@@ -470,7 +460,7 @@ def demonstrations(settings: BuildSettings, first: int = 0,
         obs, _ = env.reset(seed=i, options={"task_id": i})
         while True:
             if obs["phase"] == "write":
-                facts, shown = _turn_facts(obs["dialogue"]), parse_rendered(obs["memories"])
+                facts, shown = _turn_facts(obs["dialogue"]), shown_of(obs)
                 action = EMPTY
                 if facts:
                     lines = teacher_decisions(shown, facts, rng=rng, delete=settings.delete,

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from memgym.errors import ConfigError
+from memgym.memory import MemoryEntry, shown_memories
 from memgym.quickstart import memory_r1 as M
 
 
@@ -22,10 +23,11 @@ def test_reader_reads_the_first_stored_memory_and_rewards_update_and_delete():
     assert M.read_answer("Where does Ana live?", stale) == "Lisbon"  # ADD instead of UPDATE
     assert M.read_answer("Where does Ana live?", [M.Memory("0", "Ana lives in Porto")]) == "Porto"
     assert M.read_answer("Where does Ana live?", []) == "unknown"  # deleted
-    shown = M.parse_rendered(
-        "[0] (Ana; session 1; 6:06 pm on 2 May, 2023; updated 1:00 pm on 5 June, 2023) "
-        "Ana works as a nurse\n    (before: Ana works as a baker)\n"
-        "[1] (Ana; session 1; 6:06 pm on 2 May, 2023) Ana has a pet cat")
+    entries = [MemoryEntry("0", "Ana works as a nurse", "Ana", 1, "6:06 pm on 2 May, 2023",
+                           "1:00 pm on 5 June, 2023", (), ("Ana works as a baker",)),
+               MemoryEntry("1", "Ana has a pet cat", "Ana", 1, "6:06 pm on 2 May, 2023",
+                           "6:06 pm on 2 May, 2023")]
+    shown = M.shown_of({"memory_entries": shown_memories(entries)})
     assert M.read_answer("What was Ana's job before 3 June 2023?", shown) == "baker"
     assert M.read_answer("When did Ana get a cat?", shown) == "2 May 2023"
     assert M.read_answer("What pet does the person who works as a nurse have?", shown) == "cat"
