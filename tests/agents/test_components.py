@@ -17,7 +17,6 @@ from memgym.agents.prompts import (
 from memgym.agents.retrieval import BM25Retriever
 from memgym.errors import ConfigError, UnknownNameError
 from memgym.llm import Completion, SamplingParams, ScriptedBackend
-from memgym.tokenizers import WordTokenCounter
 
 # MemAgent's templates as published (quickstart.py / recurrent client), written out by hand.
 MEMAGENT_TEMPLATE = (
