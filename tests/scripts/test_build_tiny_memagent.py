@@ -10,7 +10,7 @@ ROOT = Path(__file__).parents[2]
 SCRIPTS = ROOT / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
-from build_tiny_memagent import teacher_memory  # noqa: E402  (the script folder, above)
+from build_tiny_memagent import teacher_memory
 
 
 def test_teacher_is_the_oracle_unless_stale():
