@@ -24,7 +24,7 @@ from memgym.memory.bank import (
     parse_memory_operations,
     parse_rmm_operations,
 )
-from memgym.memory.retrieval import Retriever
+from memgym.memory.retrieval import Retriever, make_retriever
 from memgym.memory.view import format_memories, shown_memories
 from memgym.rewards.locomo import locomo_scores
 from memgym.rewards.rubric import Rubric
@@ -304,8 +304,6 @@ class DialogueMemoryEnv(gym.Env):
         self.source = source
         self.render_mode = render_mode
         self.rubric = self._rubric(reward_weights)
-        from memgym.memory.retrieval import make_retriever
-
         if retriever is not None and not isinstance(retriever, Retriever):
             raise ConfigError(f"retriever must have rank(query, passages, k), got "
                               f"{type(retriever).__name__} (see memgym.memory.make_retriever)")
