@@ -67,7 +67,7 @@ class MemoryOperation:
     """One operation on a memory bank.
 
     Attributes:
-        event: one of OPERATION_EVENTS.
+        event: a name in the operation table (OPERATIONS): ADD, UPDATE, DELETE, NOOP, MERGE, ...
         id: the bank id it acts on (UPDATE, DELETE, MERGE; optional for NOOP; ignored for ADD).
         text: the new text (ADD, UPDATE: required; MERGE: the merged summary; else ignored).
     """
