@@ -37,3 +37,27 @@ def test_bad_injections_are_config_errors():
         DialogueMemoryEnv([tiny_conversation()], retriever=object())
     with pytest.raises(ConfigError, match="bank_factory must be callable"):
         DialogueMemoryEnv([tiny_conversation()], bank_factory="MemoryBank")
+
+
+def test_a_registered_operation_runs_through_both_protocols():
+    from memgym.memory import OperationResult, register_operation, unregister_operation
+
+    def append(bank, op, context):
+        entry = bank.get(op.id)
+        return OperationResult(op, True, "", bank.rewrite(op.id, f"{entry.text}; {op.text}",
+                                                          context).id)
+
+    register_operation("APPEND", append, text="required")
+    try:
+        for protocol, first, second in (
+                ("memory_r1", json.dumps({"memory": [{"event": "ADD", "text": "Ana: Lisbon"}]}),
+                 json.dumps({"memory": [{"event": "APPEND", "id": "0", "text": "violin"}]})),
+                ("rmm", "Add(Ana: Lisbon)", "Append(0, violin)")):
+            env = DialogueMemoryEnv([tiny_conversation()], protocol=protocol)
+            env.reset(seed=0)
+            env.step(first)
+            _, _, _, _, info = env.step(second)
+            assert info["memory_trace"] == "APPEND [0] Ana: Lisbon; violin", protocol
+            assert info["op_errors"] == []
+    finally:
+        unregister_operation("APPEND")
