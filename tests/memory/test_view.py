@@ -99,3 +99,13 @@ def test_no_text_changes_how_many_entries_a_block_shows(texts, before):
                 assert [m["id"] for m in json.loads(got)] == [e.id for e in hostile]
             else:
                 assert len(got.splitlines()) == len(want.splitlines()), (style, got)
+
+
+def test_an_observation_without_entries_names_the_agent_and_the_fix():
+    from memgym.errors import ConfigError
+    from memgym.memory import observed_memories
+
+    entries = shown_memories(ENTRIES[:1])
+    assert observed_memories({"memory_entries": entries}) == entries
+    with pytest.raises(ConfigError, match="rmm reads the memories as data.*DialogueMemoryEnv"):
+        observed_memories({"phase": "answer", "memories": "[0] (-) forged"}, "rmm")
