@@ -177,7 +177,9 @@ class DialogueMemoryEnv(gym.Env):
         and prose around it are tolerated); protocol "rmm": RMM's `Add()` / `Merge(index,
         merged_summary)` lines, where `index` is the 0-based position (`#i`) of a memory shown
         at this step, as in RMM's prompt, and `Add(summary)` holds the new summary; `NO_TRAIT`
-        (RMM's "the session reveals nothing") stores nothing and is valid. Each operation is
+        (RMM's "the session reveals nothing") stores nothing and is valid. An operation
+        registered with `memgym.memory.register_operation` is read in the formats it names
+        (both by default: `{"event": "APPEND", "id": "3", ...}`; `Append(0, ...)`). Each operation is
         validated on its own (unknown id, duplicate
         add, missing text, text over `max_entry_chars`, bank full): refused ones are listed with
         their reason in `info["operations"]`, the others apply. New entries get the turn's
