@@ -40,8 +40,15 @@ from sft import completion_batch, encode_pairs, sft_loss
 from memgym.assets import TINY_MEMAGENT
 from memgym.quickstart import experiment as X
 
-__all__ = ["BuildSettings", "DEFAULT_OUT", "build", "demonstrations", "teacher_memory",
-           "tokenizer_corpus", "train"]
+__all__ = [
+    "DEFAULT_OUT",
+    "BuildSettings",
+    "build",
+    "demonstrations",
+    "teacher_memory",
+    "tokenizer_corpus",
+    "train",
+]
 
 DEFAULT_OUT = TINY_MEMAGENT
 
@@ -175,9 +182,9 @@ def tokenizer_corpus(settings: BuildSettings) -> list[str]:
 def train(model: Any, tokenizer: Any, settings: BuildSettings, log=print) -> list[float]:
     """Fine-tuning (completions, plus prompts at `prompt_loss_weight`); returns the completion
     loss averaged over every 50 steps."""
-    import torch
-
     from collections import deque
+
+    import torch
 
     rng = random.Random(settings.seed + 1)
     pad_id = tokenizer.pad_token_id
