@@ -220,7 +220,7 @@ def plan_quickstart(args, work: Path) -> Plan:
                  "--episodes", "2000", "--steps", "600", "--batch-size", "64",
                  "--learning-rate", "1e-3"]
         train = ["max_steps=20", "eval_steps=20", "eval_tasks=128"]
-    script = (f"{sys.executable} -m memgym.quickstart.build_model --out {model} "
+    script = (f"{sys.executable} {ROOT / 'scripts' / 'build_tiny_memagent.py'} --out {model} "
               f"{' '.join(build)} && {sys.executable} -m memgym.cli train "
               f"{ROOT / 'train' / 'tiny_memagent_gpu.yaml'} model={model} "
               f"env_kwargs.tokenizer={model} output_dir={run_dir} save_steps=0 logging_steps=1 "

@@ -15,7 +15,8 @@ privileged (not in observations, not in info). From the task it reads
     JSON with bank ids; the env applies and validates it like any agent's action;
   - at a question, the question's fact keys (`question.metadata["fact_keys"]`) and its gold
     answer. It gives the gold answer only if the memories the ENV SHOWS for the question hold
-    the latest text of every fact key that is still live (by bank id and text, as rendered),
+    the latest text of every fact key that is still live (by bank id and text, read from the
+    observation's `memory_entries`),
     and no memory of a retracted key; otherwise it answers "unknown" (which scores 0 on an
     answerable question). It cites the memories it checked.
 
@@ -34,22 +35,12 @@ from typing import Any
 from memgym.agents.base import EpisodeContext
 from memgym.data.dialogue import Conversation, DialogueQuestion, DialogueTurn
 from memgym.errors import ConfigError, DataError
+from memgym.memory.view import observed_memories
 
-__all__ = ["BankOracleAgent", "parse_shown_memories"]
+__all__ = ["BankOracleAgent"]
 
 _DIA_ID = re.compile(r"^\[([^\]\n]+)\] ", re.MULTILINE)
-_MEMORY_LINE = re.compile(r"^(?:#\d+ )?\[([^\]\n]+)\] \((.*?)\) (.*)$")
 UNKNOWN = "unknown"
-
-
-def parse_shown_memories(text: str) -> dict[str, str]:
-    """Bank id -> text of the memories an observation shows (`render_memories`' lines)."""
-    shown = {}
-    for line in text.splitlines():
-        match = _MEMORY_LINE.match(line)
-        if match:
-            shown[match.group(1)] = match.group(3)
-    return shown
 
 
 class BankOracleAgent:
@@ -126,7 +117,7 @@ class BankOracleAgent:
     def _answer(self, task: Conversation, observation: Mapping[str, str],
                 state: dict[str, Any]) -> str:
         question = self._question(task, observation["question"])
-        shown = parse_shown_memories(observation["memories"])
+        shown = {m["id"]: m["text"] for m in observed_memories(observation, self.name)}
         cited = []
         for key in question.metadata["fact_keys"]:
             if key in state["keys"]:

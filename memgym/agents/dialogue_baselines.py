@@ -33,13 +33,12 @@ from memgym.agents.memory_r1 import (
     MemoryR1Agent,
     dialogue_lines,
     extract_answer,
-    parse_shown_memories,
-    render_per_speaker,
     require_memory_r1,
 )
 from memgym.agents.retrieval import truncate_middle
 from memgym.data.dialogue import Conversation, DialogueQuestion, render_turn_text
 from memgym.errors import DataError
+from memgym.memory.view import format_memories, observed_memories
 from memgym.tokenizers import TokenCounter
 
 __all__ = [
@@ -86,7 +85,7 @@ class RagTurnsAgent:
             ops = [{"id": None, "text": text, "event": "ADD"}] if text else []
             return json.dumps({"memory": ops}, ensure_ascii=False)
         completion = await self.answerer(
-            ctx, memories=render_per_speaker(parse_shown_memories(observation["memories"])),
+            ctx, memories=format_memories(observed_memories(observation, self.name), "memory_r1"),
             question=observation["question"])
         return extract_answer(completion.text, "plain")
 

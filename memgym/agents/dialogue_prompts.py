@@ -20,7 +20,7 @@ manager, answer and judge prompts "adapt elements from the prompt released by pr
     instructions 1-10 (9: select the useful memories and output them first, the "memory
     distillation"; 10: the final answer after `**Answer:**`), the 8-step approach, then the
     memories per speaker ("Memories for user John:", "- <timestamp>: <memory>",
-    `memgym.agents.memory_r1.render_per_speaker`) and the question.
+    `memgym.memory.format_memories(..., "memory_r1")`) and the question.
   - mem0's plain answer step (DIALOGUE_ANSWER): mem0's LoCoMo `ANSWER_PROMPT`, adapted.
 
 Where these depart, and why:

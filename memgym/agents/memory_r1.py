@@ -5,7 +5,8 @@ Three LLM components, each its own backend, model, sampling and trainable flag:
   - extractor (component "extractor"): at each write step (one turn), mem0-style fact
     extraction, `{"facts": [...]}` (memgym.agents.dialogue_prompts.FACT_EXTRACTION);
   - manager (component "manager", trainable: Memory-R1's stage-1 policy): the memories the env
-    retrieved for the turn (as a JSON list of {"id", "text"}) and the new facts -> one operation
+    retrieved for the turn (its `memory_entries`, as a JSON list of {"id", "text"}) and the new
+    facts -> one operation
     per fact in Memory-R1/mem0 JSON. Its completion is the action, as written: the env parses,
     validates and applies it, so the trained tokens are exactly what the bank received. A turn
     without facts skips the manager and stores nothing (`{"memory": []}`), as mem0 does;
@@ -39,13 +40,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from memgym.agents.base import EpisodeContext
 from memgym.agents.calls import LLMComponent
 from memgym.errors import ConfigError
+from memgym.memory.view import format_memories, observed_memories
 
 __all__ = [
     "ANSWER_FORMATS",
@@ -53,12 +54,9 @@ __all__ = [
     "FACT_FALLBACKS",
     "LLMComponent",
     "MemoryR1Agent",
-    "ShownMemory",
     "dialogue_lines",
     "extract_answer",
     "parse_facts",
-    "parse_shown_memories",
-    "render_per_speaker",
     "require_memory_r1",
 ]
 
@@ -69,73 +67,10 @@ ANSWER_FORMATS = ("memory_r1", "plain")
 completion's first line is the answer (mem0's answer step)."""
 FACT_FALLBACKS = ("none", "turn")
 
-_MEMORY_LINE = re.compile(r"^(?:#\d+ )?\[([^\]\n]+)\] \((.*?)\) (.*)$")
 _DIALOGUE_LINE = re.compile(r"^\[[^\]\n]+\] ")
 _ANSWER_MARK = re.compile(r"\*\*\s*answer\s*:?\s*\*\*\s*:?|\banswer\s*:", re.IGNORECASE)
 _LIST_MARK = re.compile(r"^(?:[-*\u2022]\s+|\d{1,2}[.)]\s+)")  # "- x", "1. x": small models list
 _STRONG_MARK = re.compile(r"\*\*\s*answer\s*:?\s*\*\*\s*:?", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class ShownMemory:
-    """A memory as an observation shows it (one `render_memories` line).
-
-    Attributes:
-        id: the bank id.
-        speaker: who said it (None for "-").
-        timestamp: when it was last changed (its update date, else its creation date; "" if none).
-        text: the memory text.
-    """
-
-    id: str
-    speaker: str | None
-    timestamp: str
-    text: str
-
-
-def parse_shown_memories(text: str) -> list[ShownMemory]:
-    """The memories of an observation's `memories` field, in the order shown.
-
-    Reads `render_memories`' lines, `[3] (Caroline; session 2; 8 May, 2023; updated 9 May, 2023)
-    text`; the indented `(before: ...)` lines and "(no memories)" give nothing.
-    """
-    shown = []
-    for line in text.splitlines():
-        match = _MEMORY_LINE.match(line)
-        if not match:
-            continue
-        facets = [f.strip() for f in match.group(2).split(";")]
-        speaker = None if not facets or facets[0] in ("", "-") else facets[0]
-        created = updated = ""
-        for facet in facets[1:]:
-            if facet.startswith("updated "):
-                updated = facet[len("updated "):]
-            elif not re.fullmatch(r"session \d+", facet):
-                created = facet
-        shown.append(ShownMemory(match.group(1), speaker, updated or created, match.group(3)))
-    return shown
-
-
-def render_per_speaker(memories: Sequence[ShownMemory]) -> str:
-    """Memories grouped by speaker with timestamps, as Memory-R1's and mem0's answer prompts show them.
-
-    `Memories for user Caroline:` then `- 8 May, 2023: Caroline moved to Paris` per memory (the
-    layout of Memory-R1 v5 Figure 11 and mem0's LoCoMo ANSWER_PROMPT); speakers in order of
-    first appearance, memories without a speaker last.
-    """
-    groups: dict[str | None, list[ShownMemory]] = {}
-    for m in memories:
-        groups.setdefault(m.speaker, []).append(m)
-    if not groups:
-        return "Memories: (none)"
-    order = [s for s in groups if s is not None] + ([None] if None in groups else [])
-    blocks = []
-    for speaker in order:
-        lines = [f"- {m.timestamp}: {m.text}" if m.timestamp else f"- {m.text}"
-                 for m in groups[speaker]]
-        title = f"Memories for user {speaker}:" if speaker else "Memories without a speaker:"
-        blocks.append(title + "\n" + "\n".join(lines))
-    return "\n\n".join(blocks)
 
 
 def dialogue_lines(dialogue: str) -> str:
@@ -245,7 +180,7 @@ class MemoryR1Agent:
             require_memory_r1(observation, self.name)
             return await self._write(observation, ctx)
         completion = await self.answerer(
-            ctx, memories=render_per_speaker(parse_shown_memories(observation["memories"])),
+            ctx, memories=format_memories(observed_memories(observation, self.name), "memory_r1"),
             question=observation["question"])
         return extract_answer(completion.text, self.answer_format)
 
@@ -257,8 +192,7 @@ class MemoryR1Agent:
             facts = [turn]
         if not facts:
             return EMPTY_WRITE
-        related = [{"id": m.id, "text": m.text}
-                   for m in parse_shown_memories(observation["memories"])]
-        managed = await self.manager(ctx, memories=json.dumps(related, ensure_ascii=False),
+        related = format_memories(observed_memories(observation, self.name), "memory_r1_manager")
+        managed = await self.manager(ctx, memories=related,
                                      facts=json.dumps(facts, ensure_ascii=False))
         return managed.text if managed.text.strip() else EMPTY_WRITE

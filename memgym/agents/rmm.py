@@ -51,6 +51,7 @@ from memgym.agents.reranker import MemoryReranker, RerankSample
 from memgym.errors import ConfigError
 from memgym.llm.base import GenerationRequest, LLMBackend, SamplingParams
 from memgym.memory.operations import parse_rmm_operations
+from memgym.memory.view import format_memories, observed_memories
 
 __all__ = [
     "ANSWER_PROMPT",
@@ -104,7 +105,6 @@ Answer:"""
 """Retrospective reflection (one call per question); slots memories, question."""
 
 _TURN_LINE = re.compile(r"^\[([^\]\n]+)\] ([^:\n]+): ", re.MULTILINE)
-_MEMORY_LINE = re.compile(r"^(?:#(\d+) )?\[([^\]\n]+)\] \((.*?)\) (.*)$")
 _REFS = re.compile(r"\[([^\[\]\n]*)\]\s*$")
 _CITE = re.compile(r"\[\s*(NO_CITE|\d+(?:\s*[,;\s]\s*\d+)*)\s*\]", re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]+|\d+[.)])\s*")
@@ -150,16 +150,6 @@ def parse_answer_citations(text: str, num_memories: int) -> tuple[str, tuple[int
         return answer, ()
     picks = [int(i) for i in re.split(r"[\s,;]+", tag.group(1)) if i]
     return answer, tuple(dict.fromkeys(i for i in picks if 0 <= i < num_memories))
-
-
-def _shown_memories(text: str) -> list[tuple[str, str, str]]:
-    """(bank id, facts, text) of each memory line an observation shows, in order."""
-    rows = []
-    for line in text.splitlines():
-        match = _MEMORY_LINE.match(line)
-        if match:
-            rows.append((match.group(2), match.group(3), match.group(4)))
-    return rows
 
 
 def _speakers(dialogue: str) -> list[str]:
@@ -285,7 +275,7 @@ class RMMAgent:
     # -- prospective reflection ------------------------------------------------------------
     async def _prospective(self, obs: Mapping[str, str], ctx: EpisodeContext) -> str:
         dialogue = obs.get("dialogue", "")
-        shown = _shown_memories(obs.get("memories", ""))
+        shown = observed_memories(obs, self.name)
         summaries: list[tuple[str, tuple[str, ...]]] = []
         for speaker in _speakers(dialogue):
             text = await self._llm(ctx, "rmm_extract", EXTRACT_PROMPT.format(
@@ -295,15 +285,15 @@ class RMMAgent:
         if not summaries:
             return "NO_TRAIT"
         lines = []
-        shown_emb = self._embed([t for _, _, t in shown]) if shown else None
+        shown_emb = self._embed([m["text"] for m in shown]) if shown else None
         for summary, _refs in summaries:
             positions = list(range(len(shown)))
             if shown_emb is not None:
                 sims = shown_emb @ self._embed([summary])[0]
                 positions = torch.argsort(sims, descending=True)[:self.merge_top_k].tolist()
-            listed = "\n".join(f"[{i}] {shown[p][2]}" for i, p in enumerate(positions))
+            listed = format_memories([shown[p] for p in positions], "rmm_update")
             decision = await self._llm(ctx, "rmm_update", UPDATE_PROMPT.format(
-                memories=listed or "(no memories)", summary=summary), self.calls.update)
+                memories=listed, summary=summary), self.calls.update)
             ops, _ = parse_rmm_operations(decision, summary=summary,
                                           candidate_ids=[str(p) for p in positions])
             op = ops[0] if ops else None
@@ -316,24 +306,23 @@ class RMMAgent:
     # -- retrospective reflection ----------------------------------------------------------
     async def _retrospective(self, obs: Mapping[str, str], ctx: EpisodeContext) -> str:
         question = obs.get("question", "")
-        shown = _shown_memories(obs.get("memories", ""))
+        shown = observed_memories(obs, self.name)
         if not shown:
             text = await self._llm(ctx, "rmm_answer", ANSWER_PROMPT.format(
                 memories="(no memories)", question=question), self.calls.answer)
             answer, _ = parse_answer_citations(text, 0)
             return f"{answer} [NO_CITE]"
-        embs = self._embed([question] + [t for _, _, t in shown])
+        embs = self._embed([question] + [m["text"] for m in shown])
         generator = torch.Generator().manual_seed(
             derive_seed(ctx.sampling_seed or 0, ctx.step, 7919))
         sample = self.reranker.sample(embs[0], embs[1:], generator=generator,
                                       greedy=self.rerank_sampling == "greedy",
-                                      candidate_ids=tuple(i for i, _, _ in shown), step=ctx.step)
+                                      candidate_ids=tuple(m["id"] for m in shown), step=ctx.step)
         picked = [shown[i] for i in sample.chosen]
-        listed = "\n".join(f"[{n}] ({facts}) {text}" for n, (_, facts, text) in enumerate(picked))
         text = await self._llm(ctx, "rmm_answer", ANSWER_PROMPT.format(
-            memories=listed, question=question), self.calls.answer)
+            memories=format_memories(picked, "rmm_answer"), question=question), self.calls.answer)
         answer, cited = parse_answer_citations(text, len(picked))
-        cited_ids = None if cited is None else tuple(picked[i][0] for i in cited)
+        cited_ids = None if cited is None else tuple(picked[i]["id"] for i in cited)
         ctx.scratch.setdefault("rmm_rerank", []).append(RerankRecord(sample, cited_ids))
         if cited_ids is None:
             return answer

@@ -3,7 +3,7 @@ LoRA adapters.
 
 `TINY_MEMAGENT` is a standard transformers model folder (config, safetensors weights, tokenizer):
 `AutoModelForCausalLM.from_pretrained(TINY_MEMAGENT)`. It is built by
-`python -m memgym.quickstart.build_model`; BUILD.json inside records how. Name it `embedded`
+`scripts/build_tiny_memagent.py` of the repository; BUILD.json inside records how. Name it `embedded`
 wherever a model is named (`memgym.models.resolve_model_path` maps the name to this folder).
 """
 
@@ -18,5 +18,5 @@ TINY_MEMAGENT = ASSETS / "tiny-memagent"
 
 TINY_MEMORY_R1 = ASSETS / "tiny-memory-r1"
 """The embedded tiny Memory-R1 manager (`embedded-memory-r1`), built by
-`python -m memgym.quickstart.memory_r1`."""
+`scripts/build_tiny_memory_r1.py` of the repository."""
 

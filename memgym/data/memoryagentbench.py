@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from memgym.data.dialogue import Conversation, DialogueQuestion, DialogueSession, DialogueTurn
+from memgym.data.text import split_passages
 from memgym.errors import DataError, unknown_name
 from memgym.tokenizers import TokenCounter, load_token_counter
 
@@ -99,8 +100,6 @@ def parse_memoryagentbench_row(row: Any, *, index: int, competency: str, counter
                                chunk_tokens: int, chunks_per_session: int = 1,
                                where: str = "row", source: str = "") -> Conversation:
     """Build one Conversation from a MemoryAgentBench row: the context chunked into turns."""
-    from memgym.agents.retrieval import split_passages  # the shared lossless token chunker
-
     if not isinstance(row, Mapping):
         raise DataError(f"{where}: must be an object with 'context', 'questions', 'answers' and "
                         f"'metadata', got {type(row).__name__}")

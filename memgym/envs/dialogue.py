@@ -24,6 +24,8 @@ from memgym.memory.bank import (
     parse_memory_operations,
     parse_rmm_operations,
 )
+from memgym.memory.retrieval import Retriever, make_retriever
+from memgym.memory.view import format_memories, shown_memories
 from memgym.rewards.locomo import locomo_scores
 from memgym.rewards.rubric import Rubric
 
@@ -33,6 +35,7 @@ __all__ = [
     "DialogueMemoryEnv",
     "Judge",
     "Reader",
+    "memory_entries_space",
     "parse_citations",
     "render_memories",
 ]
@@ -61,6 +64,9 @@ removed): LoCoMo's answers are a few words, and a 1 MB answer then scores in mil
 _CITE_WINDOW = 4096  # the citation tag is looked for in the answer's last characters
 _SHORT = 256
 
+BankFactory = Callable[..., MemoryBank]
+"""bank_factory(max_entries=..., retriever=...) -> a new, empty MemoryBank (or a subclass): what
+the env calls at every reset."""
 Reader = Callable[[str, Sequence[MemoryEntry]], str]
 """reader(question, memories) -> answer: the frozen answer agent of frozen-reader mode."""
 Judge = Callable[[str, str, Sequence[str]], "float | None"]
@@ -95,33 +101,26 @@ def parse_citations(text: str) -> tuple[str, tuple[str, ...] | None]:
 
 def render_memories(entries: Sequence[MemoryEntry], max_entry_chars: int | None = None, *,
                     numbered: bool = False) -> str:
-    """Bank entries as the observation shows them, one per line, each with its id.
+    """Bank entries as the observation's `memories` text shows them, one per line, each with its id.
 
     `[3] (Caroline; session 2; 8 May, 2023; updated 9 May, 2023) Caroline moved to Paris`: the
     bank id to name in UPDATE/DELETE and in citations, then who said it, when it was made and
     last changed, then the text; an entry that an UPDATE or MERGE changed adds an indented
     line `    (before: <its previous text>)`. `numbered=True` (RMM's write steps) starts each line with its
     0-based position, `#0 [3] (...) ...`: RMM's `Merge(index, ...)` names that position, as in
-    its prompt. "(no memories)" for an empty list.
+    its prompt. "(no memories)" for an empty list. It is `format_memories(..., "memgym")` of
+    the entries; agents read `memory_entries` instead (see `memgym.memory.view`).
     """
-    if not entries:
-        return "(no memories)"
-    lines = []
-    for position, e in enumerate(entries):
-        facts = [e.speaker or "-"]
-        if e.session is not None:
-            facts.append(f"session {e.session}")
-        if e.created_at:
-            facts.append(e.created_at)
-        if e.updated_at and e.updated_at != e.created_at:
-            facts.append(f"updated {e.updated_at}")
-        text = e.text if max_entry_chars is None else e.text[:max_entry_chars]
-        prefix = f"#{position} " if numbered else ""
-        lines.append(f"{prefix}[{e.id}] ({'; '.join(facts)}) {text}")
-        if e.history:  # what an UPDATE/MERGE replaced: "where did Ana live before ..."
-            before = e.history[-1] if max_entry_chars is None else e.history[-1][:max_entry_chars]
-            lines.append(f"    (before: {before})")
-    return "\n".join(lines)
+    return format_memories(shown_memories(entries, max_entry_chars), "memgym", numbered=numbered)
+
+
+def memory_entries_space(max_entry_chars: int) -> spaces.Sequence:
+    """The space of `memory_entries`: a sequence of `ShownMemory` dicts of Unicode text."""
+    short = UnicodeText(_SHORT)
+    text = UnicodeText(max_entry_chars)
+    return spaces.Sequence(spaces.Dict({
+        "id": short, "text": text, "speaker": short, "session": short, "created_at": short,
+        "updated_at": short, "before": text}), stack=False)
 
 
 @dataclass(frozen=True)
@@ -155,12 +154,19 @@ class DialogueMemoryEnv(gym.Env):
     | `dialogue`      | the new turn(s), "[dia_id] speaker: text", under a "Session n (date)" line | "" | `max_dialogue_chars` (65,536) |
     | `date`          | the session's date-time                      | the question date, else the last session's | 256 |
     | `memories`      | the `write_top_k` entries retrieved for the new turn(s) | the entries retrieved for the question | see below |
+    | `memory_entries`| the same entries as data: a tuple of `ShownMemory` dicts | the same | see below |
     | `question`      | ""                                           | the question             | `max_question_chars` (16,384) |
     | `progress`      | "turn 3 of 419, session 1 of 19" / "session 2 of 19" | "question 2 of 152" | 256 |
     | `action_format` | the protocol: "memory_r1" or "rmm"           | "answer"                 | 256 |
 
-    Memories are rendered by `render_memories`, one per line with id, speaker, session and
-    timestamps (and the text an UPDATE replaced, indented below); the field holds at most
+    `memory_entries` is what agents read: a `Sequence` of `Dict`s of text, one per memory shown,
+    in order, with `id`, `text`, `speaker` ("" for none), `session` (digits, "" for none),
+    `created_at`, `updated_at` and `before` (the text an UPDATE or MERGE replaced, "" if
+    none); `memgym.memory.format_memories` turns them into each protocol's prompt block. No
+    memory text can change the ids, speakers, dates or number of entries an agent sees.
+    `memories` is the same entries rendered (`format_memories(..., "memgym")`, for people and
+    text-only policies), one per line with id, speaker, session and timestamps (and the text an
+    UPDATE replaced, indented below; line breaks inside a text become spaces); it holds at most
     `2 * max(top_k, per_speaker_k * speakers, write_top_k) * (max_entry_chars + 256)` characters. A turn longer than `max_dialogue_chars` is cut there (`info["dialogue_cut"]`).
 
     ## Action Space
@@ -171,7 +177,9 @@ class DialogueMemoryEnv(gym.Env):
         and prose around it are tolerated); protocol "rmm": RMM's `Add()` / `Merge(index,
         merged_summary)` lines, where `index` is the 0-based position (`#i`) of a memory shown
         at this step, as in RMM's prompt, and `Add(summary)` holds the new summary; `NO_TRAIT`
-        (RMM's "the session reveals nothing") stores nothing and is valid. Each operation is
+        (RMM's "the session reveals nothing") stores nothing and is valid. An operation
+        registered with `memgym.memory.register_operation` is read in the formats it names
+        (both by default: `{"event": "APPEND", "id": "3", ...}`; `Append(0, ...)`). Each operation is
         validated on its own (unknown id, duplicate
         add, missing text, text over `max_entry_chars`, bank full): refused ones are listed with
         their reason in `info["operations"]`, the others apply. New entries get the turn's
@@ -219,6 +227,12 @@ class DialogueMemoryEnv(gym.Env):
     - `stream`: "turn" or "session" (default: the protocol's: turn for Memory-R1, session RMM).
     - `retrieval`: "bm25" (default, offline) or "dense"; `encoder`: the dense encoder's name or
       path (default all-minilm-l6-v2); both go to `memgym.memory.retrieval.make_retriever`.
+      `retriever`: a ready `Retriever` instead (any object with `rank(query, passages, k)`;
+      envs may share one).
+    - `bank_factory`: what builds the bank at every reset, called as
+      `bank_factory(max_entries=..., retriever=...)` (default `MemoryBank`; pass a subclass
+      or a function to inject your own substrate). Operations a user registers
+      (`memgym.memory.register_operation`) need no factory: the default bank applies them.
     - `top_k`: memories shown at a question (Memory-R1 60, RMM 20); `per_speaker_k`: retrieve
       that many per speaker instead (Memory-R1: 30 each; 0 turns it off; default: the
       protocol's, used in the turn stream only); `write_top_k` (10): memories shown at a write.
@@ -250,7 +264,8 @@ class DialogueMemoryEnv(gym.Env):
                  max_entries: int | None = None, max_entry_chars: int = 2048,
                  max_dialogue_chars: int = 65536, max_question_chars: int = 16384,
                  reward_weights: Mapping[str, float] | None = None, source: str = "",
-                 render_mode: str | None = None):
+                 render_mode: str | None = None, retriever: Retriever | None = None,
+                 bank_factory: BankFactory | None = None):
         if len(conversations) == 0:
             raise ConfigError(f"the conversation source {source or '(unnamed)'} holds none")
         if protocol not in PROTOCOLS:
@@ -291,10 +306,16 @@ class DialogueMemoryEnv(gym.Env):
         self.source = source
         self.render_mode = render_mode
         self.rubric = self._rubric(reward_weights)
-        from memgym.memory.retrieval import make_retriever
-
-        self.retriever = make_retriever(retrieval, encoder=encoder)
-        self.retrieval = retrieval
+        if retriever is not None and not isinstance(retriever, Retriever):
+            raise ConfigError(f"retriever must have rank(query, passages, k), got "
+                              f"{type(retriever).__name__} (see memgym.memory.make_retriever)")
+        if bank_factory is not None and not callable(bank_factory):
+            raise ConfigError(f"bank_factory must be callable as bank_factory(max_entries=..., "
+                              f"retriever=...), got {type(bank_factory).__name__}")
+        self.retriever = (retriever if retriever is not None
+                          else make_retriever(retrieval, encoder=encoder))
+        self.retrieval = retrieval if retriever is None else type(retriever).__name__
+        self.bank_factory: BankFactory = bank_factory or MemoryBank
         speakers = max(len(c.speakers) for c in conversations)
         shown = max(self.top_k, self.per_speaker_k * max(speakers, 1), self.write_top_k)
         short = UnicodeText(_SHORT)
@@ -303,6 +324,7 @@ class DialogueMemoryEnv(gym.Env):
             "dialogue": UnicodeText(max_dialogue_chars + _SHORT),
             "date": short,
             "memories": UnicodeText(shown * 2 * (max_entry_chars + _SHORT)),
+            "memory_entries": memory_entries_space(max_entry_chars),
             "question": UnicodeText(max_question_chars),
             "progress": short,
             "action_format": short,
@@ -343,7 +365,7 @@ class DialogueMemoryEnv(gym.Env):
         task_id = self._task_id(options.get("task_id"))
         self.task = conversation = self.conversations[task_id]
         self._task_id_value = task_id
-        self.bank = MemoryBank(max_entries=self.max_entries, retriever=self.retriever)
+        self.bank = self.bank_factory(max_entries=self.max_entries, retriever=self.retriever)
         self._units = self._write_units(conversation)
         self._positions = {t.dia_id: i for i, t in enumerate(conversation.turns())}
         self._turn_session = {t.dia_id: t.session for t in conversation.turns()}
@@ -493,7 +515,7 @@ class DialogueMemoryEnv(gym.Env):
         info = {"phase": WRITE, "step_dia_ids": [t.dia_id for t in unit.turns],
                 "session": unit.session, "operations": [_result_row(r) for r in results],
                 "op_errors": [r.reason for r in results if not r.applied],
-                "bank_size": len(self.bank), "memory_trace": self._change_text(applied)}
+                "bank_size": len(self.bank), "memory_trace": self.bank.describe_changes(applied)}
         if self.reader is not None:
             components["reader"], info["reader_answers"] = self._reader_reward(unit)
         self._write_log.append({"op_validity": components["op_validity"],
@@ -501,20 +523,6 @@ class DialogueMemoryEnv(gym.Env):
                                 "reader": components.get("reader"),
                                 "reader_questions": len(info.get("reader_answers", ()))})
         return components, info
-
-    def _change_text(self, applied: Sequence[OperationResult]) -> str:
-        """What a write step did to the bank, one line per applied change ("ADD [4] text",
-        "UPDATE [2] new text", "DELETE [3]"); the episode's trace (`memgym eval`'s traces.jsonl)
-        keeps these, since the whole bank after every step would be quadratic in size."""
-        lines = []
-        for r in applied:
-            event = r.operation.event if r.operation else "?"
-            if event == "NOOP":
-                continue
-            entry = self.bank.get(r.entry_id) if r.entry_id else None
-            text = f" {entry.text}" if entry is not None and event in ("ADD", "UPDATE", "MERGE") else ""
-            lines.append(f"{event} [{r.entry_id}]{text}" if r.entry_id else event)
-        return "\n".join(lines) or "(no change)"
 
     def _bank_room(self) -> float:
         capacity = self.max_entries or max(self.task.num_turns, 1)
@@ -599,37 +607,43 @@ class DialogueMemoryEnv(gym.Env):
         return recall_session, recall_turn
 
     # -- observations and summaries -------------------------------------------------------------
-    def _observe(self) -> dict[str, str]:
-        short = _SHORT
+    def _observe(self) -> dict[str, Any]:
         if self._phase == WRITE:
-            unit = self._units[self._unit_index]
-            dialogue, self._cut = self._render_unit(unit)
-            query = "\n".join(t.text for t in unit.turns)
-            shown = list(self.bank.retrieve(query, self.write_top_k))
-            self._write_shown = [e.id for e in shown]
-            n = len(self._units)
-            where = (f"turn {self._unit_index + 1} of {n}, session {unit.session} of "
-                     f"{len(self.task.sessions)}" if self.stream == "turn"
-                     else f"session {self._unit_index + 1} of {n}")
-            return {"phase": WRITE, "dialogue": dialogue, "date": unit.date_time[:short],
-                    "memories": render_memories(shown, self.max_entry_chars,
-                                                numbered=self.protocol == "rmm"),
-                    "question": "", "progress": where[:short],
-                    "action_format": self.protocol}
+            return self._observe_write()
         if self._phase == ANSWER:
             q = self._asked[self._question_index]
             self._shown = self._retrieve_for_question(q.question)
             date = q.question_date or (self.task.sessions[-1].date_time
                                        if self.task.sessions else "")
-            return {"phase": ANSWER, "dialogue": "", "date": date[:short],
-                    "memories": render_memories(self._shown, self.max_entry_chars),
-                    "question": q.question,
+            return {"phase": ANSWER, "dialogue": "", "date": date[:_SHORT],
+                    **self._memory_fields(self._shown), "question": q.question,
                     "progress": f"question {self._question_index + 1} of {len(self._asked)}",
                     "action_format": "answer"}
         entries = list(self.bank) if self.bank is not None else []
         return {"phase": DONE, "dialogue": "", "date": "",
-                "memories": render_memories(entries[:self.top_k], self.max_entry_chars),
-                "question": "", "progress": "episode finished", "action_format": ""}
+                **self._memory_fields(entries[:self.top_k]), "question": "",
+                "progress": "episode finished", "action_format": ""}
+
+    def _observe_write(self) -> dict[str, Any]:
+        unit = self._units[self._unit_index]
+        dialogue, self._cut = self._render_unit(unit)
+        shown = list(self.bank.retrieve("\n".join(t.text for t in unit.turns), self.write_top_k))
+        self._write_shown = [e.id for e in shown]
+        n = len(self._units)
+        where = (f"turn {self._unit_index + 1} of {n}, session {unit.session} of "
+                 f"{len(self.task.sessions)}" if self.stream == "turn"
+                 else f"session {self._unit_index + 1} of {n}")
+        return {"phase": WRITE, "dialogue": dialogue, "date": unit.date_time[:_SHORT],
+                **self._memory_fields(shown, numbered=self.protocol == "rmm"),
+                "question": "", "progress": where[:_SHORT], "action_format": self.protocol}
+
+    def _memory_fields(self, entries: Sequence[MemoryEntry], numbered: bool = False
+                       ) -> dict[str, Any]:
+        """The shown memories twice: as data (`memory_entries`, what agents read) and as the
+        rendered text (`memories`, for people and text-only policies)."""
+        data = shown_memories(entries, self.max_entry_chars)
+        return {"memories": format_memories(data, "memgym", numbered=numbered),
+                "memory_entries": data}
 
     def _render_unit(self, unit: _WriteUnit) -> tuple[str, bool]:
         lines = [f"Session {unit.session} ({unit.date_time})"]

@@ -23,6 +23,10 @@ from memgym.tokenizers import WordTokenCounter
 
 __all__ = [
     "PACKAGES",
+    "PREDICTIONS",
+    "RUN",
+    "SUMMARY",
+    "TRACES",
     "append_jsonl",
     "package_versions",
     "prediction_row",
@@ -30,6 +34,9 @@ __all__ = [
     "repair_jsonl",
     "trace_row",
 ]
+
+PREDICTIONS, TRACES, SUMMARY, RUN = "predictions.jsonl", "traces.jsonl", "summary.json", "run.json"
+"""The files of an evaluation run's folder (the runner writes them, `merge_shards` merges them)."""
 
 PACKAGES = ("memgym", "torch", "transformers", "gymnasium", "vllm", "numpy", "datasets",
             "bm25s", "httpx", "peft", "trl")

@@ -52,6 +52,10 @@ from memgym.errors import BackendError, ConfigError, did_you_mean
 from memgym.eval.metrics import is_complete, summarize
 from memgym.eval.shards import in_shard, parse_shard
 from memgym.eval.records import (
+    PREDICTIONS,
+    RUN,
+    SUMMARY,
+    TRACES,
     append_jsonl,
     package_versions,
     prediction_row,
@@ -70,8 +74,6 @@ __all__ = [
     "evaluate",
     "evaluate_async",
 ]
-
-PREDICTIONS, TRACES, SUMMARY, RUN = "predictions.jsonl", "traces.jsonl", "summary.json", "run.json"
 
 
 class FailFast:

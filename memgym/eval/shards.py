@@ -26,7 +26,7 @@ from typing import Any
 
 from memgym.errors import ConfigError, DataError
 from memgym.eval.metrics import summarize
-from memgym.eval.records import read_jsonl
+from memgym.eval.records import PREDICTIONS, RUN, SUMMARY, TRACES, read_jsonl
 
 __all__ = ["MERGE_KEYS", "in_shard", "merge_shards", "parse_shard"]
 
@@ -141,8 +141,6 @@ def merge_shards(dirs: Sequence[str | Path], out: str | Path) -> dict[str, Any]:
         DataError: a shard is unfinished (rows missing: rerun it with --resume) or holds a row
             of another shard.
     """
-    from memgym.eval.runner import PREDICTIONS, RUN, SUMMARY, TRACES
-
     if not dirs:
         raise ConfigError("memgym eval merge: give the shard directories, e.g. "
                           "`memgym eval merge runs/x.0 runs/x.1 --out runs/x`")

@@ -1,5 +1,6 @@
 """The memory bank: Memory-R1's and RMM's dialogue memory, a list of entries edited only through
-operations (ADD, UPDATE, DELETE, NOOP, MERGE), each validated on its own.
+operations (ADD, UPDATE, DELETE, NOOP, MERGE, and any a user registers in the operation table,
+`memgym.memory.operations.register_operation`), each validated on its own.
 
     >>> from memgym.memory import MemoryBank
     >>> bank = MemoryBank()
@@ -22,6 +23,11 @@ Rules the bank enforces (a refused operation changes nothing and says why; the o
   target's text).
 * DELETE needs a known id; NOOP changes nothing (an id it names must exist).
 
+Each operation is a row of the table `memgym.memory.operations.OPERATIONS`: the bank checks the
+row's id and text rules, then calls its handler `handler(bank, op, context)`, which edits the
+bank through `insert`, `rewrite` and `remove`. The built-in five are registered at the bottom of
+this module exactly as a user registers one.
+
 Texts are stored stripped, with lone surrogates (from JSON escapes like "\\udcff", which no
 tokenizer or UTF-8 file accepts) replaced by "?", so every entry can be embedded and saved.
 """
@@ -35,7 +41,9 @@ from typing import Any
 
 from memgym.errors import ConfigError, unknown_name
 from memgym.memory.operations import (
+    ACTION_FORMATS,
     OPERATION_EVENTS,
+    OPERATIONS,
     MemoryOperation,
     OperationResult,
     _parse_json_items,
@@ -44,15 +52,13 @@ from memgym.memory.operations import (
     operation_from_dict,
     parse_memory_operations,
     parse_rmm_operations,
+    register_operation,
 )
 from memgym.memory.retrieval import BM25Retriever, Retriever, encodable
 
 __all__ = ["ACTION_FORMATS", "OPERATION_EVENTS", "MemoryBank", "MemoryEntry", "MemoryOperation",
-           "OperationResult", "count_operations", "parse_memory_operations",
+           "OperationResult", "WriteContext", "count_operations", "parse_memory_operations",
            "parse_rmm_operations"]
-
-ACTION_FORMATS = ("memory_r1", "rmm")
-"""The action formats `MemoryBank.apply_text` reads."""
 
 _SPACE = re.compile(r"\s+")
 
@@ -92,6 +98,23 @@ class MemoryEntry:
                 "session": self.session, "created_at": self.created_at,
                 "updated_at": self.updated_at, "source_ids": list(self.source_ids),
                 "history": list(self.history)}
+
+
+@dataclass(frozen=True)
+class WriteContext:
+    """Where a write step's operations come from, as handlers receive it.
+
+    Attributes:
+        speaker: the turn's speaker (None for a whole session).
+        session: the 1-based session, or None.
+        timestamp: the session's date-time as the source writes it.
+        source_ids: dia_ids of the turns the step streams.
+    """
+
+    speaker: str | None = None
+    session: int | None = None
+    timestamp: str = ""
+    source_ids: tuple[str, ...] = ()
 
 
 class MemoryBank:
@@ -174,13 +197,12 @@ class MemoryBank:
         results: list[OperationResult] = []
         if isinstance(ops, (str, bytes, Mapping)) or not isinstance(ops, Iterable):
             ops = [ops]  # type: ignore[list-item]  # one stray value: refused below, not raised
-        sources = tuple(str(s) for s in source_ids)
+        context = WriteContext(speaker, session, str(timestamp),
+                               tuple(str(s) for s in source_ids))
         for n, op in enumerate(ops):
             parsed = operation_from_dict(op, f"operation[{n}]")
-            result = parsed if isinstance(parsed, OperationResult) else self._apply_one(
-                parsed, speaker=speaker, session=session, timestamp=str(timestamp),
-                source_ids=sources)
-            results.append(result)
+            results.append(parsed if isinstance(parsed, OperationResult)
+                           else self._apply_one(parsed, context))
         self._count(results)
         return results
 
@@ -232,10 +254,27 @@ class MemoryBank:
 
     def _count(self, results: Iterable[OperationResult]) -> None:
         for key, value in count_operations(results).items():
-            self.counts[key] += value
+            self.counts[key] = self.counts.get(key, 0) + value
 
-    def _unknown(self, op: MemoryOperation) -> OperationResult | None:
-        """A refusal when `op` names no live entry, else None."""
+    def _apply_one(self, op: MemoryOperation, context: WriteContext) -> OperationResult:
+        """Check the table's id and text rules for `op`, then run its handler."""
+        spec = OPERATIONS[op.event]
+        if spec.text == "required" and (op.text is None or not op.text.strip()):
+            return OperationResult(op, False, f"{op.event} needs a non-empty text", op.id)
+        if spec.id == "required" or (spec.id == "optional" and op.id is not None):
+            refusal = self.refusal_for_id(op)
+            if refusal is not None:
+                return refusal
+        result = spec.handler(self, op, context)
+        if not isinstance(result, OperationResult):
+            raise ConfigError(f"the handler of operation {op.event!r} returned "
+                              f"{type(result).__name__}; it must return an OperationResult")
+        return result
+
+    # ------------------------------------------------------------------ handler primitives
+
+    def refusal_for_id(self, op: MemoryOperation) -> OperationResult | None:
+        """A refusal naming the live ids when `op.id` names no live entry, else None."""
         if op.id is None:
             return OperationResult(op, False, f"{op.event} needs the id of an existing memory",
                                    None)
@@ -246,54 +285,63 @@ class MemoryBank:
                                    f"known ids: {known}", None)
         return None
 
-    def _apply_one(self, op: MemoryOperation, *, speaker: str | None, session: int | None,
-                   timestamp: str, source_ids: tuple[str, ...]) -> OperationResult:
-        """Validate and apply one parsed operation."""
-        if op.event == "NOOP":
-            if op.id is not None and op.id not in self._entries:
-                return self._unknown(op)  # type: ignore[return-value]
-            return OperationResult(op, True, "", op.id)
-        needs_text = op.event in ("ADD", "UPDATE", "MERGE")
-        if needs_text and (op.text is None or not op.text.strip()):
-            return OperationResult(op, False, f"{op.event} needs a non-empty text", op.id)
-        if op.event == "ADD":
-            return self._add(op, speaker, session, timestamp, source_ids)
-        refusal = self._unknown(op)
-        if refusal is not None:
-            return refusal
-        entry = self._entries[op.id]  # type: ignore[index]
+    def duplicate_of(self, text: str, speaker: str | None) -> str | None:
+        """The id of `speaker`'s entry with the same text (case and spaces aside), or None."""
+        return next(iter(self._keys.get((speaker, _key(text)), ())), None)
+
+    @property
+    def full(self) -> bool:
+        """Whether the bank holds `max_entries` entries (an insert would exceed its bound)."""
+        return self.max_entries is not None and len(self._entries) >= self.max_entries
+
+    def insert(self, text: str, context: WriteContext) -> MemoryEntry:
+        """Store a new entry with the next id and the context's speaker, session, time and
+        sources; returns a copy. Handlers check duplicates and `full` first (ADD's rules)."""
+        entry_id = str(self._next_id)
+        self._next_id += 1
+        entry = MemoryEntry(entry_id, encodable(text.strip()), context.speaker, context.session,
+                            context.timestamp, context.timestamp,
+                            tuple(dict.fromkeys(context.source_ids)))
+        self._entries[entry_id] = entry
+        self._index(entry)
+        self.version += 1
+        return replace(entry)
+
+    def rewrite(self, entry_id: str, text: str, context: WriteContext) -> MemoryEntry:
+        """Replace a live entry's text, keeping its id (the old text goes to `history`), stamp
+        it with the context's time and add its sources; returns a copy."""
+        entry = self._entries[entry_id]
         self._unindex(entry)
         self.version += 1
-        if op.event == "DELETE":
-            del self._entries[entry.id]
-            self._deleted.add(entry.id)
-            return OperationResult(op, True, "", entry.id)
-        text = encodable(op.text.strip())  # type: ignore[union-attr]
+        text = encodable(text.strip())
         if text != entry.text:
             entry.history = (*entry.history, entry.text)
             entry.text = text
-        entry.updated_at = timestamp or entry.updated_at
-        entry.source_ids = tuple(dict.fromkeys((*entry.source_ids, *source_ids)))
+        entry.updated_at = context.timestamp or entry.updated_at
+        entry.source_ids = tuple(dict.fromkeys((*entry.source_ids, *context.source_ids)))
         self._index(entry)
-        return OperationResult(op, True, "", entry.id)
+        return replace(entry)
 
-    def _add(self, op: MemoryOperation, speaker: str | None, session: int | None,
-             timestamp: str, source_ids: tuple[str, ...]) -> OperationResult:
-        text = encodable(op.text.strip())  # type: ignore[union-attr]
-        same = next(iter(self._keys.get((speaker, _key(text)), ())), None)
-        if same is not None:
-            return OperationResult(op, False, f"duplicate ADD: memory {same!r} already holds "
-                                   "this text (use NOOP, or UPDATE it)", same)
-        if self.max_entries is not None and len(self._entries) >= self.max_entries:
-            return OperationResult(op, False, f"bank full (max_entries={self.max_entries}): "
-                                   "DELETE, UPDATE or MERGE an entry instead of adding", None)
-        entry_id = str(self._next_id)
-        self._next_id += 1
-        self._entries[entry_id] = MemoryEntry(entry_id, text, speaker, session, timestamp,
-                                              timestamp, tuple(dict.fromkeys(source_ids)))
-        self._index(self._entries[entry_id])
+    def remove(self, entry_id: str) -> None:
+        """Delete a live entry; its id is never reused within the episode."""
+        entry = self._entries.pop(entry_id)
+        self._unindex(entry)
+        self._deleted.add(entry_id)
         self.version += 1
-        return OperationResult(op, True, "", entry_id)
+
+    def describe_changes(self, results: Iterable[OperationResult]) -> str:
+        """What applied operations did, one line each ("ADD [4] text", "UPDATE [2] new text",
+        "DELETE [3]"; operations that cannot change the bank are left out): the trace a write
+        step keeps, since the whole bank after every step would be quadratic in size."""
+        lines = []
+        for r in results:
+            spec = OPERATIONS.get(r.operation.event) if r.applied and r.operation else None
+            if spec is None or not spec.changes:
+                continue
+            entry = self._entries.get(r.entry_id) if r.entry_id else None
+            text = f" {entry.text}" if entry is not None and spec.text != "ignored" else ""
+            lines.append(f"{spec.name} [{r.entry_id}]{text}" if r.entry_id else spec.name)
+        return "\n".join(lines) or "(no change)"
 
     # ------------------------------------------------------------------ retrieval
 
@@ -327,3 +375,45 @@ class MemoryBank:
         bound = "" if self.max_entries is None else f"/{self.max_entries}"
         return (f"MemoryBank({len(self)}{bound} entries, "
                 f"retriever={type(self.retriever).__name__})")
+
+
+# ----------------------------------------------------------------------------- built-in operations
+
+
+def _add(bank: MemoryBank, op: MemoryOperation, context: WriteContext) -> OperationResult:
+    """ADD: a new entry, refused for a duplicate of the speaker's or in a full bank."""
+    text = encodable(op.text.strip())  # type: ignore[union-attr]
+    same = bank.duplicate_of(text, context.speaker)
+    if same is not None:
+        return OperationResult(op, False, f"duplicate ADD: memory {same!r} already holds "
+                               "this text (use NOOP, or UPDATE it)", same)
+    if bank.full:
+        return OperationResult(op, False, f"bank full (max_entries={bank.max_entries}): "
+                               "DELETE, UPDATE or MERGE an entry instead of adding", None)
+    return OperationResult(op, True, "", bank.insert(text, context).id)
+
+
+def _replace_text(bank: MemoryBank, op: MemoryOperation, context: WriteContext
+                  ) -> OperationResult:
+    """UPDATE and MERGE: the new (merged) text replaces the entry's, which goes to history."""
+    return OperationResult(op, True, "", bank.rewrite(op.id, op.text, context).id)  # type: ignore[arg-type]
+
+
+def _delete(bank: MemoryBank, op: MemoryOperation, context: WriteContext) -> OperationResult:
+    """DELETE: the entry goes."""
+    bank.remove(op.id)  # type: ignore[arg-type]
+    return OperationResult(op, True, "", op.id)
+
+
+def _noop(bank: MemoryBank, op: MemoryOperation, context: WriteContext) -> OperationResult:
+    """NOOP (mem0's NONE): nothing changes."""
+    return OperationResult(op, True, "", op.id)
+
+
+register_operation("ADD", _add, id="ignored", text="required", replace=True)
+register_operation("UPDATE", _replace_text, text="required", formats=("memory_r1",),
+                   replace=True)
+register_operation("DELETE", _delete, formats=("memory_r1",), replace=True)
+register_operation("NOOP", _noop, id="optional", aliases=("NONE", "NO_OP", "NO-OP", "NO OP"),
+                   formats=("memory_r1",), changes=False, replace=True)
+register_operation("MERGE", _replace_text, text="required", replace=True)

@@ -19,24 +19,37 @@ Two formats, as the papers write them:
 Parsing never raises on any string: what cannot be read becomes a refused `OperationResult`
 whose reason names the item and the fault; what can be read becomes a `MemoryOperation` the bank
 then validates (unknown id, duplicate, missing text, bank full).
+
+**The operation table.** Every operation, the built-in five included, is a row of `OPERATIONS`:
+its name, the function that applies it to a bank, whether it needs an id and a text, and which
+action formats may write it. `register_operation("PIN", pin)` adds one; both parsers and the
+bank read the table, so a registered operation parses (`{"event": "PIN", "id": "3"}` in JSON,
+`Pin(0)` in RMM's lines) and applies with no other change. See agents/README.md, "Add a memory
+operation".
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-__all__ = ["OPERATION_EVENTS", "MemoryOperation", "OperationResult", "count_operations",
-           "operation_from_dict", "parse_memory_operations", "parse_rmm_operations"]
+from memgym.errors import ConfigError
+
+__all__ = ["ACTION_FORMATS", "OPERATIONS", "OPERATION_EVENTS", "MemoryOperation",
+           "OperationResult", "OperationSpec", "count_operations", "operation_events",
+           "operation_from_dict", "parse_memory_operations", "parse_rmm_operations",
+           "register_operation", "unregister_operation"]
 
 OPERATION_EVENTS = ("ADD", "UPDATE", "DELETE", "NOOP", "MERGE")
-"""The memory-bank operations (Memory-R1's four plus RMM's MERGE)."""
+"""The built-in memory-bank operations (Memory-R1's four plus RMM's MERGE); `operation_events()`
+gives the live table, registered operations included."""
 
-EVENT_ALIASES = {"NONE": "NOOP", "NO_OP": "NOOP", "NO-OP": "NOOP", "NO OP": "NOOP"}
-"""Other spellings of an event: mem0's and Memory-R1's prompts write NOOP as NONE."""
+ACTION_FORMATS = ("memory_r1", "rmm")
+"""The action formats: Memory-R1/mem0 JSON and RMM's `Add()` / `Merge(index, text)` lines."""
 
 MALFORMED = "MALFORMED"
 """The `count_operations` bucket of results that never became an operation."""
@@ -54,7 +67,7 @@ class MemoryOperation:
     """One operation on a memory bank.
 
     Attributes:
-        event: one of OPERATION_EVENTS.
+        event: a name in the operation table (OPERATIONS): ADD, UPDATE, DELETE, NOOP, MERGE, ...
         id: the bank id it acts on (UPDATE, DELETE, MERGE; optional for NOOP; ignored for ADD).
         text: the new text (ADD, UPDATE: required; MERGE: the merged summary; else ignored).
     """
@@ -81,6 +94,118 @@ class OperationResult:
     entry_id: str | None = None
 
 
+# ----------------------------------------------------------------------------- the table
+
+_ARGUMENT_RULES = ("required", "optional", "ignored")
+_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    """One row of the operation table: how an operation is validated, applied and written.
+
+    Attributes:
+        name: the event name, upper case ("ADD", "PIN").
+        handler: `handler(bank, op, context) -> OperationResult` applies a validated operation
+            to a `MemoryBank` (its public `insert`, `rewrite`, `remove`); `context` is the
+            step's `WriteContext` (speaker, session, timestamp, source_ids).
+        id: "required" (must name a live entry; checked before the handler runs), "optional"
+            (checked when given) or "ignored" (dropped, as ADD's proposed id).
+        text: "required" (non-empty; checked before the handler runs), "optional" or "ignored".
+        aliases: other spellings the parsers accept (mem0 writes NOOP as "NONE").
+        formats: the action formats whose parser reads it ("memory_r1" JSON, "rmm" lines).
+        changes: whether applying it can change the bank (NOOP: False, so traces skip it).
+    """
+
+    name: str
+    handler: Callable[..., OperationResult]
+    id: str = "required"
+    text: str = "ignored"
+    aliases: tuple[str, ...] = ()
+    formats: tuple[str, ...] = ACTION_FORMATS
+    changes: bool = True
+
+
+OPERATIONS: dict[str, OperationSpec] = {}
+"""The operation table, by name: the built-in five (registered by memgym.memory.bank) and every
+operation a user registers. Read it; change it only through `register_operation`."""
+
+
+def register_operation(name: str, handler: Callable[..., OperationResult], *,
+                       id: str = "required", text: str = "ignored",
+                       aliases: Sequence[str] = (), formats: Sequence[str] = ACTION_FORMATS,
+                       changes: bool = True, replace: bool = False) -> OperationSpec:
+    """Add an operation to the table that the bank and both parsers read.
+
+    Args:
+        name: the event name, upper case letters, digits and "_" ("PIN", "APPEND").
+        handler: `handler(bank, op, context) -> OperationResult`; called only after the id and
+            text rules below hold, so it does the operation's own work and checks.
+        id, text: "required", "optional" or "ignored" (see `OperationSpec`).
+        aliases: other spellings the parsers accept.
+        formats: the action formats that may write it (default: both).
+        changes: False for an operation that never changes the bank.
+        replace: allow re-registering an existing name (e.g. on module reload).
+
+    Returns:
+        The table row.
+
+    Raises:
+        ConfigError: a bad name, rule or format, a handler that is not callable, or a name or
+            alias already taken (unless `replace`).
+    """
+    if not isinstance(name, str) or not _NAME.match(name) or name == MALFORMED:
+        raise ConfigError(f"register_operation: name {name!r} must be upper case letters, "
+                          f"digits and '_' (e.g. 'PIN'), and not {MALFORMED!r}")
+    if not callable(handler):
+        raise ConfigError(f"register_operation({name!r}): handler must be callable "
+                          f"handler(bank, op, context), got {type(handler).__name__}")
+    for label, rule in (("id", id), ("text", text)):
+        if rule not in _ARGUMENT_RULES:
+            raise ConfigError(f"register_operation({name!r}): {label}={rule!r}; choose one of "
+                              f"{', '.join(_ARGUMENT_RULES)}")
+    bad = [f for f in formats if f not in ACTION_FORMATS]
+    if bad or isinstance(formats, str):
+        raise ConfigError(f"register_operation({name!r}): formats={formats!r}; a list of "
+                          f"{', '.join(ACTION_FORMATS)}")
+    spellings = [name, *(str(a).strip().upper() for a in aliases)]
+    taken = {s: n for n, spec in OPERATIONS.items() if n != name or not replace
+             for s in (n, *spec.aliases)}
+    clash = [s for s in spellings if s in taken and not (replace and taken[s] == name)]
+    if clash:
+        raise ConfigError(f"register_operation({name!r}): {clash[0]!r} is already the "
+                          f"operation {taken[clash[0]]!r}; pick another name or pass "
+                          "replace=True")
+    spec = OperationSpec(name, handler, id, text, tuple(spellings[1:]), tuple(formats),
+                         bool(changes))
+    OPERATIONS[name] = spec
+    _start_pattern.cache_clear()
+    return spec
+
+
+def unregister_operation(name: str) -> None:
+    """Remove a registered operation from the table (tests, notebooks); a no-op if absent.
+
+    Raises:
+        ConfigError: `name` is a built-in operation (the envs and agents rely on those).
+    """
+    if name in OPERATION_EVENTS:
+        raise ConfigError(f"unregister_operation: {name!r} is built in and cannot be removed")
+    OPERATIONS.pop(name, None)
+    _start_pattern.cache_clear()
+
+
+def operation_events() -> tuple[str, ...]:
+    """The names in the operation table, built-in first, then registered ones in order."""
+    return tuple(OPERATIONS)
+
+
+def _shown_events(format: str | None = None) -> str:
+    """The events a format reads, as prompts spell them: "ADD, UPDATE, DELETE, NONE, MERGE"."""
+    return ", ".join("NONE" if n == "NOOP" else n for n, spec in OPERATIONS.items()
+                     if format is None or format in spec.formats)
+
+
 def _show(value: Any) -> str:
     """A short repr of a bad value for a reason string."""
     text = repr(value)
@@ -91,13 +216,17 @@ def _refused(reason: str) -> OperationResult:
     return OperationResult(None, False, reason, None)
 
 
-def _normalise_event(event: Any) -> str | None:
-    """The canonical event for `event` ("none" -> "NOOP"), or None if it is not one."""
+def _normalise_event(event: Any, format: str | None = None) -> str | None:
+    """The table's name for `event` ("none" -> "NOOP"), or None if no operation `format` reads
+    is spelled so."""
     if not isinstance(event, str):
         return None
     name = event.strip().upper()
-    name = EVENT_ALIASES.get(name, name)
-    return name if name in OPERATION_EVENTS else None
+    for spec in OPERATIONS.values():
+        if (name == spec.name or name in spec.aliases) and (
+                format is None or format in spec.formats):
+            return spec.name
+    return None
 
 
 def _id_of(value: Any) -> tuple[str | None, str]:
@@ -110,27 +239,29 @@ def _id_of(value: Any) -> tuple[str | None, str]:
     return (text or None), ""
 
 
-def operation_from_dict(item: Any, where: str = "item") -> MemoryOperation | OperationResult:
+def operation_from_dict(item: Any, where: str = "item", format: str | None = None
+                        ) -> MemoryOperation | OperationResult:
     """Read one `{"event", "id", "text"}` mapping into a MemoryOperation, or a refused result
-    whose reason starts with `where` (e.g. "memory[2]") and names the bad field."""
+    whose reason starts with `where` (e.g. "memory[2]") and names the bad field. `format`
+    limits the events to those that action format reads (None: every registered one)."""
     if isinstance(item, MemoryOperation):
         return item
     if not isinstance(item, Mapping):
         return _refused(f"{where}: expected an object with 'event', 'id', 'text', "
                         f"got {type(item).__name__} {_show(item)}")
     if "event" not in item:
-        return _refused(f"{where}: missing 'event' (one of ADD, UPDATE, DELETE, NONE, MERGE)")
-    event = _normalise_event(item["event"])
+        return _refused(f"{where}: missing 'event' (one of {_shown_events(format)})")
+    event = _normalise_event(item["event"], format)
     if event is None:
         return _refused(f"{where}: unknown event {_show(item['event'])}; use one of "
-                        "ADD, UPDATE, DELETE, NONE (NOOP), MERGE")
+                        f"{_shown_events(format).replace('NONE', 'NONE (NOOP)')}")
     entry_id, why = _id_of(item.get("id"))
     if why:
         return _refused(f"{where}: {why}")
     text = item.get("text")
     if text is not None and not isinstance(text, str):
         return _refused(f"{where}: 'text' must be a string, got {type(text).__name__}")
-    return MemoryOperation(event, None if event == "ADD" else entry_id, text)
+    return MemoryOperation(event, None if OPERATIONS[event].id == "ignored" else entry_id, text)
 
 
 # ----------------------------------------------------------------------------- JSON (Memory-R1)
@@ -228,7 +359,8 @@ def _parse_json_items(text: Any) -> list[MemoryOperation | OperationResult]:
         items, where = [value], "operation"
     else:
         items, where = value, "item"
-    return [operation_from_dict(item, f"{where}[{i}]") for i, item in enumerate(items)]
+    return [operation_from_dict(item, f"{where}[{i}]", "memory_r1")
+            for i, item in enumerate(items)]
 
 
 def _split(parsed: Iterable[MemoryOperation | OperationResult]
@@ -252,11 +384,20 @@ def parse_memory_operations(text: str) -> tuple[list[MemoryOperation], list[Oper
 
 # ----------------------------------------------------------------------------- RMM
 
-_ACTION_START = re.compile(  # at a line start, after a bullet, a number or a "label:"
-    r"(?im)^[ \t]*(?:[-*\u2022\u2013>]+[ \t]*|\d+[.)][ \t]*)?(?:[A-Za-z][\w ]{0,30}:[ \t]*)?"
-    r"[*`]*[ \t]*(add|merge)[ \t]*\(")
+@lru_cache(maxsize=8)
+def _start_pattern() -> re.Pattern:
+    """An action's start: a name RMM's format reads, then "(", at a line start, after a bullet,
+    a number or a "label:" (rebuilt when the table changes)."""
+    names = sorted((n.lower() for n, spec in OPERATIONS.items() if "rmm" in spec.formats),
+                   key=len, reverse=True)
+    return re.compile(
+        r"(?im)^[ \t]*(?:[-*\u2022\u2013>]+[ \t]*|\d+[.)][ \t]*)?(?:[A-Za-z][\w ]{0,30}:[ \t]*)?"
+        r"[*`]*[ \t]*(" + "|".join(map(re.escape, names)) + r")[ \t]*\(")
+
+
 _MERGE_ARGS = re.compile(r"\s*([+-]?\d+)\s*,\s*(.*)\)[\s*`]*$", re.DOTALL)
 _ADD_ARGS = re.compile(r"([^)\n]*)\)")
+_CALL_ARGS = re.compile(r"\s*(?:([+-]?\d+)\s*(?:,\s*(.*?))?)?\)[\s*`]*$", re.DOTALL)
 
 
 def _unquote(text: str) -> str:
@@ -290,7 +431,7 @@ def _parse_rmm_items(text: Any, summary: str | None, candidate_ids: Sequence[str
     if summary is not None and not isinstance(summary, str):
         return [_refused(f"malformed RMM action: summary must be a string, got "
                          f"{type(summary).__name__}")]
-    starts = list(_ACTION_START.finditer(text))
+    starts = list(_start_pattern().finditer(text))
     if not starts:
         return [_refused("malformed RMM action: no Add() or Merge(index, merged_summary) line "
                          f"in {_show(text.strip())}")]
@@ -299,33 +440,77 @@ def _parse_rmm_items(text: Any, summary: str | None, candidate_ids: Sequence[str
         end = starts[n + 1].start() if n + 1 < len(starts) else len(text)
         call = _action_segment(text, match.end(), end)
         where = f"action[{n}]"
-        if match.group(1).lower() == "add":
-            args = _ADD_ARGS.match(text, match.end())
-            if args is None:
-                items.append(_refused(f"{where}: Add( is not closed; write Add()"))
-                continue
-            given = _unquote(args.group(1))
-            if summary is None and not given:
-                items.append(_refused(f"{where}: Add() needs the new summary: pass "
-                                      "summary=... to parse_rmm_operations"))
-                continue
-            items.append(MemoryOperation("ADD", None, summary if summary is not None else given))
-            continue
-        args = _MERGE_ARGS.match(call)
-        if args is None:
-            items.append(_refused(f"{where}: expected Merge(index, merged_summary), got "
-                                  f"{_show('Merge(' + call.strip())}"))
-            continue
-        index = int(args.group(1))
-        if not 0 <= index < len(candidate_ids):
-            items.append(_refused(
-                f"{where}: Merge index {index} is out of range: "
-                + (f"{len(candidate_ids)} retrieved memories, indices 0..{len(candidate_ids) - 1}"
-                   if candidate_ids else "no retrieved memories to merge into; use Add()")
-                + " (0-based, as in RMM's prompt)"))
-            continue
-        items.append(MemoryOperation("MERGE", str(candidate_ids[index]), _unquote(args.group(2))))
+        event = _normalise_event(match.group(1), "rmm")
+        if event == "ADD":
+            items.append(_rmm_add(text, match.end(), summary, where))
+        elif event == "MERGE":
+            items.append(_rmm_merge(call, candidate_ids, where))
+        else:
+            items.append(_rmm_call(event, call, summary, candidate_ids, where))
     return items
+
+
+def _rmm_add(text: str, end: int, summary: str | None, where: str
+             ) -> MemoryOperation | OperationResult:
+    """`Add()` (adds `summary`) or `Add(text)`; the text ends at the first `)` or line end."""
+    args = _ADD_ARGS.match(text, end)
+    if args is None:
+        return _refused(f"{where}: Add( is not closed; write Add()")
+    given = _unquote(args.group(1))
+    if summary is None and not given:
+        return _refused(f"{where}: Add() needs the new summary: pass summary=... to "
+                        "parse_rmm_operations")
+    return MemoryOperation("ADD", None, summary if summary is not None else given)
+
+
+def _candidate(index: int, candidate_ids: Sequence[str], where: str, name: str
+               ) -> str | OperationResult:
+    """The bank id at 0-based position `index` of the memories shown, or a refusal."""
+    if 0 <= index < len(candidate_ids):
+        return str(candidate_ids[index])
+    return _refused(
+        f"{where}: {name} index {index} is out of range: "
+        + (f"{len(candidate_ids)} retrieved memories, indices 0..{len(candidate_ids) - 1}"
+           if candidate_ids else "no retrieved memories to merge into; use Add()")
+        + " (0-based, as in RMM's prompt)")
+
+
+def _rmm_merge(call: str, candidate_ids: Sequence[str], where: str
+               ) -> MemoryOperation | OperationResult:
+    """`Merge(index, merged_summary)`; the summary may span lines."""
+    args = _MERGE_ARGS.match(call)
+    if args is None:
+        return _refused(f"{where}: expected Merge(index, merged_summary), got "
+                        f"{_show('Merge(' + call.strip())}")
+    target = _candidate(int(args.group(1)), candidate_ids, where, "Merge")
+    if isinstance(target, OperationResult):
+        return target
+    return MemoryOperation("MERGE", target, _unquote(args.group(2)))
+
+
+def _rmm_call(event: str, call: str, summary: str | None, candidate_ids: Sequence[str],
+              where: str) -> MemoryOperation | OperationResult:
+    """A registered operation in RMM's call style: `Name(index, text)`, `Name(index)`,
+    `Name()`; with an ignored id, `Name(text)` or `Name()` (the summary)."""
+    spec = OPERATIONS[event]
+    title = event.capitalize()
+    if spec.id == "ignored":
+        args = _ADD_ARGS.match(call)
+        if args is None:
+            return _refused(f"{where}: {title}( is not closed; write {title}(text)")
+        return MemoryOperation(event, None, _unquote(args.group(1)) or summary)
+    args = _CALL_ARGS.match(call)
+    if args is None:
+        return _refused(f"{where}: expected {title}(index"
+                        f"{', text' if spec.text != 'ignored' else ''}), got "
+                        f"{_show(title + '(' + call.strip())}")
+    target: str | OperationResult | None = None
+    if args.group(1) is not None:
+        target = _candidate(int(args.group(1)), candidate_ids, where, title)
+        if isinstance(target, OperationResult):
+            return target
+    text = _unquote(args.group(2)) if args.group(2) is not None else None
+    return MemoryOperation(event, target, text)
 
 
 def parse_rmm_operations(text: str, *, summary: str | None = None,
@@ -355,14 +540,15 @@ def parse_rmm_operations(text: str, *, summary: str | None = None,
 
 def count_operations(results: Iterable[OperationResult]) -> dict[str, int]:
     """Applied and refused counts per event, slash-named for metrics: {"ADD/applied": 2,
-    "ADD/refused": 0, ..., "MALFORMED/refused": 1}: every key present, zeros included;
+    "ADD/refused": 0, ..., "MALFORMED/refused": 1}: every operation in the table present,
+    zeros included;
     MALFORMED counts items that never parsed into an operation."""
-    counts = {f"{event}/{kind}": 0 for event in OPERATION_EVENTS
-              for kind in ("applied", "refused")}
+    events = operation_events()
+    counts = {f"{event}/{kind}": 0 for event in events for kind in ("applied", "refused")}
     counts[f"{MALFORMED}/refused"] = 0
     for result in results:
         event = result.operation.event if result.operation is not None else MALFORMED
-        if event not in OPERATION_EVENTS:
+        if event not in events:
             event = MALFORMED
         counts[f"{event}/{'applied' if result.applied else 'refused'}"] += 1
     return counts

@@ -1,8 +1,10 @@
 """The quickstart: memgym's embedded tiny MemAgent model, evaluated, trained with GRPO, re-evaluated.
 
 `memgym quickstart` (see `memgym.quickstart.run`) is the README's first command; the model it
-loads is built by `python -m memgym.quickstart.build_model`; `memgym.quickstart.experiment` holds
-the settings both share.
+loads is built by the repository's `scripts/build_tiny_memagent.py`; `memgym.quickstart.experiment`
+holds the settings both share. `memgym.quickstart.memory_r1` and `.rmm` are the other agents'
+quickstarts; `memgym.quickstart.report` what they share. This package holds runners over the
+shipped assets only: the scripts that built the assets live in scripts/.
 """
 
 from memgym.quickstart.run import EMBEDDED_MODEL, QuickstartResult, run_quickstart

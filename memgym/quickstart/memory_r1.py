@@ -9,9 +9,9 @@ Memory-R1's pipeline with only the manager as an LLM:
     "No longer: Ana lives in Porto"). Memory-R1's extractor is a frozen LLM; here it is exact, so
     every score difference is the manager's;
   - manager (the trained policy): a tiny Qwen2 model (`embedded-memory-r1`, shipped in
-    memgym/assets/tiny-memory-r1, made by `python -m memgym.quickstart.memory_r1 --out DIR`:
-    a BPE tokenizer and SFT from scratch on an imperfect scripted teacher; `--rebuild` makes a
-    fresh one) sees the memories the env retrieved for the turn (`[id] text` lines) and the
+    memgym/assets/tiny-memory-r1, made by `python scripts/build_tiny_memory_r1.py --out DIR`:
+    a BPE tokenizer and SFT from scratch on an imperfect scripted teacher; `--model DIR` starts
+    from another build) sees the memories the env retrieved for the turn (`[id] text` lines) and the
     numbered facts, and writes one operation line per fact ("ADD", "UPDATE 3", "DELETE 3",
     "NOOP"); `expand_operations` turns them into the Memory-R1/mem0 JSON that the env parses,
     validates and applies, with the fact as the text. Departure from Memory-R1, whose manager
@@ -27,8 +27,8 @@ Memory-R1's pipeline with only the manager as an LLM:
 
 The teacher is the exact manager (`teacher_ops`, the "Oracle memory policy" row of the table)
 with two habits of real memory agents: it ADDs a new memory where it should UPDATE the old one
-(`BuildSettings.add_for_update` of the time) and rarely DELETEs a retracted fact
-(`BuildSettings.delete` of the time; otherwise it stores nothing). The SFT manager imitates it
+(`add_for_update` of the time) and rarely DELETEs a retracted fact (`delete` of the time;
+otherwise it stores nothing). The SFT manager imitates it
 greedily, so it mostly ADDs over stale memories and keeps retracted ones. GRPO (memgym's
 trainer, `credit_assignment: step_reward`, as train/memory_r1_stage1.yaml, plus a KL pull to
 the SFT manager: see `GRPO`) then fixes what it can.
@@ -43,21 +43,34 @@ import datetime as dt
 import json
 import random
 import re
-import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from memgym.agents.base import EpisodeContext
 from memgym.agents.prompts import PromptTemplate
 from memgym.errors import ConfigError
+from memgym.quickstart.report import QuickstartResult, fresh_out_dir, score_table
 
-__all__ = ["ENV_ID", "EVAL_SPLITS", "SPLITS", "SPLIT_TITLES", "BuildSettings", "Memory",
-           "TinyMemoryR1Agent", "TinyMemoryR1Config", "add_arguments", "build_manager",
-           "demonstrations", "extract_facts", "read_answer", "run", "run_quickstart",
-           "teacher_ops"]
+__all__ = [
+    "ENV_ID",
+    "EVAL_SPLITS",
+    "SPLITS",
+    "SPLIT_TITLES",
+    "Memory",
+    "TinyMemoryR1Agent",
+    "TinyMemoryR1Config",
+    "add_arguments",
+    "demonstrations",
+    "extract_facts",
+    "read_answer",
+    "register_tiny_kind",
+    "run",
+    "run_quickstart",
+    "teacher_ops",
+]
 
 ENV_ID = "MemoryBank-Synthetic-v0"
 IN_DOMAIN: dict[str, Any] = dict(num_sessions=4, events_per_session=3)
@@ -159,25 +172,13 @@ class Memory:
     before: str | None = None
 
 
-_RENDERED = re.compile(r"^\[([^\]\n]+)\] \((.*?)\) (.*)$")
+def shown_of(observation: Mapping[str, Any]) -> list[Memory]:
+    """The memories an observation shows (its `memory_entries`), in order."""
+    from memgym.memory.view import observed_memories
 
-
-def parse_rendered(text: str) -> list[Memory]:
-    """The memories of an observation's `memories` field (`render_memories`' lines, with the
-    `(before: ...)` lines), in the order shown."""
-    out: list[Memory] = []
-    for line in text.splitlines():
-        m = _RENDERED.match(line)
-        if m:
-            facets = [f.strip() for f in m.group(2).split(";")]
-            created = next((f for f in facets[1:] if not f.startswith(("session ", "updated "))),
-                           "")
-            updated = next((f[len("updated "):] for f in facets if f.startswith("updated ")), "")
-            out.append(Memory(m.group(1), m.group(3), created, updated or created))
-        elif line.startswith("    (before: ") and out:
-            last = out[-1]
-            out[-1] = Memory(last.id, last.text, last.created, last.changed, line[13:-1])
-    return out
+    return [Memory(m["id"], m["text"], m["created_at"], m["updated_at"] or m["created_at"],
+                   m["before"] or None)
+            for m in observed_memories(observation, "memory_r1_tiny")]
 
 
 def _from_entries(entries: Sequence[Any]) -> list[Memory]:
@@ -364,7 +365,9 @@ def teacher_ops(shown: Sequence[Memory], facts: Sequence[str], *, add_for_update
 
 def manager_prompt(shown: Sequence[Memory], facts: Sequence[str]) -> str:
     """The manager's prompt: `[id] text` per shown memory, then the numbered facts."""
-    memories = "\n".join(f"[{m.id}] {m.text}" for m in shown) or "(none)"
+    from memgym.memory.view import format_memories
+
+    memories = format_memories([{"id": m.id, "text": m.text} for m in shown], "id_text")
     return MANAGER_TEMPLATE.render(memories=memories, facts="\n".join(
         f"{k + 1}. {f}" for k, f in enumerate(facts)))
 
@@ -405,23 +408,26 @@ class TinyMemoryR1Agent:
 
     async def act(self, observation: Mapping[str, str], ctx: EpisodeContext) -> str:
         """Memory-R1 JSON at a write step, the reader's answer at a question."""
-        shown = parse_rendered(observation["memories"])
+        memories = shown_of(observation)
         if observation["phase"] != "write":
-            return read_answer(observation["question"], shown)
+            return read_answer(observation["question"], memories)
         facts = _turn_facts(observation["dialogue"])
         if not facts:
             return EMPTY
         if self.manager is None:
             exact = self.config.teacher == "oracle"
             rng = random.Random(ctx.sampling_seed)
-            return teacher_ops(shown, facts, rng=rng,
+            return teacher_ops(memories, facts, rng=rng,
                                add_for_update=0.0 if exact else self.config.add_for_update,
                                delete=1.0 if exact else self.config.delete)
-        done = await self.manager(ctx, prompt=manager_prompt(shown, facts))
+        done = await self.manager(ctx, prompt=manager_prompt(memories, facts))
         return expand_operations(done.text, facts)
 
 
-def _register() -> None:
+def register_tiny_kind() -> None:
+    """Register the agent kind `memory_r1_tiny` (this quickstart's agent) for recipes; the
+    quickstart calls it when it runs, so importing memgym registers nothing a user did not ask
+    for. Idempotent."""
     from memgym.agents.recipe import AGENT_KINDS, AgentKind, register_agent_kind
 
     if "memory_r1_tiny" not in AGENT_KINDS:
@@ -430,51 +436,32 @@ def _register() -> None:
             TinyMemoryR1Config.__doc__))
 
 
-_register()
-
-
 def split_env_kwargs(split: str, num: int) -> dict[str, Any]:
     """gym.make kwargs of a split (the frozen reader included)."""
     return {**ENV_KWARGS, **SPLITS[split], "num_conversations": num, "reader": reader}
 
 
-# -- building the tiny manager --------------------------------------------------------------------
-@dataclass
-class BuildSettings:
-    """The on-the-fly build of the tiny manager (SFT from the imperfect teacher)."""
-
-    seed: int = 0
-    conversations: int = 300
-    add_for_update: float = 0.6
-    delete: float = 0.2
-    vocab_size: int = 400
-    hidden_size: int = 96
-    num_layers: int = 3
-    num_heads: int = 4
-    steps: int = 1200
-    batch_size: int = 32
-    learning_rate: float = 2e-3
-
-
-def demonstrations(settings: BuildSettings, first: int = 0,
-                   count: int | None = None) -> list[tuple[str, str]]:
-    """(prompt, completion) manager pairs from the imperfect teacher playing the env."""
+# -- the teacher's demonstrations (the SFT data; held-out prompts for decision_counts) ----
+def demonstrations(count: int, first: int = 0, *, seed: int = 0, add_for_update: float = 0.6,
+                   delete: float = 0.2) -> list[tuple[str, str]]:
+    """(prompt, completion) manager pairs of the teacher playing conversations first ..
+    first + count of the SFT generator (`add_for_update=0, delete=1`: the exact manager).
+    scripts/build_tiny_memory_r1.py trains on them; `decision_counts` asks held-out ones."""
     import gymnasium as gym
 
-    count = settings.conversations if count is None else count
     env = gym.make(ENV_ID, num_conversations=first + count, seed=SFT_SEED,
                    **{**IN_DOMAIN, **ENV_KWARGS}, reader=reader).unwrapped
     pairs = []
     for i in range(first, first + count):
-        rng = random.Random(f"{settings.seed}:{i}")
+        rng = random.Random(f"{seed}:{i}")
         obs, _ = env.reset(seed=i, options={"task_id": i})
         while True:
             if obs["phase"] == "write":
-                facts, shown = _turn_facts(obs["dialogue"]), parse_rendered(obs["memories"])
+                facts, shown = _turn_facts(obs["dialogue"]), shown_of(obs)
                 action = EMPTY
                 if facts:
-                    lines = teacher_decisions(shown, facts, rng=rng, delete=settings.delete,
-                                              add_for_update=settings.add_for_update)
+                    lines = teacher_decisions(shown, facts, rng=rng, delete=delete,
+                                              add_for_update=add_for_update)
                     pairs.append((manager_prompt(shown, facts), "\n".join(lines)))
                     action = expand_operations(pairs[-1][1], facts)
             else:
@@ -483,51 +470,6 @@ def demonstrations(settings: BuildSettings, first: int = 0,
             if term or trunc:
                 break
     return pairs
-
-
-def build_manager(settings: BuildSettings | None = None, log=print) -> tuple[Any, Any, dict]:
-    """Tokenizer + tiny Qwen2 from scratch, SFT on the teacher's pairs; (model, tokenizer, log)."""
-    import torch
-
-    from memgym.quickstart.build_model import _batch, _encode, _loss
-    from memgym.testing.tiny_lm import build_tiny_model, build_tiny_tokenizer
-
-    s = settings or BuildSettings()
-    t0 = time.perf_counter()
-    pairs = demonstrations(s)
-    corpus = [MANAGER_TEMPLATE.text, "user", "assistant"] + [x for p in pairs[:400] for x in p]
-    tokenizer = build_tiny_tokenizer(corpus=corpus, vocab_size=s.vocab_size)
-    torch.manual_seed(s.seed)
-    model = build_tiny_model(tokenizer, hidden_size=s.hidden_size, num_layers=s.num_layers,
-                             num_heads=s.num_heads, seed=s.seed, initializer_range=0.02)
-    examples = _encode(pairs, tokenizer)
-    rng = random.Random(s.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=s.learning_rate, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda k: min(1.0, (k + 1) / 30) * max(0.05, 1 - k / s.steps))
-    model.train()
-    losses = []
-    for step in range(s.steps):
-        ids, mask, weights = _batch(rng.sample(examples, min(s.batch_size, len(examples))),
-                                    tokenizer.pad_token_id, 0.1)
-        loss = _loss(model, ids, mask, weights)
-        loss = loss[0] if isinstance(loss, tuple) else loss
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if step % 100 == 0:
-            log(f"  sft step {step}: loss {loss.item():.3f}")
-    model.eval()
-    record = {"settings": s.__dict__, "pairs": len(pairs), "final_loss": sum(losses[-20:]) / 20,
-              "loss_curve": [round(sum(losses[k:k + 50]) / len(losses[k:k + 50]), 4)
-                             for k in range(0, len(losses), 50)],
-              "seconds": round(time.perf_counter() - t0, 1),
-              "command": "python -m memgym.quickstart.memory_r1 --out DIR "
-                         f"--steps {s.steps} --seed {s.seed}"}
-    return model, tokenizer, record
 
 
 # -- the experiment ------------------------------------------------------------------------------
@@ -568,14 +510,6 @@ def _evaluate(agent: Any, out: Path, tasks: int, seed: int) -> dict[str, dict[st
         scores[split] = {"mean": hits / len(ems), "ci95": [low, high],
                          "ci95_halfwidth": (high - low) / 2, "n": len(ems)}
     return scores
-
-
-def score_table(base: dict, trained: dict, oracle: dict) -> dict[str, Any]:
-    """Per split and averaged: the three rows, relative gain and base-to-oracle gap closed
-    (`memgym.quickstart.run.score_table` over this quickstart's splits)."""
-    from memgym.quickstart.run import score_table as table_of
-
-    return table_of(base, trained, oracle, splits=EVAL_SPLITS)
 
 
 def _markdown(table: dict[str, Any]) -> str:
@@ -635,15 +569,6 @@ def _plot(out: Path, table: dict[str, Any]) -> None:
     plt.close(fig)
 
 
-@dataclass
-class QuickstartResult:
-    """Where the quickstart wrote its files and the table it computed."""
-
-    out_dir: Path
-    table: dict[str, Any]
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
 DECISION_CONVERSATIONS = (1000, 40)
 """(first, count) of the conversations, after the SFT's 300 (same generator seed), whose write
 prompts `decision_counts` asks: held out from the build, the training and the evaluation."""
@@ -654,8 +579,8 @@ def decision_counts(model: Any, tokenizer: Any) -> dict[str, int]:
     {"<exact op> -> <op written> (right|wrong id)": count}, e.g. "UPDATE -> ADD"."""
     import torch
 
-    pairs = demonstrations(BuildSettings(add_for_update=0.0, delete=1.0),
-                           *DECISION_CONVERSATIONS)
+    first, count = DECISION_CONVERSATIONS
+    pairs = demonstrations(count, first, add_for_update=0.0, delete=1.0)
     counts: dict[str, int] = {}
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     try:
@@ -682,113 +607,126 @@ def decision_counts(model: Any, tokenizer: Any) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _manager(rebuild: bool, settings: BuildSettings, out: Path, log) -> tuple[Any, Any, str, dict]:
-    """The base manager: the embedded one, or (rebuild) a fresh SFT saved in out/model."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from memgym.models import resolve_model_path
-
-    if rebuild:
-        log("[1/5] building the tiny manager (SFT on the imperfect teacher) ...")
-        record = save_manager(out / "model", settings, log=log)
-        folder = str(out / "model")
-    else:
-        folder = resolve_model_path(EMBEDDED_MANAGER)
-        log(f"[1/5] loading the embedded tiny manager ({EMBEDDED_MANAGER}: {folder}) ...")
-        record = json.loads((Path(folder) / "BUILD.json").read_text())
-    return (AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder),
-            folder, record)
-
-
 EMBEDDED_MANAGER = "embedded-memory-r1"
+"""The shipped tiny manager (memgym/assets/tiny-memory-r1, made by
+scripts/build_tiny_memory_r1.py)."""
+RECIPE = {"kind": "memory_r1_tiny", "temperature": 0.0}
+"""The evaluated agent: the LLM manager, greedy."""
 
 
 def run_quickstart(out_dir: str | Path = "runs/quickstart-memory-r1", *, steps: int | None = None,
-                   rebuild: bool = False, sft_steps: int | None = None,
-                   eval_tasks: int = EVAL_TASKS, seed: int = 0, overwrite: bool = False,
-                   grpo_overrides: dict[str, Any] | None = None,
-                   build: BuildSettings | None = None, log=print) -> QuickstartResult:
+                   model_path: str | Path = EMBEDDED_MANAGER, eval_tasks: int = EVAL_TASKS,
+                   seed: int = 0, overwrite: bool = False,
+                   grpo_overrides: dict[str, Any] | None = None, log=print) -> QuickstartResult:
     """Evaluate the tiny manager, GRPO it with the frozen reader, re-evaluate.
 
     Args:
         out_dir: the run folder.
         steps: GRPO steps (default GRPO["max_steps"]).
-        rebuild: build the manager afresh (SFT, `build` settings, `sft_steps` steps) instead of
-            the embedded `embedded-memory-r1`.
+        model_path: the manager to start from: the shipped `embedded-memory-r1` (default), or a
+            folder built by scripts/build_tiny_memory_r1.py.
         eval_tasks: held-out conversations per split (at least 2).
         seed: the evaluation seed (same for every row).
         overwrite: replace an earlier run's results in `out_dir`.
-        grpo_overrides: changes to GRPO (smaller runs for tests); build: the build settings.
+        grpo_overrides: changes to GRPO (smaller runs for tests).
+        log: where progress lines go.
     """
     if eval_tasks < 2:
         raise ConfigError(f"eval_tasks={eval_tasks}: a confidence interval needs at least 2 "
                           "conversations per split")
-    from memgym.agents.recipe import load_agent
-    from memgym.llm.hf import TransformersBackend
-    from memgym.trainer.config import GRPOConfig
-    from memgym.trainer.grpo import GRPOTrainer
-
-    out = Path(out_dir)
-    ours = [out / n for n in ("model", "base", "oracle", "train", "trained", "quickstart.json")]
-    if any(p.exists() for p in ours):
-        if not overwrite:
-            raise ConfigError(f"{out} already holds quickstart results; pass --overwrite to "
-                              "replace them, or choose another --out")
-        for p in ours:
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    settings = build or BuildSettings()
-    if sft_steps is not None:
-        settings.steps = sft_steps
+    register_tiny_kind()
+    out = fresh_out_dir(out_dir, ("base", "oracle", "train", "trained", "quickstart.json"),
+                        overwrite)
     seconds: dict[str, float] = {}
-    recipe = {"kind": "memory_r1_tiny", "temperature": 0.0}
 
     t0 = time.perf_counter()
-    model, tokenizer, folder, record = _manager(rebuild, settings, out, log)
+    model, tokenizer, folder, record = _load_manager(model_path, log)
     decisions = {"base": decision_counts(model, tokenizer)}
-    seconds["build" if rebuild else "load"] = time.perf_counter() - t0
+    seconds["load"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     log("[2/5] evaluating the base manager and the oracle ...")
-    backend = TransformersBackend(model, tokenizer, max_batch_size=64)
-    base = _evaluate(load_agent(recipe, backend), out / "base", eval_tasks, seed)
-    backend.close()
-    oracle = _evaluate(load_agent({"kind": "memory_r1_tiny", "teacher": "oracle"}, None),
-                       out / "oracle", eval_tasks, seed)
+    base = _evaluate_model(model, tokenizer, out / "base", eval_tasks, seed)
+    oracle = _evaluate(_agent({"kind": "memory_r1_tiny", "teacher": "oracle"}), out / "oracle",
+                       eval_tasks, seed)
     seconds["base_eval"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     log("[3/5] GRPO of the manager with the frozen reader ...")
-    grpo = dict(GRPO, **(grpo_overrides or {}), output_dir=str(out / "train"), model=folder)
-    if steps is not None:
-        grpo["max_steps"] = steps
-    config = GRPOConfig(**grpo)
-    trainer = GRPOTrainer(config, policy=model, tokenizer=tokenizer,
-                          env_kwargs=split_env_kwargs("train", TRAIN_TASKS),
-                          agent={"kind": "memory_r1_tiny", "temperature": 1.0})
-    trainer.train()
-    trainer.close()
+    trainer = _train(model, tokenizer, folder, out, steps, grpo_overrides)
     seconds["train"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     log("[4/5] evaluating the trained manager ...")
-    backend = TransformersBackend(trainer.model, tokenizer, max_batch_size=64)
-    trained = _evaluate(load_agent(recipe, backend), out / "trained", eval_tasks, seed)
-    backend.close()
+    trained = _evaluate_model(trainer.model, tokenizer, out / "trained", eval_tasks, seed)
     decisions["trained"] = decision_counts(trainer.model, tokenizer)
     seconds["trained_eval"] = time.perf_counter() - t0
 
     log("[5/5] writing the table ...")
-    table = score_table(base, trained, oracle)
-    table.update(eval_tasks_per_split=eval_tasks, grpo_steps=config.max_steps,
+    table = score_table(base, trained, oracle, EVAL_SPLITS)
+    table.update(eval_tasks_per_split=eval_tasks, grpo_steps=trainer.config.max_steps,
                  manager=folder, build=record, decisions=decisions,
                  seconds={k: round(v, 1) for k, v in seconds.items()},
                  files={n: str(out / n / s / "predictions.jsonl")
                         for n in ("base", "trained", "oracle") for s in EVAL_SPLITS})
+    _write(out, table)
+    return QuickstartResult(out, table, seconds)
+
+
+def _load_manager(model_path: str | Path, log) -> tuple[Any, Any, str, dict]:
+    """(model, tokenizer, folder, its BUILD.json record) of the manager to start from."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from memgym.models import resolve_model_path
+
+    folder = resolve_model_path(str(model_path))
+    log(f"[1/5] loading the tiny manager ({model_path}: {folder}) ...")
+    build = Path(folder) / "BUILD.json"
+    record = json.loads(build.read_text()) if build.is_file() else {}
+    return (AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder),
+            folder, record)
+
+
+def _agent(recipe: dict[str, Any], backend: Any = None) -> Any:
+    from memgym.agents.recipe import load_agent
+
+    register_tiny_kind()
+    return load_agent(recipe, backend)
+
+
+def _evaluate_model(model: Any, tokenizer: Any, out: Path, tasks: int, seed: int
+                    ) -> dict[str, dict[str, float]]:
+    """`_evaluate` of the greedy LLM manager over `model` (a transformers backend, closed)."""
+    from memgym.llm.hf import TransformersBackend
+
+    backend = TransformersBackend(model, tokenizer, max_batch_size=64)
+    try:
+        return _evaluate(_agent(RECIPE, backend), out, tasks, seed)
+    finally:
+        backend.close()
+
+
+def _train(model: Any, tokenizer: Any, folder: str, out: Path, steps: int | None,
+           overrides: dict[str, Any] | None) -> Any:
+    """Stage-1 GRPO of the manager with the frozen reader; returns the closed trainer."""
+    from memgym.trainer.config import GRPOConfig
+    from memgym.trainer.grpo import GRPOTrainer
+
+    grpo = dict(GRPO, **(overrides or {}), output_dir=str(out / "train"), model=folder)
+    if steps is not None:
+        grpo["max_steps"] = steps
+    trainer = GRPOTrainer(GRPOConfig(**grpo), policy=model, tokenizer=tokenizer,
+                          env_kwargs=split_env_kwargs("train", TRAIN_TASKS),
+                          agent={"kind": "memory_r1_tiny", "temperature": 1.0})
+    trainer.train()
+    trainer.close()
+    return trainer
+
+
+def _write(out: Path, table: dict[str, Any]) -> None:
     (out / "quickstart.json").write_text(json.dumps(table, indent=2) + "\n")
     (out / "table.md").write_text(_markdown(table))
     _plot(out, table)
-    return QuickstartResult(out, table, seconds)
 
 
 def add_arguments(parser: Any) -> None:
@@ -797,11 +735,9 @@ def add_arguments(parser: Any) -> None:
                         help="run folder (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=None,
                         help=f"GRPO steps (default {GRPO['max_steps']})")
-    parser.add_argument("--rebuild", action="store_true",
-                        help=f"build the manager afresh (SFT, minutes) instead of the embedded "
-                             f"{EMBEDDED_MANAGER}")
-    parser.add_argument("--sft-steps", type=int, default=None,
-                        help=f"SFT steps of --rebuild (default {BuildSettings.steps})")
+    parser.add_argument("--model", default=EMBEDDED_MANAGER,
+                        help="the manager to start from (default: the shipped %(default)s; "
+                             "build another with scripts/build_tiny_memory_r1.py)")
     parser.add_argument("--eval-tasks", type=int, default=EVAL_TASKS,
                         help="held-out conversations per split (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
@@ -810,46 +746,8 @@ def add_arguments(parser: Any) -> None:
 
 def run(args: Any) -> int:
     """Run the Memory-R1 quickstart and print the table."""
-    if args.sft_steps is not None and not args.rebuild:
-        raise ConfigError("--sft-steps sets the SFT of --rebuild; add --rebuild (or drop it to "
-                          f"use the embedded {EMBEDDED_MANAGER})")
-    result = run_quickstart(args.out, steps=args.steps, rebuild=args.rebuild,
-                            sft_steps=args.sft_steps,
+    result = run_quickstart(args.out, steps=args.steps, model_path=args.model,
                             eval_tasks=args.eval_tasks, seed=args.seed, overwrite=args.overwrite)
     print((result.out_dir / "table.md").read_text())
     print(f"files: {result.out_dir.resolve()} (quickstart.json, table.md, quickstart.png)")
     return 0
-
-
-def save_manager(out: str | Path, settings: BuildSettings | None = None, log=print) -> dict:
-    """Build the tiny manager and save it as a model folder with BUILD.json (the embedded
-    `embedded-memory-r1` is this, at the defaults)."""
-    model, tokenizer, record = build_manager(settings, log=log)
-    out = Path(out)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    (out / "BUILD.json").write_text(json.dumps(record, indent=2) + "\n")
-    return record
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m memgym.quickstart.memory_r1 --out DIR`: build the tiny Memory-R1 manager."""
-    import argparse
-
-    import torch
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--out", required=True, help="the model folder to write")
-    parser.add_argument("--steps", type=int, default=BuildSettings.steps, help="SFT steps")
-    parser.add_argument("--seed", type=int, default=BuildSettings.seed)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    record = save_manager(args.out, BuildSettings(steps=args.steps, seed=args.seed))
-    print(f"{args.out}: {record['pairs']} demonstrations, final loss {record['final_loss']:.3f}, "
-          f"{record['seconds']} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

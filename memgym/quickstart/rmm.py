@@ -42,16 +42,16 @@ from __future__ import annotations
 import functools
 import json
 import random
-import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from memgym.errors import ConfigError
+from memgym.quickstart.report import QuickstartResult, fresh_out_dir
 
 __all__ = [
     "SETTINGS",
@@ -118,13 +118,8 @@ class RMMCase:
     texts: dict[str, str]
 
 
-@dataclass
-class RMMQuickstartResult:
-    """Where the quickstart wrote its files and the table it computed."""
-
-    out_dir: Path
-    table: dict[str, Any]
-    seconds: dict[str, float] = field(default_factory=dict)
+RMMQuickstartResult = QuickstartResult
+"""Where the quickstart wrote its files and the table it computed (every quickstart's result)."""
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -420,7 +415,6 @@ def run_rmm_quickstart(data_path: str | Path, out_dir: str | Path = "runs/quicks
         log: where progress lines go.
     """
     from memgym.agents.reranker import MemoryReranker
-    from memgym.data.locomo import load_locomo
     from memgym.llm import set_torch_threads
 
     path = Path(data_path)
@@ -432,21 +426,65 @@ def run_rmm_quickstart(data_path: str | Path, out_dir: str | Path = "runs/quicks
     lr = SETTINGS["learning_rate"] if learning_rate is None else float(learning_rate)
     if epochs < 1 or not lr > 0:
         raise ConfigError(f"epochs={epochs} must be >= 1 and learning_rate={lr} > 0")
-    out = Path(out_dir)
-    ours = [out / n for n in ("base", "trained", "oracle", "train", "quickstart.json")]
-    if any(p.exists() for p in ours):
-        if not overwrite:
-            raise ConfigError(f"{out} already holds quickstart results; pass --overwrite to "
-                              "replace them, or choose another --out")
-        for p in ours:
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    out = fresh_out_dir(out_dir, ("base", "trained", "oracle", "train", "quickstart.json"),
+                        overwrite)
     set_torch_threads(threads, setting="threads")
     seconds: dict[str, float] = {}
 
     t0 = time.perf_counter()
     encoder_name = encoder if isinstance(encoder, str) else getattr(encoder, "name", "custom")
     log(f"[1/4] embedding LoCoMo ({path}) with {encoder_name} ...")
+    data = _embed(path, encoder, test_conversations)
+    seconds["embed"] = time.perf_counter() - t0
+
+    m = SETTINGS["top_m"]
+    dim = int(data.train_cases[0].query.shape[0])
+    reranker = MemoryReranker(dim, top_m=m, tau=SETTINGS["tau"], estimator=SETTINGS["estimator"])
+    t0 = time.perf_counter()
+    log(f"[2/4] evaluating the untrained reranker and the oracle on {len(data.test_cases)} test "
+        "questions ...")
+    rows = {"base": rank_cases(data.test_cases, _reranker_top(reranker)),
+            "oracle": rank_cases(data.test_cases, lambda c: oracle_top(c, m))}
+    seconds["base_eval"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    log(f"[3/4] REINFORCE on conv-26's {len(data.train_cases)} questions ({epochs} epochs, "
+        f"lr {lr:g}, batch {SETTINGS['batch_size']}) ...")
+    import torch
+
+    torch.manual_seed(seed)
+    train_rows = train_reranker(reranker, data.train_cases, out / "train", epochs=epochs,
+                                batch_size=SETTINGS["batch_size"], learning_rate=lr,
+                                baseline=SETTINGS["baseline"], seed=seed, log=log)
+    seconds["train"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rows["trained"] = rank_cases(data.test_cases, _reranker_top(reranker))
+    train_recall = _train_recall(data.train_cases, reranker)
+    seconds["trained_eval"] = time.perf_counter() - t0
+
+    log("[4/4] writing the table ...")
+    table = _table(rows, data, train_recall, train_rows,
+                   {**SETTINGS, "epochs": epochs, "learning_rate": lr, "encoder": encoder_name},
+                   seconds, out)
+    _write(out, rows, table, train_rows, lr)
+    return RMMQuickstartResult(out, table, seconds)
+
+
+@dataclass
+class _Embedded:
+    """LoCoMo's train and test conversations and their questions' embedded cases."""
+
+    train_convs: list[Any]
+    test_convs: list[Any]
+    train_cases: list[RMMCase]
+    test_cases: list[RMMCase]
+    skipped: dict[str, int]
+
+
+def _embed(path: Path, encoder: str | Any, test_conversations: int | None) -> _Embedded:
+    """Load LoCoMo's train (conv-26) and test conversations and embed their questions' cases."""
+    from memgym.data.locomo import load_locomo
+
     if isinstance(encoder, str):
         from memgym.agents.rmm import load_encoder
 
@@ -456,71 +494,64 @@ def run_rmm_quickstart(data_path: str | Path, out_dir: str | Path = "runs/quicks
     if not train_convs or not test_convs:
         raise ConfigError(f"--data-path {path}: needs conv-26 (Memory-R1's train conversation) "
                           "and at least one test conversation (not conv-26 or conv-30)")
-    k, m = SETTINGS["top_k"], SETTINGS["top_m"]
-    train_cases, train_skipped = build_cases(train_convs, encoder, top_k=k)
-    test_cases, test_skipped = build_cases(test_convs, encoder, top_k=k)
-    seconds["embed"] = time.perf_counter() - t0
+    train_cases, train_skipped = build_cases(train_convs, encoder, top_k=SETTINGS["top_k"])
+    test_cases, test_skipped = build_cases(test_convs, encoder, top_k=SETTINGS["top_k"])
+    return _Embedded(train_convs, test_convs, train_cases, test_cases,
+                     {"train": train_skipped, "test": test_skipped})
 
-    dim = int(train_cases[0].query.shape[0])
-    reranker = MemoryReranker(dim, top_m=m, tau=SETTINGS["tau"], estimator=SETTINGS["estimator"])
-    t0 = time.perf_counter()
-    log(f"[2/4] evaluating the untrained reranker and the oracle on {len(test_cases)} test "
-        "questions ...")
-    rows = {"base": rank_cases(test_cases, _reranker_top(reranker)),
-            "oracle": rank_cases(test_cases, lambda c: oracle_top(c, m))}
-    seconds["base_eval"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    log(f"[3/4] REINFORCE on conv-26's {len(train_cases)} questions ({epochs} epochs, "
-        f"lr {lr:g}, batch {SETTINGS['batch_size']}) ...")
-    import torch
+def _train_recall(cases: Sequence[RMMCase], reranker: Any) -> dict[str, float]:
+    """recall@5 on the training questions: retriever order, trained reranker, oracle."""
+    m = SETTINGS["top_m"]
+    return {name: float(np.mean([r["recall@5"] for r in rank_cases(cases, fn)]))
+            for name, fn in (("base", lambda c: c.candidate_ids[:m]),
+                             ("trained", _reranker_top(reranker)),
+                             ("oracle", lambda c: oracle_top(c, m)))}
 
-    torch.manual_seed(seed)
-    train_rows = train_reranker(reranker, train_cases, out / "train", epochs=epochs,
-                                batch_size=SETTINGS["batch_size"], learning_rate=lr,
-                                baseline=SETTINGS["baseline"], seed=seed, log=log)
-    seconds["train"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    rows["trained"] = rank_cases(test_cases, _reranker_top(reranker))
-    train_recall = {name: float(np.mean([r["recall@5"] for r in rank_cases(train_cases, fn)]))
-                    for name, fn in (("base", lambda c: c.candidate_ids[:m]),
-                                     ("trained", _reranker_top(reranker)),
-                                     ("oracle", lambda c: oracle_top(c, m)))}
-    seconds["trained_eval"] = time.perf_counter() - t0
 
-    log("[4/4] writing the table ...")
-    for name in RANKINGS:
-        _write_jsonl(out / name / "predictions.jsonl", rows[name])
+DEPARTURES = {
+    "memories": "the conversation's turns ('<speaker>: <utterance>' + image caption), "
+                "not RMM's LLM topic summaries (no LLM fast enough on CPU)",
+    "citations": "evidence-based citer: cites the shown memories that are evidence "
+                 "turns of the question (not an LLM)",
+    "answers": "extractive: the utterance text of the cited memories, or 'Not "
+               "mentioned in the conversation' when none is cited",
+    "evaluation": "greedy top-5 (no Gumbel noise) for base and trained",
+    "loop": "questions fed to module_policy.module_loss directly (no env episodes: "
+            "turns as memories have no write step)"}
+"""How this quickstart departs from RMM (recorded in quickstart.json)."""
+
+
+def _table(rows: dict[str, list[dict[str, Any]]], data: _Embedded,
+           train_recall: dict[str, float], train_rows: Sequence[dict[str, Any]],
+           settings: dict[str, Any], seconds: dict[str, float], out: Path) -> dict[str, Any]:
+    """quickstart.json: the scores with their intervals and every fact of the run."""
     table: dict[str, Any] = {
         "metrics": score_rankings(rows),
         "train_recall@5": train_recall,
-        "eval_questions": len(test_cases),
-        "eval_conversations": [c.conversation_id for c in test_convs],
-        "questions_without_evidence_left_out": {"train": train_skipped, "test": test_skipped},
-        "train_conversations": [c.conversation_id for c in train_convs],
-        "train_questions": len(train_cases),
+        "eval_questions": len(data.test_cases),
+        "eval_conversations": [c.conversation_id for c in data.test_convs],
+        "questions_without_evidence_left_out": data.skipped,
+        "train_conversations": [c.conversation_id for c in data.train_convs],
+        "train_questions": len(data.train_cases),
         "reinforce_steps": len([r for r in train_rows if "reward" in r]),
-        "settings": {**SETTINGS, "epochs": epochs, "learning_rate": lr,
-                     "encoder": encoder_name},
-        "departures": {
-            "memories": "the conversation's turns ('<speaker>: <utterance>' + image caption), "
-                        "not RMM's LLM topic summaries (no LLM fast enough on CPU)",
-            "citations": "evidence-based citer: cites the shown memories that are evidence "
-                         "turns of the question (not an LLM)",
-            "answers": "extractive: the utterance text of the cited memories, or 'Not "
-                       "mentioned in the conversation' when none is cited",
-            "evaluation": "greedy top-5 (no Gumbel noise) for base and trained",
-            "loop": "questions fed to module_policy.module_loss directly (no env episodes: "
-                    "turns as memories have no write step)"},
-        "seconds": {k_: round(v, 1) for k_, v in seconds.items()},
+        "settings": settings,
+        "departures": DEPARTURES,
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "files": {name: str(out / name / "predictions.jsonl") for name in RANKINGS},
     }
     table["splits"] = table["metrics"]["recall@5"]["splits"]
     table["average"] = table["metrics"]["recall@5"]["average"]
+    return table
+
+
+def _write(out: Path, rows: dict[str, list[dict[str, Any]]], table: dict[str, Any],
+           train_rows: Sequence[dict[str, Any]], lr: float) -> None:
+    for name in RANKINGS:
+        _write_jsonl(out / name / "predictions.jsonl", rows[name])
     (out / "quickstart.json").write_text(json.dumps(table, indent=2) + "\n")
     (out / "table.md").write_text(_markdown(table, lr))
     _plot(out, train_rows, table)
-    return RMMQuickstartResult(out, table, seconds)
 
 
 # -- command line -----------------------------------------------------------------------------

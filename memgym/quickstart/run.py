@@ -1,7 +1,7 @@
 """`memgym quickstart`: base vs GRPO-trained vs oracle memory policy, in MemFactory's Table 2 layout.
 
 1. Load the embedded tiny MemAgent model (`memgym/assets/tiny-memagent`, built by
-   `memgym.quickstart.build_model`).
+   `scripts/build_tiny_memagent.py`).
 2. Evaluate it with `memgym.eval` on four held-out splits (`experiment.EVAL_SPLITS`): in-domain,
    longer streams than it ever trained on, values updated twice (it only ever saw one update),
    and another task family (two keys per question).
@@ -17,10 +17,7 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +25,14 @@ from memgym.assets import TINY_MEMAGENT
 from memgym.errors import ConfigError
 from memgym.models import resolve_model_path
 from memgym.quickstart import experiment as X
+from memgym.quickstart.report import QuickstartResult, fresh_out_dir, score_table
 
-__all__ = ["EMBEDDED_MODEL", "QuickstartResult", "run_quickstart", "score_table", "add_arguments",
-           "run"]
+__all__ = ["EMBEDDED_MODEL", "QuickstartResult", "add_arguments", "run", "run_quickstart"]
 
 EMBEDDED_MODEL = TINY_MEMAGENT
 
 SPLIT_TITLES = {"in_domain": "In-domain", "ood_longer": "OOD: longer streams",
                 "ood_two_updates": "OOD: updated twice", "ood_two_keys": "OOD: two keys"}
-
-
-@dataclass
-class QuickstartResult:
-    """Where the quickstart wrote its files and the table it computed."""
-
-    out_dir: Path
-    table: dict[str, Any]
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _accuracy(summary: dict[str, Any]) -> dict[str, float]:
@@ -66,35 +54,6 @@ def _evaluate(agent: Any, out: Path, *, eval_tasks: int, seed: int, tokenizer_pa
                            concurrency=eval_tasks, progress=progress)
         scores[split] = _accuracy(summary)
     return scores
-
-
-def score_table(base: dict[str, dict[str, float]], trained: dict[str, dict[str, float]],
-                oracle: dict[str, dict[str, float]],
-                splits: Sequence[str] = X.EVAL_SPLITS) -> dict[str, Any]:
-    """Per-split scores, their averages (all `splits`; those named "ood_*"), relative gain and
-    gap closed, as fractions (every quickstart's table).
-
-    relative_gain = (trained - base) / base; gap_closed = (trained - base) / (oracle - base).
-    """
-    def ratio(num: float, den: float) -> float | None:
-        return num / den if den > 0 else None
-
-    table: dict[str, Any] = {"splits": {}}
-    for split in splits:
-        b, t, o = base[split]["mean"], trained[split]["mean"], oracle[split]["mean"]
-        table["splits"][split] = {"base": base[split], "trained": trained[split],
-                                  "oracle": oracle[split],
-                                  "relative_gain": ratio(t - b, b),
-                                  "gap_closed": ratio(t - b, o - b)}
-    ood = [split for split in splits if split.startswith("ood_")]
-    for row, names in (("average", splits), ("ood_average", ood)):
-        avg = {name: sum(scores[split]["mean"] for split in names) / len(names)
-               for name, scores in (("base", base), ("trained", trained), ("oracle", oracle))}
-        table[row] = {**avg, "splits": list(names),
-                      "relative_gain": ratio(avg["trained"] - avg["base"], avg["base"]),
-                      "gap_closed": ratio(avg["trained"] - avg["base"],
-                                          avg["oracle"] - avg["base"])}
-    return table
 
 
 def _markdown(table: dict[str, Any]) -> str:
@@ -176,78 +135,109 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart", *, steps: int | None
             on 1 on a 2-core machine (bench/README.md), more than 1 thread saves in evaluation.
         log: where progress lines go.
     """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from memgym.agents.recipe import load_agent
     from memgym.llm import set_torch_threads
-    from memgym.llm.hf import TransformersBackend
-    from memgym.trainer.config import GRPOConfig
-    from memgym.trainer.grpo import GRPOTrainer
 
     if eval_tasks < 2:
         raise ConfigError(f"eval_tasks={eval_tasks}: a confidence interval needs at least 2 "
                           "tasks per split")
-    out = Path(out_dir)
-    ours = [out / name for name in ("base", "oracle", "train", "trained", "quickstart.json")]
-    if any(p.exists() for p in ours):
-        if not overwrite:
-            raise ConfigError(f"{out} already holds quickstart results; pass --overwrite to "
-                              "replace them, or choose another --out")
-        for p in ours:
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    out = fresh_out_dir(out_dir, ("base", "oracle", "train", "trained", "quickstart.json"),
+                        overwrite)
     set_torch_threads(threads, setting="threads")
-    model_path = tokenizer_path = resolve_model_path(str(model_path))  # "embedded" works too
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    model_path = resolve_model_path(str(model_path))  # "embedded" works too
+    model, tokenizer = _load(model_path)
+    run = _Run(out, eval_tasks, seed, model_path, progress)
     seconds: dict[str, float] = {}
 
     t0 = time.perf_counter()
     log("[1/4] evaluating the embedded model ...")
-    backend = TransformersBackend(model, tokenizer, max_batch_size=128)
-    base = _evaluate(load_agent(X.agent_recipe(), backend), out / "base", eval_tasks=eval_tasks,
-                     seed=seed, tokenizer_path=tokenizer_path, progress=progress)
-    backend.close()
-    oracle = _evaluate(load_agent(X.ORACLE_RECIPE, None), out / "oracle", eval_tasks=eval_tasks,
-                       seed=seed, tokenizer_path=tokenizer_path, progress=False)
+    base = run.evaluate_model(model, tokenizer, "base")
+    oracle = run.evaluate(None, "oracle", progress=False)
     seconds["base_eval"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     log("[2/4] GRPO training of the memory policy ...")
-    grpo = dict(X.GRPO, torch_threads=threads, **(grpo_overrides or {}),
-                output_dir=str(out / "train"))
-    if steps is not None:
-        grpo["max_steps"] = steps
-    config = GRPOConfig(**grpo)
-    trainer = GRPOTrainer(config, policy=model, tokenizer=tokenizer,
-                          env_kwargs=X.split_env_kwargs("train", num_tasks=X.TRAIN_TASKS,
-                                                        tokenizer=tokenizer_path),
-                          agent=X.agent_recipe(**X.ROLLOUT_SAMPLING))
-    trainer.train()
-    trainer.close()
+    trainer = run.train(model, tokenizer, steps, threads, grpo_overrides)
     seconds["train"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     log("[3/4] evaluating the trained model ...")
-    backend = TransformersBackend(trainer.model, tokenizer, max_batch_size=128)
-    trained = _evaluate(load_agent(X.agent_recipe(), backend), out / "trained",
-                        eval_tasks=eval_tasks, seed=seed, tokenizer_path=tokenizer_path,
-                        progress=progress)
-    backend.close()
+    trained = run.evaluate_model(trainer.model, tokenizer, "trained")
     seconds["trained_eval"] = time.perf_counter() - t0
 
     log("[4/4] writing the table ...")
-    table = score_table(base, trained, oracle)
+    table = _write_table(out, score_table(base, trained, oracle, X.EVAL_SPLITS), eval_tasks,
+                         trainer.config.max_steps, seconds)
+    return QuickstartResult(out, table, seconds)
+
+
+def _load(model_path: str) -> tuple[Any, Any]:
+    """The model and tokenizer of a model folder (float32: CPU training)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return (AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32),
+            AutoTokenizer.from_pretrained(model_path))
+
+
+class _Run:
+    """The quickstart's evaluations and training, over one run folder and model folder."""
+
+    def __init__(self, out: Path, eval_tasks: int, seed: int, model_path: str, progress: bool):
+        self.out, self.eval_tasks, self.seed = out, eval_tasks, seed
+        self.tokenizer_path, self.progress = model_path, progress
+
+    def evaluate(self, backend: Any, name: str, progress: bool | None = None
+                 ) -> dict[str, dict[str, float]]:
+        """Held-out accuracy per split of the MemAgent recipe (the oracle's without backend)."""
+        from memgym.agents.recipe import load_agent
+
+        agent = load_agent(X.agent_recipe() if backend is not None else X.ORACLE_RECIPE, backend)
+        return _evaluate(agent, self.out / name, eval_tasks=self.eval_tasks, seed=self.seed,
+                         tokenizer_path=self.tokenizer_path,
+                         progress=self.progress if progress is None else progress)
+
+    def evaluate_model(self, model: Any, tokenizer: Any, name: str
+                       ) -> dict[str, dict[str, float]]:
+        """`evaluate` with a transformers backend over `model`, closed afterwards."""
+        from memgym.llm.hf import TransformersBackend
+
+        backend = TransformersBackend(model, tokenizer, max_batch_size=128)
+        try:
+            return self.evaluate(backend, name)
+        finally:
+            backend.close()
+
+    def train(self, model: Any, tokenizer: Any, steps: int | None, threads: int | str | None,
+              overrides: dict[str, Any] | None) -> Any:
+        """GRPO of the memory policy on the training split; returns the closed trainer."""
+        from memgym.trainer.config import GRPOConfig
+        from memgym.trainer.grpo import GRPOTrainer
+
+        grpo = dict(X.GRPO, torch_threads=threads, **(overrides or {}),
+                    output_dir=str(self.out / "train"))
+        if steps is not None:
+            grpo["max_steps"] = steps
+        trainer = GRPOTrainer(GRPOConfig(**grpo), policy=model, tokenizer=tokenizer,
+                              env_kwargs=X.split_env_kwargs("train", num_tasks=X.TRAIN_TASKS,
+                                                            tokenizer=self.tokenizer_path),
+                              agent=X.agent_recipe(**X.ROLLOUT_SAMPLING))
+        trainer.train()
+        trainer.close()
+        return trainer
+
+
+def _write_table(out: Path, table: dict[str, Any], eval_tasks: int, grpo_steps: int,
+                 seconds: dict[str, float]) -> dict[str, Any]:
+    """Complete the table with the run's facts; write quickstart.json, table.md, the plot."""
     table["eval_tasks_per_split"] = eval_tasks
-    table["grpo_steps"] = config.max_steps
+    table["grpo_steps"] = grpo_steps
     table["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
     table["files"] = {name: str(out / name / split / "predictions.jsonl")
                       for name in ("base", "trained", "oracle") for split in X.EVAL_SPLITS}
     (out / "quickstart.json").write_text(json.dumps(table, indent=2) + "\n")
     (out / "table.md").write_text(_markdown(table))
     _plot(out, out / "train", table)
-    return QuickstartResult(out, table, seconds)
+    return table
 
 
 # -- command line -----------------------------------------------------------------------------

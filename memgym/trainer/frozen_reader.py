@@ -10,7 +10,7 @@ YAML recipe cannot hold. A training recipe names it instead:
 
 and the trainer builds the callable with `build_frozen_reader` and injects it into every env it
 makes. The reader plays the agent's answer step on an observation made like the env's answer
-step (`render_memories` of the retrieved entries, the question), so Memory-R1's answer agent
+step (the retrieved entries as `memory_entries`, and rendered; the question), so Memory-R1's answer agent
 reads the memories per speaker, selects, and answers after `**Answer:**`, exactly as at a
 question step. Its LLM calls are never trained (their Turns are discarded).
 
@@ -71,11 +71,13 @@ class FrozenReader:
 
     def __call__(self, question: str, memories: Sequence[MemoryEntry]) -> str:
         """The agent's answer to `question` from `memories` (as an answer step shows them)."""
-        from memgym.envs.dialogue import render_memories
+        from memgym.memory.view import format_memories, shown_memories
 
+        entries = shown_memories(list(memories))
         observation = {"phase": "answer", "dialogue": "", "date": self.date,
-                       "memories": render_memories(list(memories)), "question": question,
-                       "progress": "frozen reader", "action_format": "answer"}
+                       "memories": format_memories(entries), "memory_entries": entries,
+                       "question": question, "progress": "frozen reader",
+                       "action_format": "answer"}
         ctx = EpisodeContext(sampling_seed=derive_seed(self.seed, self.reads))
         self.reads += 1
         return str(run_sync(self.agent.act(observation, ctx)))

@@ -167,8 +167,10 @@ def test_a_backend_error_in_an_answer_is_recorded_not_raised():
 
 
 DIALOGUE_RECIPES = ("bank_oracle", "memory_r1", "mem0_style", "rag_turns",
-                    "dialogue_full_context", "dialogue_oracle")
-"""Agents of the dialogue envs (tests/agents/test_memory_r1.py, test_dialogue_baselines.py)."""
+                    "dialogue_full_context", "dialogue_oracle", "rmm")
+"""Agents of the dialogue envs (tests/agents/test_memory_r1.py, test_dialogue_baselines.py,
+test_rmm.py): they read the memories an observation shows as data (`memory_entries`), which a
+long-context env has none of."""
 
 
 @pytest.mark.parametrize("recipe", [p for p in RECIPES  # the task oracles: their own tests

@@ -7,7 +7,7 @@ import gymnasium as gym
 import pytest
 
 import memgym  # noqa: F401
-from memgym.agents.bank_oracle import BankOracleAgent, parse_shown_memories
+from memgym.agents.bank_oracle import BankOracleAgent
 from memgym.agents.base import EpisodeContext
 from memgym.agents.episode import run_episode, run_sync
 from memgym.agents.recipe import load_agent
@@ -40,12 +40,6 @@ def test_the_oracle_says_unknown_when_the_env_does_not_show_the_memory():
     scores = [play(env, BankOracleAgent(), t).info["episode"]["reward_components"]["f1"]
               for t in range(4)]
     assert min(scores) < 1.0
-
-
-def test_shown_memories_are_parsed_by_id():
-    text = ("#0 [3] (Ana; session 2; 1:00 pm on 8 May, 2023) Ana lives in Porto\n"
-            "    (before: Ana lives in Lisbon)\n[7] (-; session 1) Ben is a baker")
-    assert parse_shown_memories(text) == {"3": "Ana lives in Porto", "7": "Ben is a baker"}
 
 
 def test_the_oracle_needs_the_task():

@@ -1,5 +1,5 @@
-"""Agent components: MemAgent's prompts verbatim, template checks, parsers, the recorded LLM call,
-passage splitting, middle truncation and BM25 ranking."""
+"""Agent components: MemAgent's prompts verbatim, template checks, parsers, the recorded LLM call
+and BM25 ranking (passage splitting and middle truncation: tests/data/test_text.py)."""
 
 import asyncio
 
@@ -14,10 +14,9 @@ from memgym.agents.prompts import (
     MEMAGENT_UPDATE,
     PromptTemplate,
 )
-from memgym.agents.retrieval import BM25Retriever, split_passages, truncate_middle
+from memgym.agents.retrieval import BM25Retriever
 from memgym.errors import ConfigError, UnknownNameError
 from memgym.llm import Completion, SamplingParams, ScriptedBackend
-from memgym.tokenizers import WordTokenCounter
 
 # MemAgent's templates as published (quickstart.py / recurrent client), written out by hand.
 MEMAGENT_TEMPLATE = (
@@ -113,26 +112,6 @@ def test_call_llm_turns_backend_failures_into_error_turns():
         assert completion.text == "" and completion.finish_reason == "error"
     assert [t.error for t in ctx.turns] == ["RuntimeError: connection refused", "bad response"]
     assert all(t.finish_reason == "error" and not t.trainable for t in ctx.turns)
-
-
-def test_split_passages_is_lossless_and_bounded():
-    counter = WordTokenCounter()
-    text = " ".join(f"w{i}" for i in range(23)) + "  \n"
-    passages = split_passages(text, 5, counter)
-    assert "".join(passages) == text
-    assert [counter.count(p) for p in passages] == [5, 5, 5, 5, 3]
-    assert split_passages("", 5, counter) == []
-
-
-def test_truncate_middle_keeps_both_ends():
-    counter = WordTokenCounter()
-    text = " ".join(f"w{i}" for i in range(100))
-    assert truncate_middle(text, 100, counter) == (text, False)
-    cut, truncated = truncate_middle(text, 10, counter)
-    assert truncated
-    assert cut.startswith("w0 w1 w2 w3 w4") and cut.endswith("w95 w96 w97 w98 w99")
-    assert counter.count(cut) <= 10
-    assert truncate_middle(text, 0, counter) == ("", True)
 
 
 def test_bm25_ranks_the_matching_passage_first_and_is_deterministic():

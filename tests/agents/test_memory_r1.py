@@ -17,12 +17,9 @@ from memgym.agents.episode import run_episode, run_sync
 from memgym.agents.memory_r1 import (
     EMPTY_WRITE,
     MemoryR1Agent,
-    ShownMemory,
     dialogue_lines,
     extract_answer,
     parse_facts,
-    parse_shown_memories,
-    render_per_speaker,
 )
 from memgym.agents.recipe import load_agent
 from memgym.envs.dialogue import DialogueMemoryEnv
@@ -243,18 +240,6 @@ def test_plain_answers_take_the_first_line():
     assert extract_answer("Lisbon\nbecause ...", "plain") == "Lisbon"
     assert extract_answer("Answer: Lisbon", "plain") == "Lisbon"
     assert extract_answer("1. Kickboxing\n2. Judo", "plain") == "Kickboxing"
-
-
-def test_shown_memories_parse_with_speaker_and_latest_timestamp():
-    text = ("[3] (Ana; session 2; 8 May, 2023; updated 9 May, 2023) Ana lives in Porto\n"
-            "    (before: Ana lives in Lisbon)\n[7] (-; session 1) Ben is a baker\n(no memories)")
-    assert parse_shown_memories(text) == [
-        ShownMemory("3", "Ana", "9 May, 2023", "Ana lives in Porto"),
-        ShownMemory("7", None, "", "Ben is a baker")]
-    rendered = render_per_speaker(parse_shown_memories(text))
-    assert rendered == ("Memories for user Ana:\n- 9 May, 2023: Ana lives in Porto\n\n"
-                        "Memories without a speaker:\n- Ben is a baker")
-    assert render_per_speaker([]) == "Memories: (none)"
 
 
 def test_dialogue_lines_drop_the_session_header_and_ids():

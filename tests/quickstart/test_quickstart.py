@@ -1,4 +1,5 @@
-"""The quickstart path: the build script, the shipped model, and `memgym quickstart` end to end.
+"""The quickstart path: the shipped model and `memgym quickstart` end to end (the build
+script's tests: tests/scripts/test_build_tiny_memagent.py).
 
 The end-to-end run uses very few steps and tasks; it checks that every file and the table are
 produced and that the table's numbers are computed from the evaluation files.
@@ -12,35 +13,11 @@ import torch
 from memgym.assets import TINY_MEMAGENT
 from memgym.eval import read_jsonl, summarize
 from memgym.quickstart import experiment as X
-from memgym.quickstart.build_model import BuildSettings, build, teacher_memory
-from memgym.quickstart.run import run_quickstart, score_table
+from memgym.quickstart.report import score_table
+from memgym.quickstart.run import run_quickstart
 
 needs_model = pytest.mark.skipif(not (TINY_MEMAGENT / "model.safetensors").exists(),
                                  reason="the embedded model has not been built")
-
-
-def test_teacher_is_the_oracle_unless_stale():
-    question = "What is the code of red otter?"
-    first = teacher_memory(question, "No previous memory", "The code of red otter is 123.",
-                           stale=True)
-    assert first == "red otter: 123"
-    update = "The code of red otter changed to 456."
-    assert teacher_memory(question, first, update, stale=False) == "red otter: 456"
-    assert teacher_memory(question, first, update, stale=True) == "red otter: 123"
-    assert teacher_memory(question, "No previous memory", "The lake is calm.",
-                          stale=False) == "No relevant information yet."
-
-
-def test_build_writes_a_loadable_model(tmp_path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    settings = BuildSettings(episodes=12, steps=2, batch_size=4, warmup_steps=1, buffer_size=24,
-                             hidden_size=32, num_layers=1, intermediate_size=64)
-    record = build(tmp_path, settings, log=lambda *_: None)
-    assert (tmp_path / "BUILD.json").exists() and record["demonstration_episodes"] == 16
-    model = AutoModelForCausalLM.from_pretrained(tmp_path)
-    tokenizer = AutoTokenizer.from_pretrained(tmp_path)
-    assert model.config.vocab_size == len(tokenizer)
 
 
 def test_score_table_fractions_by_hand():
@@ -48,13 +25,13 @@ def test_score_table_fractions_by_hand():
         return {split: {"mean": mean, "ci95": [mean, mean], "ci95_halfwidth": 0.0, "n": 1}
                 for split in X.EVAL_SPLITS}
 
-    table = score_table(s(0.4), s(0.7), s(1.0))
+    table = score_table(s(0.4), s(0.7), s(1.0), X.EVAL_SPLITS)
     assert table["average"]["relative_gain"] == pytest.approx(0.75)   # (0.7 - 0.4) / 0.4
     assert table["average"]["gap_closed"] == pytest.approx(0.5)       # 0.3 / 0.6
-    assert score_table(s(0.0), s(0.0), s(1.0))["average"]["relative_gain"] is None
+    assert score_table(s(0.0), s(0.0), s(1.0), X.EVAL_SPLITS)["average"]["relative_gain"] is None
     trained = s(0.7) | {"in_domain": {"mean": 0.9, "ci95": [0.9, 0.9], "ci95_halfwidth": 0.0,
                                       "n": 1}}
-    table = score_table(s(0.4), trained, s(1.0))
+    table = score_table(s(0.4), trained, s(1.0), X.EVAL_SPLITS)
     assert table["ood_average"]["trained"] == pytest.approx(0.7)   # in-domain left out
     n = len(X.EVAL_SPLITS)
     assert table["average"]["trained"] == pytest.approx((0.9 + (n - 1) * 0.7) / n)

@@ -1,7 +1,7 @@
 """Build memgym's embedded tiny MemAgent model from scratch, offline, reproducibly.
 
-    python -m memgym.quickstart.build_model                  # writes memgym/assets/tiny-memagent
-    python -m memgym.quickstart.build_model --out /tmp/m --steps 200
+    python scripts/build_tiny_memagent.py                  # writes memgym/assets/tiny-memagent
+    python scripts/build_tiny_memagent.py --out /tmp/m --steps 200
 
 How the model is made:
 1. A byte-level BPE tokenizer (memgym's tiny tokenizer recipe) is trained on MemAgent-format text
@@ -35,11 +35,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sft import completion_batch, encode_pairs, sft_loss
+
 from memgym.assets import TINY_MEMAGENT
 from memgym.quickstart import experiment as X
 
-__all__ = ["BuildSettings", "DEFAULT_OUT", "build", "demonstrations", "teacher_memory",
-           "tokenizer_corpus", "train"]
+__all__ = [
+    "DEFAULT_OUT",
+    "BuildSettings",
+    "build",
+    "demonstrations",
+    "teacher_memory",
+    "tokenizer_corpus",
+    "train",
+]
 
 DEFAULT_OUT = TINY_MEMAGENT
 
@@ -170,49 +179,12 @@ def tokenizer_corpus(settings: BuildSettings) -> list[str]:
 
 
 # -- training --------------------------------------------------------------------------------
-def _encode(pairs: list[tuple[str, str]], tokenizer: Any) -> list[tuple[list[int], list[int]]]:
-    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": p}],
-                                             add_generation_prompt=True, tokenize=False)
-               for p, _ in pairs]
-    prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
-    completion_ids = tokenizer([c for _, c in pairs], add_special_tokens=False)["input_ids"]
-    return [(p, c + [eos]) for p, c in zip(prompt_ids, completion_ids)]
-
-
-def _batch(examples, pad_id: int, prompt_weight: float = 0.0):
-    """Right-padded ids, attention mask and per-token loss weights (of predicting token t)."""
-    import torch
-
-    width = max(len(p) + len(c) for p, c in examples)
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    weights = torch.zeros((len(examples), width))
-    for row, (p, c) in enumerate(examples):
-        seq = p + c
-        ids[row, : len(seq)] = torch.tensor(seq)
-        mask[row, : len(seq)] = 1
-        weights[row, 1: len(p)] = prompt_weight
-        weights[row, len(p): len(seq)] = 1.0
-    return ids, mask, weights
-
-
-def _loss(model: Any, ids, mask, weights):
-    import torch.nn.functional as F
-
-    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]        # [B, T-1, V]
-    nll = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")  # [B, T-1]
-    w = weights[:, 1:]
-    completion = w == 1.0
-    return (nll * w).sum() / w.sum(), (nll * completion).sum() / completion.sum()
-
-
 def train(model: Any, tokenizer: Any, settings: BuildSettings, log=print) -> list[float]:
     """Fine-tuning (completions, plus prompts at `prompt_loss_weight`); returns the completion
     loss averaged over every 50 steps."""
-    import torch
-
     from collections import deque
+
+    import torch
 
     rng = random.Random(settings.seed + 1)
     pad_id = tokenizer.pad_token_id
@@ -221,7 +193,7 @@ def train(model: Any, tokenizer: Any, settings: BuildSettings, log=print) -> lis
 
     def refill(episodes: int) -> None:
         nonlocal next_episode
-        buffer.extend(_encode(demonstrations(settings, tokenizer, first=next_episode,
+        buffer.extend(encode_pairs(demonstrations(settings, tokenizer, first=next_episode,
                                              count=episodes), tokenizer))
         next_episode += episodes
 
@@ -241,10 +213,10 @@ def train(model: Any, tokenizer: Any, settings: BuildSettings, log=print) -> lis
     losses, running, running_completion = [], 0.0, 0.0
     for step in range(settings.steps):
         refill(settings.episodes_per_step)
-        batch = _batch(rng.sample(list(buffer), settings.batch_size), pad_id,
+        batch = completion_batch(rng.sample(list(buffer), settings.batch_size), pad_id,
                        settings.prompt_loss_weight)
         batch = tuple(t.to(device) for t in batch)
-        loss, completion_loss = _loss(model, *batch)
+        loss, completion_loss = sft_loss(model, *batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -310,7 +282,7 @@ def build(out: str | Path = DEFAULT_OUT, settings: BuildSettings | None = None,
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: `python -m memgym.quickstart.build_model [--out DIR] [--steps N] ...`."""
+    """Command line: `python scripts/build_tiny_memagent.py [--out DIR] [--steps N] ...`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     for name, value in asdict(BuildSettings()).items():
