@@ -33,8 +33,8 @@ from memgym.agents.base import Agent, EpisodeContext, Turn
 from memgym.data.task import Task
 from memgym.errors import ConfigError
 
-__all__ = ["EnvPool", "Episode", "EpisodeJob", "derive_seed", "run_episode", "run_episodes",
-           "run_sync"]
+__all__ = ["EnvPool", "Episode", "EpisodeJob", "derive_seed", "episode_result", "run_episode",
+           "run_episodes", "run_sync"]
 
 T = TypeVar("T")
 
@@ -164,9 +164,13 @@ class Episode:
         step_components: each step's `info["reward_components"]` (empty dicts for an env
             without them): what per-step credit re-weights (a dialogue env's write steps carry
             the frozen reader's score, its answer steps the answer's EM/F1).
-        reward: the final step's reward (the episode's score).
-        reward_components, reward_weights: the final step's `info` entries.
-        info: the final step's info (answer, golds, peak_context_tokens, memory_tokens, ...).
+        reward, reward_components: the episode's result, as the env reported it at
+            termination in `info["episode"]` (memgym's episode contract): for a dialogue env
+            the weighted components averaged over its questions and writes, never its last
+            question's. Eval, the trainer and their logs all read these two.
+        reward_weights: the env's component weights (`info["reward_weights"]`).
+        info: the final step's info (answer, golds, peak_context_tokens, memory_tokens, and
+            `episode`: the result and, for a dialogue env, its per-question records).
         turns: every LLM call, in order (what the trainer trains on).
         wall_time_s: wall time of the whole episode.
         task: the task played (`env.unwrapped.task`), when the env exposes it.
@@ -214,6 +218,26 @@ def _memory_trace(obs: Any, info: Mapping[str, Any]) -> str:
     return str(info.get("memory_trace", ""))
 
 
+def episode_result(env: gym.Env, info: Mapping[str, Any]) -> tuple[float, dict[str, float]]:
+    """The episode's (reward, reward components) from the terminating step's `info["episode"]`.
+
+    memgym's one episode contract: an env reports its episode's result at termination, and
+    nothing else (not the last step's reward) is the episode's score.
+
+    Raises:
+        ConfigError: the env ended the episode without a well-formed `info["episode"]`.
+    """
+    result = info.get("episode")
+    if (not isinstance(result, Mapping) or not isinstance(result.get("reward"), (int, float))
+            or not isinstance(result.get("reward_components"), Mapping)):
+        name = getattr(getattr(env, "spec", None), "id", None) or type(env.unwrapped).__name__
+        raise ConfigError(
+            f"{name} ended an episode without info['episode'] = {{'reward': float, "
+            f"'reward_components': {{name: float}}}} (got {result!r:.80}); a memgym env reports "
+            "its episode's result at termination (memgym.testing.check_memgym_env checks it)")
+    return float(result["reward"]), {k: float(v) for k, v in result["reward_components"].items()}
+
+
 async def run_episode(env: gym.Env, agent: Agent, *, seed: int | None, task_id: int | None,
                       sampling_seed: int | None = None, max_steps: int | None = None) -> Episode:
     """Play one episode of `agent` on `env` and record it.
@@ -253,8 +277,7 @@ async def run_episode(env: gym.Env, agent: Agent, *, seed: int | None, task_id: 
         episode.rewards.append(float(reward))
         episode.step_components.append(dict(info.get("reward_components", {})))
         episode.trace.append(_memory_trace(obs, info))
-    episode.reward = episode.rewards[-1] if episode.rewards else 0.0
-    episode.reward_components = dict(info.get("reward_components", {}))
+    episode.reward, episode.reward_components = episode_result(env, info)
     episode.reward_weights = dict(info.get("reward_weights", {}))
     episode.info = dict(info)
     episode.wall_time_s = time.perf_counter() - start

@@ -192,7 +192,11 @@ class DialogueMemoryEnv(gym.Env):
         is in `info["op_errors"]` and `info["operations"]`); `bank_size`: 1 - entries / capacity,
         capacity = `max_entries`, else the conversation's number of turns (clipped to [0, 1]);
         `reader` (only with `reader=`): frozen-reader mode, below.
-      - Components that do not belong to a step are 0 there.
+      - A step's `info["reward_components"]` holds only the components it scores (the
+        answer components at an answer step, the write components at a write step): one that
+        is absent was not scored there, and adds nothing to that step's reward. With the
+        default weights (F1 alone) a write step's reward is therefore 0: it is not a failure,
+        the write is scored through the answers (or, in frozen-reader mode, by `reader`).
     **Frozen-reader mode** (`reader=`, Memory-R1's manager reward): after a write step's edit,
     the reader answers each question *linked* to the step from the memories retrieved for it
     (as an answer step would show them), and `reader` is the mean of `reader_metric` (LoCoMo EM
@@ -201,9 +205,10 @@ class DialogueMemoryEnv(gym.Env):
     evidence just arrived); `"seen"` links every asked question whose `answer_after` is at or
     before the step. `info["reader_answers"]` lists them.
 
-    The last step's info also holds `episode`: the episode's aggregates, which `memgym eval`
-    records: `reward` (the mean answer-step reward), `reward_components` (answer components
-    averaged over questions, `op_validity` over write steps, `reader` over write steps with a
+    The last step's info also holds `episode`: the episode's result and aggregates, the one
+    result that `memgym eval`, the trainer and their logs read: `reward` (the weighted sum of
+    the episode's components; with the default weights the mean F1 over the questions),
+    `reward_components` (answer components averaged over questions, `op_validity` over write steps, `reader` over write steps with a
     linked question, `bank_size` after the last write), `questions` (per question: id,
     category, prediction, golds, f1, em, bleu1, judge, recall of evidence sessions and turns by
     the memories shown), `bank_size`, `op_counts` (`memgym.memory.count_operations`
@@ -379,10 +384,9 @@ class DialogueMemoryEnv(gym.Env):
             components, info = self._write(action)
         else:
             components, info = self._answer(action)
-        full = dict.fromkeys(self.rubric.names, 0.0)
-        full.update(components)
-        reward = self.rubric.total(full)
-        info["reward_components"], info["reward_weights"] = full, dict(self.rubric.weights)
+        # Only the components this step scores: an answer step's f1 is not a write's failure.
+        reward = self.rubric.total(components)
+        info["reward_components"], info["reward_weights"] = components, dict(self.rubric.weights)
         (self._write_log if info["phase"] == WRITE else self._question_log)[-1]["reward"] = reward
         self._advance()
         terminated = self._phase == DONE
@@ -656,9 +660,7 @@ class DialogueMemoryEnv(gym.Env):
         if self.reader is not None:
             scored = [w["reader"] for w in writes if w["reader_questions"]]
             components["reader"] = sum(scored) / len(scored) if scored else 0.0
-        rewards = [q["reward"] for q in questions]
-        return {"reward": sum(rewards) / len(rewards) if rewards else 0.0,
-                "reward_components": components,
+        return {**self.rubric.episode_result(components),
                 "questions": [{k: v for k, v in q.items() if k != "reward"} for q in questions],
                 "bank_size": len(self.bank), "op_counts": dict(sorted(self._op_counts.items())),
                 "num_write_steps": len(writes), "num_questions": len(questions),
