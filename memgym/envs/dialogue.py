@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import numbers
 import re
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,8 +63,10 @@ removed): LoCoMo's answers are a few words, and a 1 MB answer then scores in mil
 _CITE_WINDOW = 4096  # the citation tag is looked for in the answer's last characters
 _SHORT = 256
 
-Reader = Callable[[str, Sequence[MemoryEntry]], str]
-"""reader(question, memories) -> answer: the frozen answer agent of frozen-reader mode."""
+Reader = Callable[..., str]
+"""reader(question, memories) -> answer: the frozen answer agent of frozen-reader mode. A reader
+that also takes a keyword `seed` gets one per read, mixed from the episode's reset seed, the
+write step and the question id (`memgym.trainer.frozen_reader.FrozenReader` does)."""
 Judge = Callable[[str, str, Sequence[str]], "float | None"]
 """judge(question, prediction, golds) -> a score in [0, 1] (an LLM judge, injected), or None
 when it has no verdict (a failed request, an unparseable reply): the question's `judge` is then
@@ -223,10 +227,13 @@ class DialogueMemoryEnv(gym.Env):
     - `protocol`: "memory_r1" (default) or "rmm": the operation format and the defaults below.
     - `stream`: "turn" or "session" (default: the protocol's: turn for Memory-R1, session RMM).
     - `retrieval`: "bm25" (default, offline) or "dense"; `encoder`: the dense encoder's name or
-      path (default all-minilm-l6-v2); both go to `memgym.memory.retrieval.make_retriever`.
+      path (default all-minilm-l6-v2); both go to `memgym.memory.retrieval.shared_retriever`
+      (one dense retriever, encoder and embedding cache per process and encoder name).
     - `top_k`: memories shown at a question (Memory-R1 60, RMM 20); `per_speaker_k`: retrieve
       that many per speaker instead (Memory-R1: 30 each; 0 turns it off; default: the
-      protocol's, used in the turn stream only); `write_top_k` (10): memories shown at a write.
+      protocol's, used in the turn stream only; a positive per_speaker_k with
+      stream="session" is a ConfigError, since session entries have no speaker);
+      `write_top_k` (10): memories shown at a write.
     - `reader`, `reader_metric` ("em" | "f1" | "bleu1"), `reader_scope`: frozen-reader mode.
     - `judge`: an LLM judge `judge(question, prediction, golds) -> [0, 1]` (the env imports no
       model). Injected callables must pickle for the env to pickle.
@@ -281,13 +288,22 @@ class DialogueMemoryEnv(gym.Env):
                 raise ConfigError(f"{name} must be at least 1, got {value}")
         if self.per_speaker_k < 0:
             raise ConfigError(f"per_speaker_k must be 0 (off) or positive, got {per_speaker_k}")
+        if self.stream == "session" and self.per_speaker_k:  # it showed "(no memories)"
+            raise ConfigError(
+                f"per_speaker_k={per_speaker_k} needs stream='turn': a session's entries have "
+                "no single speaker, so retrieving per speaker finds none; pass per_speaker_k=0 "
+                f"(top_k={self.top_k} memories of any speaker) or stream='turn'")
         if max_entries is not None and max_entries < 1:
             raise ConfigError(f"max_entries must be None or at least 1, got {max_entries}")
         self.conversations = conversations
         self.protocol = protocol
         self.write_top_k = int(write_top_k)
         self.reader, self.reader_metric, self.reader_scope = reader, reader_metric, reader_scope
+        self._reader_takes_seed = reader is not None and _takes_seed(reader)
         self.judge = judge
+        # An injected model (reader, judge) makes step() wait on it: run_episode then steps
+        # this env on a worker thread, so other episodes go on meanwhile.
+        self.step_blocks = reader is not None or judge is not None
         self.questions = questions
         self.max_entries = max_entries
         self.max_entry_chars = int(max_entry_chars)
@@ -296,9 +312,9 @@ class DialogueMemoryEnv(gym.Env):
         self.source = source
         self.render_mode = render_mode
         self.rubric = self._rubric(reward_weights)
-        from memgym.memory.retrieval import make_retriever
+        from memgym.memory.retrieval import shared_retriever
 
-        self.retriever = make_retriever(retrieval, encoder=encoder)
+        self.retriever = shared_retriever(retrieval, encoder=encoder)  # one encoder per process
         self.retrieval = retrieval
         speakers = max(len(c.speakers) for c in conversations)
         shown = max(self.top_k, self.per_speaker_k * max(speakers, 1), self.write_top_k)
@@ -541,11 +557,22 @@ class DialogueMemoryEnv(gym.Env):
         rows = []
         for q in self._linked_questions(unit):
             memories = self._retrieve_for_question(q.question)
-            answer = str(self.reader(q.question, memories))[:MAX_ANSWER_CHARS]
+            answer = str(self._read(q, memories))[:MAX_ANSWER_CHARS]
             score = locomo_scores(answer, q.answers, q.category)[self.reader_metric]
             rows.append({"question_id": q.question_id, "answer": answer, "score": score})
         mean = sum(r["score"] for r in rows) / len(rows) if rows else 0.0
         return mean, rows
+
+    def _read(self, q: DialogueQuestion, memories: Sequence[MemoryEntry]) -> str:
+        """The reader's answer; a reader that takes `seed` gets one from (episode seed, step,
+        question), so its sampling depends on neither the pool's scheduling nor other envs."""
+        if not self._reader_takes_seed:
+            return self.reader(q.question, memories)
+        from memgym.agents.episode import derive_seed  # the one seed helper (envs sit below)
+
+        seed = derive_seed(self.np_random_seed, self._unit_index,
+                           zlib.crc32(q.question_id.encode()))
+        return self.reader(q.question, memories, seed=seed)
 
     # -- answer steps ---------------------------------------------------------------------------
     def _retrieve_for_question(self, question: str) -> list[MemoryEntry]:
@@ -665,6 +692,13 @@ class DialogueMemoryEnv(gym.Env):
                 "bank_size": len(self.bank), "op_counts": dict(sorted(self._op_counts.items())),
                 "num_write_steps": len(writes), "num_questions": len(questions),
                 "top_k": self.top_k, "per_speaker_k": self.per_speaker_k}
+
+
+def _takes_seed(reader: Callable[..., Any]) -> bool:
+    try:
+        return "seed" in inspect.signature(reader).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
 
 
 def _result_row(result: OperationResult) -> dict[str, Any]:

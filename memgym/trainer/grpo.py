@@ -747,9 +747,13 @@ class GRPOTrainer:
         return folder
 
     def close(self) -> None:
-        """Stop the backend's engine, close the environments, leave the process group."""
+        """Stop the backend's engine, close the environments (and the frozen reader's loop),
+        leave the process group."""
         self.backend.close()
         self.pool.close()
+        reader = self.env_kwargs.get("reader")
+        if hasattr(reader, "close"):
+            reader.close()
         self.dist.close()
 
 

@@ -38,8 +38,9 @@ from typing import Any
 import gymnasium as gym
 import torch
 
+from memgym._async import run_sync
 from memgym.agents.base import EpisodeContext
-from memgym.agents.episode import derive_seed, run_sync
+from memgym.agents.episode import derive_seed
 from memgym.config import from_dict
 from memgym.errors import ConfigError
 from memgym.trainer.advantages import broadcast_credit, fixed_baseline_advantages

@@ -330,3 +330,40 @@ def test_each_step_reports_only_the_components_it_scores():
         assert set(info["reward_components"]) == {"op_validity", "bank_size"} and reward == 0.0
     obs, reward, _, _, info = env.step("Lisbon")
     assert set(info["reward_components"]) == {"f1", "em", "bleu1", "citation"} and reward == 1.0
+
+
+def test_session_stream_refuses_a_per_speaker_retrieval_it_could_never_fill():
+    """Session entries have no speaker: per_speaker_k > 0 showed "(no memories)" at every
+    question."""
+    with pytest.raises(ConfigError, match="per_speaker_k=5 needs stream='turn'"):
+        DialogueMemoryEnv([tiny_conversation()], stream="session", per_speaker_k=5)
+    env = DialogueMemoryEnv([tiny_conversation()], protocol="memory_r1", stream="session")
+    assert env.per_speaker_k == 0  # the protocol's default (30) is dropped, not refused
+
+
+def test_envs_of_a_process_share_one_dense_retriever_per_encoder(monkeypatch):
+    """32 pooled envs loaded 32 encoders with 32 embedding caches."""
+    import numpy as np
+
+    from memgym.memory import retrieval
+
+    loads = []
+
+    class Encoder:
+        def encode(self, texts):
+            return np.ones((len(texts), 3), dtype=np.float32)
+
+    def load(name, **kwargs):
+        loads.append(name)
+        return Encoder()
+
+    monkeypatch.setattr(retrieval, "load_sentence_encoder", load)
+    envs = [DialogueMemoryEnv([tiny_conversation()], retrieval="dense",
+                              encoder="test-shared-encoder") for _ in range(3)]
+    other = DialogueMemoryEnv([tiny_conversation()], retrieval="dense",
+                              encoder="test-other-encoder")
+    assert envs[0].retriever is envs[1].retriever is envs[2].retriever
+    assert other.retriever is not envs[0].retriever
+    assert loads == ["test-shared-encoder", "test-other-encoder"]
+    bm25 = [DialogueMemoryEnv([tiny_conversation()]) for _ in range(2)]
+    assert bm25[0].retriever is not bm25[1].retriever  # no model to share; its index is per bank
