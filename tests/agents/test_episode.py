@@ -20,8 +20,8 @@ from memgym.agents import (
     run_episode,
     run_episodes,
 )
-from memgym.agents.baselines import ContextAnswerer
 from memgym.agents.base import EpisodeContext
+from memgym.agents.baselines import ContextAnswerer
 from memgym.agents.episode import EnvPool, derive_seed, run_sync
 from memgym.envs.registration import ENV_DESCRIPTIONS
 from memgym.errors import ConfigError
@@ -255,7 +255,7 @@ def test_episode_result_reaches_both_agents_of_the_pettingzoo_view():
     ctx = EpisodeContext()
     ctx.task = env.unwrapped.core.task
     for name in env.agent_iter():
-        obs, reward, terminated, truncated, info = env.last()
+        obs, _, terminated, truncated, info = env.last()
         if terminated or truncated:
             results[name] = info["episode"]
             env.step(None)

@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch
 
 from memgym.config import load_yaml
 from memgym.trainer.advantages import STD_EPS, flat_step_groups, step_reward_credit
