@@ -117,8 +117,8 @@ class Episode:
             entry repeats the final memory), or for a memory-bank env its
             `info["memory_trace"]`: what each step changed ("ADD [4] ...") or read.
         rewards: the reward of each step.
-        step_components: each step's `info["reward_components"]` (empty dicts for an env
-            without them): what per-step credit re-weights (a dialogue env's write steps carry
+        step_components: each step's `info["reward_components"]`, the components that step
+            scored (empty for a step that scored none): what per-step credit re-weights (a dialogue env's write steps carry
             the frozen reader's score, its answer steps the answer's EM/F1).
         reward, reward_components: the episode's result, as the env reported it at
             termination in `info["episode"]` (memgym's episode contract): for a dialogue env

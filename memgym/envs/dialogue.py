@@ -236,7 +236,9 @@ class DialogueMemoryEnv(gym.Env):
       `write_top_k` (10): memories shown at a write.
     - `reader`, `reader_metric` ("em" | "f1" | "bleu1"), `reader_scope`: frozen-reader mode.
     - `judge`: an LLM judge `judge(question, prediction, golds) -> [0, 1]` (the env imports no
-      model). Injected callables must pickle for the env to pickle.
+      model). Injected callables must pickle for the env to pickle. With a reader or a judge
+      the env's `step_blocks` is True: `step` waits on a model, so `run_episode` steps it on a
+      worker thread (the callables must be thread-safe; `FrozenReader` and `LLMJudge` are).
     - `questions`: None (all), an int n (n questions drawn with the reset seed, kept in order)
       or a list of question ids / indices; `reset(options={"questions": ...})` overrides it.
     - `max_entries`: the bank's bound (None: unbounded); `max_entry_chars` (2048): the longest
