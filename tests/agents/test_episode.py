@@ -292,3 +292,21 @@ def test_an_env_that_ends_without_an_episode_result_is_refused_by_name():
     env = _NoEpisodeResult(make_env())
     with pytest.raises(ConfigError, match=r"without info\['episode'\]"):
         run_sync(run_episode(env, RightOnlyOnTheLast(), seed=0, task_id=0))
+
+
+def test_an_env_whose_step_waits_on_a_model_is_stepped_off_the_event_loop():
+    """A frozen reader's read inside env.step held up every other episode of the rollout."""
+    where = []
+
+    def reader(question, memories):
+        try:
+            asyncio.get_running_loop()
+            where.append("on the loop")
+        except RuntimeError:
+            where.append("off the loop")
+        return "unknown"
+
+    env = gym.make("MemoryBank-Synthetic-v0", reader=reader, reader_scope="seen", questions=2)
+    assert env.unwrapped.step_blocks
+    run_sync(run_episode(env, RightOnlyOnTheLast(), seed=0, task_id=0))
+    assert where and set(where) == {"off the loop"}
