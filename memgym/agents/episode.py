@@ -12,31 +12,29 @@ Evaluation and the trainer both roll out through these two functions, lend envs 
 episodes of a group differ is their `sampling_seed` (or unseeded sampling). Episodes run as
 concurrent coroutines, each on its own env instance, and the LLM backend batches their calls.
 
-`run_sync` runs such a coroutine from synchronous code, also where an event loop is already
-running (a Jupyter cell), which `asyncio.run` refuses.
+`run_sync` (memgym's one coroutine runner, `memgym._async`, re-exported here) runs such a
+coroutine from synchronous code, also where an event loop is already running (a Jupyter cell),
+which `asyncio.run` refuses.
 """
 
 from __future__ import annotations
 
 import asyncio
-import signal
-import threading
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from memgym._async import run_sync
 from memgym.agents.base import Agent, EpisodeContext, Turn
 from memgym.data.task import Task
 from memgym.errors import ConfigError
 
-__all__ = ["EnvPool", "Episode", "EpisodeJob", "derive_seed", "run_episode", "run_episodes",
-           "run_sync"]
-
-T = TypeVar("T")
+__all__ = ["EnvPool", "Episode", "EpisodeJob", "derive_seed", "episode_result", "run_episode",
+           "run_episodes", "run_sync"]
 
 
 def derive_seed(*parts: int) -> int:
@@ -107,48 +105,6 @@ class EnvPool:
         self._idle.clear()
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from synchronous code and return its result.
-
-    Outside an event loop this is `asyncio.run`, except that Ctrl-C raises KeyboardInterrupt at
-    once: asyncio's own handler only cancels the main task, which waits for episodes that
-    compute without yielding (a CPU model, a scripted policy), so the run went on and a second
-    Ctrl-C printed two tracebacks. Inside a running loop (a Jupyter cell, an async web app),
-    where `asyncio.run` refuses, the coroutine runs on its own loop in a helper thread while the
-    caller waits (`await` the async variant instead to keep the caller's loop responsive).
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        own_sigint = (threading.current_thread() is threading.main_thread()
-                      and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
-        if not own_sigint:
-            return asyncio.run(coro)
-        signal.signal(signal.SIGINT, _interrupt)  # asyncio.run then keeps it
-        try:
-            return asyncio.run(coro)
-        finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, name="memgym-run-sync", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
 @dataclass
 class Episode:
     """Everything one episode produced: actions, memory trace, rewards, LLM turns, timing.
@@ -161,12 +117,16 @@ class Episode:
             entry repeats the final memory), or for a memory-bank env its
             `info["memory_trace"]`: what each step changed ("ADD [4] ...") or read.
         rewards: the reward of each step.
-        step_components: each step's `info["reward_components"]` (empty dicts for an env
-            without them): what per-step credit re-weights (a dialogue env's write steps carry
+        step_components: each step's `info["reward_components"]`, the components that step
+            scored (empty for a step that scored none): what per-step credit re-weights (a dialogue env's write steps carry
             the frozen reader's score, its answer steps the answer's EM/F1).
-        reward: the final step's reward (the episode's score).
-        reward_components, reward_weights: the final step's `info` entries.
-        info: the final step's info (answer, golds, peak_context_tokens, memory_tokens, ...).
+        reward, reward_components: the episode's result, as the env reported it at
+            termination in `info["episode"]` (memgym's episode contract): for a dialogue env
+            the weighted components averaged over its questions and writes, never its last
+            question's. Eval, the trainer and their logs all read these two.
+        reward_weights: the env's component weights (`info["reward_weights"]`).
+        info: the final step's info (answer, golds, peak_context_tokens, memory_tokens, and
+            `episode`: the result and, for a dialogue env, its per-question records).
         turns: every LLM call, in order (what the trainer trains on).
         wall_time_s: wall time of the whole episode.
         task: the task played (`env.unwrapped.task`), when the env exposes it.
@@ -214,6 +174,26 @@ def _memory_trace(obs: Any, info: Mapping[str, Any]) -> str:
     return str(info.get("memory_trace", ""))
 
 
+def episode_result(env: gym.Env, info: Mapping[str, Any]) -> tuple[float, dict[str, float]]:
+    """The episode's (reward, reward components) from the terminating step's `info["episode"]`.
+
+    memgym's one episode contract: an env reports its episode's result at termination, and
+    nothing else (not the last step's reward) is the episode's score.
+
+    Raises:
+        ConfigError: the env ended the episode without a well-formed `info["episode"]`.
+    """
+    result = info.get("episode")
+    if (not isinstance(result, Mapping) or not isinstance(result.get("reward"), (int, float))
+            or not isinstance(result.get("reward_components"), Mapping)):
+        name = getattr(getattr(env, "spec", None), "id", None) or type(env.unwrapped).__name__
+        raise ConfigError(
+            f"{name} ended an episode without info['episode'] = {{'reward': float, "
+            f"'reward_components': {{name: float}}}} (got {result!r:.80}); a memgym env reports "
+            "its episode's result at termination (memgym.testing.check_memgym_env checks it)")
+    return float(result["reward"]), {k: float(v) for k, v in result["reward_components"].items()}
+
+
 async def run_episode(env: gym.Env, agent: Agent, *, seed: int | None, task_id: int | None,
                       sampling_seed: int | None = None, max_steps: int | None = None) -> Episode:
     """Play one episode of `agent` on `env` and record it.
@@ -227,6 +207,10 @@ async def run_episode(env: gym.Env, agent: Agent, *, seed: int | None, task_id: 
         sampling_seed: seeds the agent's LLM calls (see EpisodeContext).
         max_steps: stop with a ConfigError after this many steps (a guard for envs that never
             terminate); None trusts the env to end the episode.
+
+    An env whose `unwrapped.step_blocks` is true (a dialogue env with a frozen reader or a
+    judge, whose `step` waits on a model) is stepped on a worker thread, so the other episodes
+    of `run_episodes` go on meanwhile; any other env is stepped on the loop.
 
     Returns:
         The Episode. Errors of LLM calls are recorded on its turns, not raised; an exception from
@@ -242,19 +226,22 @@ async def run_episode(env: gym.Env, agent: Agent, *, seed: int | None, task_id: 
     episode = Episode(task_id=task_id if task_id is not None else info.get("task_id"),
                       seed=seed, sampling_seed=sampling_seed, turns=ctx.turns,
                       task=task if isinstance(task, Task) else None)
+    blocking = bool(getattr(env.unwrapped, "step_blocks", False))
     terminated = truncated = False
     while not (terminated or truncated):
         if max_steps is not None and episode.num_steps >= max_steps:
             raise ConfigError(f"episode of task {task_id} did not end within max_steps={max_steps}")
         ctx.step = episode.num_steps
         action = await agent.act(obs, ctx)
-        obs, reward, terminated, truncated, info = env.step(action)
+        if blocking:  # the step waits on a model (a frozen reader): let other episodes run
+            obs, reward, terminated, truncated, info = await asyncio.to_thread(env.step, action)
+        else:
+            obs, reward, terminated, truncated, info = env.step(action)
         episode.actions.append(action)
         episode.rewards.append(float(reward))
         episode.step_components.append(dict(info.get("reward_components", {})))
         episode.trace.append(_memory_trace(obs, info))
-    episode.reward = episode.rewards[-1] if episode.rewards else 0.0
-    episode.reward_components = dict(info.get("reward_components", {}))
+    episode.reward, episode.reward_components = episode_result(env, info)
     episode.reward_weights = dict(info.get("reward_weights", {}))
     episode.info = dict(info)
     episode.wall_time_s = time.perf_counter() - start

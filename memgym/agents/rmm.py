@@ -284,23 +284,35 @@ class RMMAgent:
         ctx.scratch.setdefault("rmm_summaries", []).append(summaries)
         if not summaries:
             return "NO_TRAIT"
-        lines = []
-        shown_emb = self._embed([m["text"] for m in shown]) if shown else None
+        # Each shown memory's running text: a second summary merged into the same memory is
+        # judged against (and merged into) the first merge's result, and the session writes
+        # one Merge per memory, so the env's MERGE (which replaces the text) loses neither.
+        texts = [m["text"] for m in shown]
+        shown_emb = self._embed(texts) if shown else None
+        lines: list[str] = []
+        merge_line: dict[int, int] = {}  # shown position -> its Merge line in `lines`
         for summary, _refs in summaries:
             positions = list(range(len(shown)))
             if shown_emb is not None:
                 sims = shown_emb @ self._embed([summary])[0]
                 positions = torch.argsort(sims, descending=True)[:self.merge_top_k].tolist()
-            listed = format_memories([shown[p] for p in positions], "rmm_update")
+            listed = format_memories([{**shown[p], "text": texts[p]} for p in positions],
+                                     "rmm_update")
             decision = await self._llm(ctx, "rmm_update", UPDATE_PROMPT.format(
                 memories=listed, summary=summary), self.calls.update)
             ops, _ = parse_rmm_operations(decision, summary=summary,
                                           candidate_ids=[str(p) for p in positions])
             op = ops[0] if ops else None
-            if op is not None and op.event == "MERGE" and op.text:
-                lines.append(f"Merge({op.id}, {' '.join(op.text.split())})")
-            else:  # Add(), or a decision that did not parse: keep the fact
+            if op is None or op.event != "MERGE" or not op.text:  # Add(), or unparsed: keep it
                 lines.append(f"Add({_add_text(summary)})")
+                continue
+            p = int(op.id)
+            texts[p] = " ".join(op.text.split())
+            shown_emb[p] = self._embed([texts[p]])[0]
+            if p not in merge_line:
+                merge_line[p] = len(lines)
+                lines.append("")
+            lines[merge_line[p]] = f"Merge({p}, {texts[p]})"
         return "\n".join(lines)
 
     # -- retrospective reflection ----------------------------------------------------------
@@ -313,8 +325,11 @@ class RMMAgent:
             answer, _ = parse_answer_citations(text, 0)
             return f"{answer} [NO_CITE]"
         embs = self._embed([question] + [m["text"] for m in shown])
-        generator = torch.Generator().manual_seed(
-            derive_seed(ctx.sampling_seed or 0, ctx.step, 7919))
+        generator = torch.Generator()
+        if ctx.sampling_seed is None:  # unseeded: fresh noise (seed 0 made every episode alike)
+            generator.seed()
+        else:
+            generator.manual_seed(derive_seed(ctx.sampling_seed, ctx.step, 7919))
         sample = self.reranker.sample(embs[0], embs[1:], generator=generator,
                                       greedy=self.rerank_sampling == "greedy",
                                       candidate_ids=tuple(m["id"] for m in shown), step=ctx.step)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import numbers
 import re
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +26,7 @@ from memgym.memory.bank import (
     parse_memory_operations,
     parse_rmm_operations,
 )
-from memgym.memory.retrieval import Retriever, make_retriever
+from memgym.memory.retrieval import Retriever, shared_retriever
 from memgym.memory.view import format_memories, shown_memories
 from memgym.rewards.locomo import locomo_scores
 from memgym.rewards.rubric import Rubric
@@ -67,8 +69,10 @@ _SHORT = 256
 BankFactory = Callable[..., MemoryBank]
 """bank_factory(max_entries=..., retriever=...) -> a new, empty MemoryBank (or a subclass): what
 the env calls at every reset."""
-Reader = Callable[[str, Sequence[MemoryEntry]], str]
-"""reader(question, memories) -> answer: the frozen answer agent of frozen-reader mode."""
+Reader = Callable[..., str]
+"""reader(question, memories) -> answer: the frozen answer agent of frozen-reader mode. A reader
+that also takes a keyword `seed` gets one per read, mixed from the episode's reset seed, the
+write step and the question id (`memgym.trainer.frozen_reader.FrozenReader` does)."""
 Judge = Callable[[str, str, Sequence[str]], "float | None"]
 """judge(question, prediction, golds) -> a score in [0, 1] (an LLM judge, injected), or None
 when it has no verdict (a failed request, an unparseable reply): the question's `judge` is then
@@ -200,7 +204,11 @@ class DialogueMemoryEnv(gym.Env):
         is in `info["op_errors"]` and `info["operations"]`); `bank_size`: 1 - entries / capacity,
         capacity = `max_entries`, else the conversation's number of turns (clipped to [0, 1]);
         `reader` (only with `reader=`): frozen-reader mode, below.
-      - Components that do not belong to a step are 0 there.
+      - A step's `info["reward_components"]` holds only the components it scores (the
+        answer components at an answer step, the write components at a write step): one that
+        is absent was not scored there, and adds nothing to that step's reward. With the
+        default weights (F1 alone) a write step's reward is therefore 0: it is not a failure,
+        the write is scored through the answers (or, in frozen-reader mode, by `reader`).
     **Frozen-reader mode** (`reader=`, Memory-R1's manager reward): after a write step's edit,
     the reader answers each question *linked* to the step from the memories retrieved for it
     (as an answer step would show them), and `reader` is the mean of `reader_metric` (LoCoMo EM
@@ -209,9 +217,10 @@ class DialogueMemoryEnv(gym.Env):
     evidence just arrived); `"seen"` links every asked question whose `answer_after` is at or
     before the step. `info["reader_answers"]` lists them.
 
-    The last step's info also holds `episode`: the episode's aggregates, which `memgym eval`
-    records: `reward` (the mean answer-step reward), `reward_components` (answer components
-    averaged over questions, `op_validity` over write steps, `reader` over write steps with a
+    The last step's info also holds `episode`: the episode's result and aggregates, the one
+    result that `memgym eval`, the trainer and their logs read: `reward` (the weighted sum of
+    the episode's components; with the default weights the mean F1 over the questions),
+    `reward_components` (answer components averaged over questions, `op_validity` over write steps, `reader` over write steps with a
     linked question, `bank_size` after the last write), `questions` (per question: id,
     category, prediction, golds, f1, em, bleu1, judge, recall of evidence sessions and turns by
     the memories shown), `bank_size`, `op_counts` (`memgym.memory.count_operations`
@@ -226,7 +235,8 @@ class DialogueMemoryEnv(gym.Env):
     - `protocol`: "memory_r1" (default) or "rmm": the operation format and the defaults below.
     - `stream`: "turn" or "session" (default: the protocol's: turn for Memory-R1, session RMM).
     - `retrieval`: "bm25" (default, offline) or "dense"; `encoder`: the dense encoder's name or
-      path (default all-minilm-l6-v2); both go to `memgym.memory.retrieval.make_retriever`.
+      path (default all-minilm-l6-v2); both go to `memgym.memory.retrieval.shared_retriever`
+      (one dense retriever, encoder and embedding cache per process and encoder name).
       `retriever`: a ready `Retriever` instead (any object with `rank(query, passages, k)`;
       envs may share one).
     - `bank_factory`: what builds the bank at every reset, called as
@@ -235,10 +245,14 @@ class DialogueMemoryEnv(gym.Env):
       (`memgym.memory.register_operation`) need no factory: the default bank applies them.
     - `top_k`: memories shown at a question (Memory-R1 60, RMM 20); `per_speaker_k`: retrieve
       that many per speaker instead (Memory-R1: 30 each; 0 turns it off; default: the
-      protocol's, used in the turn stream only); `write_top_k` (10): memories shown at a write.
+      protocol's, used in the turn stream only; a positive per_speaker_k with
+      stream="session" is a ConfigError, since session entries have no speaker);
+      `write_top_k` (10): memories shown at a write.
     - `reader`, `reader_metric` ("em" | "f1" | "bleu1"), `reader_scope`: frozen-reader mode.
     - `judge`: an LLM judge `judge(question, prediction, golds) -> [0, 1]` (the env imports no
-      model). Injected callables must pickle for the env to pickle.
+      model). Injected callables must pickle for the env to pickle. With a reader or a judge
+      the env's `step_blocks` is True: `step` waits on a model, so `run_episode` steps it on a
+      worker thread (the callables must be thread-safe; `FrozenReader` and `LLMJudge` are).
     - `questions`: None (all), an int n (n questions drawn with the reset seed, kept in order)
       or a list of question ids / indices; `reset(options={"questions": ...})` overrides it.
     - `max_entries`: the bank's bound (None: unbounded); `max_entry_chars` (2048): the longest
@@ -291,13 +305,22 @@ class DialogueMemoryEnv(gym.Env):
                 raise ConfigError(f"{name} must be at least 1, got {value}")
         if self.per_speaker_k < 0:
             raise ConfigError(f"per_speaker_k must be 0 (off) or positive, got {per_speaker_k}")
+        if self.stream == "session" and self.per_speaker_k:  # it showed "(no memories)"
+            raise ConfigError(
+                f"per_speaker_k={per_speaker_k} needs stream='turn': a session's entries have "
+                "no single speaker, so retrieving per speaker finds none; pass per_speaker_k=0 "
+                f"(top_k={self.top_k} memories of any speaker) or stream='turn'")
         if max_entries is not None and max_entries < 1:
             raise ConfigError(f"max_entries must be None or at least 1, got {max_entries}")
         self.conversations = conversations
         self.protocol = protocol
         self.write_top_k = int(write_top_k)
         self.reader, self.reader_metric, self.reader_scope = reader, reader_metric, reader_scope
+        self._reader_takes_seed = reader is not None and _takes_seed(reader)
         self.judge = judge
+        # An injected model (reader, judge) makes step() wait on it: run_episode then steps
+        # this env on a worker thread, so other episodes go on meanwhile.
+        self.step_blocks = reader is not None or judge is not None
         self.questions = questions
         self.max_entries = max_entries
         self.max_entry_chars = int(max_entry_chars)
@@ -313,7 +336,7 @@ class DialogueMemoryEnv(gym.Env):
             raise ConfigError(f"bank_factory must be callable as bank_factory(max_entries=..., "
                               f"retriever=...), got {type(bank_factory).__name__}")
         self.retriever = (retriever if retriever is not None
-                          else make_retriever(retrieval, encoder=encoder))
+                          else shared_retriever(retrieval, encoder=encoder))  # one encoder per process
         self.retrieval = retrieval if retriever is None else type(retriever).__name__
         self.bank_factory: BankFactory = bank_factory or MemoryBank
         speakers = max(len(c.speakers) for c in conversations)
@@ -401,10 +424,9 @@ class DialogueMemoryEnv(gym.Env):
             components, info = self._write(action)
         else:
             components, info = self._answer(action)
-        full = dict.fromkeys(self.rubric.names, 0.0)
-        full.update(components)
-        reward = self.rubric.total(full)
-        info["reward_components"], info["reward_weights"] = full, dict(self.rubric.weights)
+        # Only the components this step scores: an answer step's f1 is not a write's failure.
+        reward = self.rubric.total(components)
+        info["reward_components"], info["reward_weights"] = components, dict(self.rubric.weights)
         (self._write_log if info["phase"] == WRITE else self._question_log)[-1]["reward"] = reward
         self._advance()
         terminated = self._phase == DONE
@@ -545,11 +567,22 @@ class DialogueMemoryEnv(gym.Env):
         rows = []
         for q in self._linked_questions(unit):
             memories = self._retrieve_for_question(q.question)
-            answer = str(self.reader(q.question, memories))[:MAX_ANSWER_CHARS]
+            answer = str(self._read(q, memories))[:MAX_ANSWER_CHARS]
             score = locomo_scores(answer, q.answers, q.category)[self.reader_metric]
             rows.append({"question_id": q.question_id, "answer": answer, "score": score})
         mean = sum(r["score"] for r in rows) / len(rows) if rows else 0.0
         return mean, rows
+
+    def _read(self, q: DialogueQuestion, memories: Sequence[MemoryEntry]) -> str:
+        """The reader's answer; a reader that takes `seed` gets one from (episode seed, step,
+        question), so its sampling depends on neither the pool's scheduling nor other envs."""
+        if not self._reader_takes_seed:
+            return self.reader(q.question, memories)
+        from memgym.agents.episode import derive_seed  # the one seed helper (envs sit below)
+
+        seed = derive_seed(self.np_random_seed, self._unit_index,
+                           zlib.crc32(q.question_id.encode()))
+        return self.reader(q.question, memories, seed=seed)
 
     # -- answer steps ---------------------------------------------------------------------------
     def _retrieve_for_question(self, question: str) -> list[MemoryEntry]:
@@ -670,13 +703,18 @@ class DialogueMemoryEnv(gym.Env):
         if self.reader is not None:
             scored = [w["reader"] for w in writes if w["reader_questions"]]
             components["reader"] = sum(scored) / len(scored) if scored else 0.0
-        rewards = [q["reward"] for q in questions]
-        return {"reward": sum(rewards) / len(rewards) if rewards else 0.0,
-                "reward_components": components,
+        return {**self.rubric.episode_result(components),
                 "questions": [{k: v for k, v in q.items() if k != "reward"} for q in questions],
                 "bank_size": len(self.bank), "op_counts": dict(sorted(self._op_counts.items())),
                 "num_write_steps": len(writes), "num_questions": len(questions),
                 "top_k": self.top_k, "per_speaker_k": self.per_speaker_k}
+
+
+def _takes_seed(reader: Callable[..., Any]) -> bool:
+    try:
+        return "seed" in inspect.signature(reader).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
 
 
 def _result_row(result: OperationResult) -> dict[str, Any]:

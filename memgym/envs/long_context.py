@@ -126,7 +126,8 @@ class LongContextMemoryEnv(gym.Env):
     characters); a non-string action is a ConfigError.
 
     ## Rewards
-    0 at update steps. At the answer step the rubric's weighted sum of:
+    0 at update steps, which score no component (their `info["reward_components"]` is empty).
+    At the answer step the rubric's weighted sum of:
       - `accuracy`: the env extracts the answer with `answer_format`'s parser (MemAgent's parsers,
         memgym.rewards.extraction: the last `\\boxed{}`; the text after the last "the answer
         is"; or the whole text for "plain") and scores it with the scorer. When the parser finds
@@ -135,9 +136,11 @@ class LongContextMemoryEnv(gym.Env):
         extraction (`strict_boxed_em`, MemAgent's training reward, and `boxed_em_normalized`;
         see `memgym.rewards.reads_raw_text`) receive the raw completion and alone decide.
       - `format`: 1 if the parser found a non-empty answer.
-      - `memory_budget`: fraction of memory writes within budget.
-    `info["reward_components"]` holds every component's value, `info["reward_weights"]` the
-    weights; `reward == sum(weights[k] * components[k])`. The answer step's info also has
+      - `memory_budget`: fraction of the episode's memory writes within budget.
+    `info["reward_components"]` holds the components the step scored, `info["reward_weights"]`
+    the weights; `reward == sum(weights[k] * components[k])` over the scored components. The
+    answer step's info also holds `episode`, the episode's result (`reward`,
+    `reward_components`: here the answer step's own), which eval and the trainer read. The answer step's info also has
     `answer` (the extracted text, "" if none), `answer_extracted`, `scorer` and `format_errors`.
 
     ## Episode End
@@ -285,8 +288,9 @@ class LongContextMemoryEnv(gym.Env):
         info = self._info()
         info["memory_overflowed"] = write.overflowed
         info["memory_offered_tokens"] = write.offered_tokens
-        zeros = dict.fromkeys(self.rubric.names, 0.0)
-        info["reward_components"], info["reward_weights"] = zeros, dict(self.rubric.weights)
+        # An update step scores nothing (memory_budget is scored once, at the answer, over
+        # every write): no component reads as a failure here.
+        info["reward_components"], info["reward_weights"] = {}, dict(self.rubric.weights)
         return self._obs(), 0.0, False, False, info
 
     def _answer(self, text: str):
@@ -314,6 +318,7 @@ class LongContextMemoryEnv(gym.Env):
         info.update(answer=extracted or "", answer_extracted=not problems,
                     golds=list(self.task.answers), reward_components=components,
                     reward_weights=dict(self.rubric.weights),
+                    episode=self.rubric.episode_result(components),
                     scorer=scorer_name if isinstance(scorer_name, str) else scorer.__name__,
                     format_errors=problems)
         obs = {"question": self.task.question, "chunk": "", "memory": self.slot.text,

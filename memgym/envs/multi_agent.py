@@ -12,8 +12,9 @@ write step the manager acts (memory operations); at a question step the answerer
 answer, optionally with citations). Both agents observe the core's current observation (the
 same dict, in the core's `observation_space`); the idle agent's action is ignored. Rewards are
 per agent and scalar: the acting agent gets the core's step reward, the other 0; each agent's
-`infos[agent]["reward_components"]` holds the components of its own last step (zeros when it
-did not act), and the acting agent's info is the core's whole step info. With a frozen reader
+`infos[agent]["reward_components"]` holds the components its own last step scored (empty when
+it did not act), and the acting agent's info is the core's whole step info. At termination
+both agents' infos hold `episode`, the core's episode result (reward and components). With a frozen reader
 (`reader=`) the manager's reward is the reader's score after its edit (Memory-R1's manager
 reward); the answerer's is the answer's F1 by default.
 
@@ -65,11 +66,11 @@ def _actor(core: DialogueMemoryEnv) -> str:
 def _split_step(core: DialogueMemoryEnv, acting: str, reward: float, info: dict[str, Any]
                 ) -> tuple[dict[str, float], dict[str, dict[str, Any]]]:
     """Per-agent rewards and infos of one core step taken by `acting`."""
-    idle = dict.fromkeys(core.rubric.names, 0.0)
     rewards = {a: (float(reward) if a == acting else 0.0) for a in AGENTS}
-    infos = {a: (info if a == acting else {"reward_components": dict(idle),
-                                           "reward_weights": dict(core.rubric.weights)})
-             for a in AGENTS}
+    idle: dict[str, Any] = {"reward_components": {}, "reward_weights": dict(core.rubric.weights)}
+    if "episode" in info:  # both agents see the episode's result at termination
+        idle["episode"] = info["episode"]
+    infos = {a: (info if a == acting else idle) for a in AGENTS}
     return rewards, infos
 
 

@@ -18,8 +18,9 @@ bad status) or a reply with no clear verdict makes the judge return None for tha
 dialogue env then records `judge: null` for it, `summarize` counts it (`judge_failed`) and leaves
 it out of the judge's mean, and `LLMJudge.report()` says why (by kind, with a few examples).
 
-The judge is called synchronously from `env.step`, so its HTTP call blocks the event loop of
-the evaluation for its duration (episodes wait for each verdict in turn).
+The judge is called synchronously from `env.step`; an env with a judge declares `step_blocks`,
+so `run_episode` steps it on a worker thread and the other episodes go on while a verdict
+is awaited.
 """
 
 from __future__ import annotations

@@ -109,17 +109,15 @@ def prediction_row(episode: Episode, *, attempt: int) -> dict[str, Any]:
 def _episode_aggregates(info: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of an env that scores several steps (a dialogue env's questions).
 
-    Such an env puts its episode's aggregates in the last step's `info["episode"]`
-    (DialogueMemoryEnv): the row's reward and components are then the episode's (the mean over
-    its questions), not the last step's, and the row keeps the per-question records and the
-    memory bank's size and operation counts for `summarize`.
+    Every env reports its episode's result in the last step's `info["episode"]` (the row's
+    reward and components come from there through `Episode`); an env that scores several
+    steps (DialogueMemoryEnv) adds its per-question records and the memory bank's size and
+    operation counts, which the row keeps for `summarize`.
     """
     agg = info.get("episode")
-    if not isinstance(agg, Mapping):
+    if not isinstance(agg, Mapping) or "questions" not in agg:
         return {}
-    out: dict[str, Any] = {"reward": float(agg["reward"]),
-                           "reward_components": dict(agg["reward_components"]),
-                           "questions": list(agg.get("questions", []))}
+    out: dict[str, Any] = {"questions": list(agg.get("questions", []))}
     out["bank"] = {k: agg[k] for k in ("bank_size", "op_counts", "num_write_steps",
                                         "num_questions", "top_k", "per_speaker_k") if k in agg}
     return out

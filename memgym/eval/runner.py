@@ -30,7 +30,7 @@ successes: a server that died mid-run), or many calls in a row fail. Wrap the ag
 in `FailFast` for this (the CLI does).
 
 `evaluate` also works where an event loop is already running (a Jupyter cell): it then runs on
-its own loop in a helper thread (`memgym.agents.episode.run_sync`).
+its own loop in a helper thread (`memgym._async.run_sync`).
 """
 
 from __future__ import annotations
@@ -45,12 +45,12 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from memgym._async import run_sync
 from memgym.agents.base import Agent
-from memgym.agents.episode import EnvPool, Episode, EpisodeJob, derive_seed, run_episodes, run_sync
+from memgym.agents.episode import EnvPool, Episode, EpisodeJob, derive_seed, run_episodes
 from memgym.envs.validation import validate_env
 from memgym.errors import BackendError, ConfigError, did_you_mean
 from memgym.eval.metrics import is_complete, summarize
-from memgym.eval.shards import in_shard, parse_shard
 from memgym.eval.records import (
     PREDICTIONS,
     RUN,
@@ -63,6 +63,7 @@ from memgym.eval.records import (
     repair_jsonl,
     trace_row,
 )
+from memgym.eval.shards import in_shard, parse_shard
 from memgym.llm.base import BackendUnavailable, Completion, GenerationRequest, LLMBackend
 
 __all__ = [

@@ -17,6 +17,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+from memgym._async import run_sync
 from memgym.errors import ConfigError
 from memgym.llm.base import BackendUnavailable, Completion, GenerationRequest, LLMBackend
 
@@ -90,12 +91,10 @@ class LoadBalancedBackend:
 
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         """Complete many requests (blocking), spread over the servers, in order."""
-        from memgym.llm.openai import _run_blocking
-
         async def run() -> list[Completion]:
             return list(await asyncio.gather(*(self.generate(r) for r in requests)))
 
-        return _run_blocking(run)
+        return run_sync(run())
 
     def stats(self) -> list[dict[str, Any]]:
         """Per server: where, calls sent, calls failed."""

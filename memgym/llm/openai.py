@@ -39,14 +39,14 @@ import logging
 import os
 import random
 import re
-import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from memgym._async import at_loop_exit, run_sync
 from memgym.errors import BackendError, ConfigError
 from memgym.llm.base import (
     BackendUnavailable,
@@ -338,7 +338,7 @@ class OpenAIBackend:
                 self._probing = False
                 await self.aclose()
 
-        return _run_blocking(run)
+        return run_sync(run())
 
     # -- response parsing -------------------------------------------------------------------------
     def parse_response(
@@ -407,6 +407,9 @@ class OpenAIBackend:
             client = httpx.AsyncClient(timeout=self.timeout_s, limits=limits, headers=self.headers)
             state = (client, asyncio.Semaphore(self.max_concurrency))
             self._per_loop[loop] = state
+            # A loop memgym made (run_sync, a BackgroundLoop) closes the client with it; one
+            # per call of run_sync once leaked a client (and its sockets) per frozen-reader read.
+            at_loop_exit(self.aclose)
         return state
 
     async def generate(self, request: GenerationRequest) -> Completion:
@@ -546,7 +549,7 @@ class OpenAIBackend:
             finally:
                 await self.aclose()
 
-        return _run_blocking(run)
+        return run_sync(run())
 
     async def aclose(self) -> None:
         """Close the HTTP client of the running event loop."""
@@ -584,24 +587,6 @@ def require_training_capabilities(backend: Any) -> None:
             "model with vLLM and pass vllm_token_ids=True.")
 
 
-def _run_blocking(run: Callable[[], Awaitable[Any]]) -> Any:
-    """Run the coroutine `run()` to completion from sync code, also inside a running loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(run())  # type: ignore[arg-type]
-    # Called from inside an event loop (a notebook, an async agent): run on a fresh loop in
-    # a helper thread rather than failing with "asyncio.run() cannot be called ...".
-    result: list[Any] = []
-    thread = threading.Thread(target=lambda: result.append(_capture(run)))
-    thread.start()
-    thread.join()
-    outcome = result[0]
-    if isinstance(outcome, BaseException):
-        raise outcome
-    return outcome
-
-
 def _brief(detail: str) -> str:
     """A server's error message without its JSON wrapper ({"detail": ...} or {"error": ...})."""
     try:
@@ -612,13 +597,6 @@ def _brief(detail: str) -> str:
         error = data.get("error")
         data = data.get("detail") or (error.get("message") if isinstance(error, dict) else error)
     return str(data or detail)[:160]
-
-
-def _capture(run: Any) -> Any:
-    try:
-        return asyncio.run(run())
-    except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
-        return exc
 
 
 def _token_id(token: Any) -> int | None:

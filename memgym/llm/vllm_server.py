@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from memgym._async import run_sync
 from memgym.errors import BackendError, ConfigError
 from memgym.llm.balance import LoadBalancedBackend
 from memgym.llm.base import BackendUnavailable, Completion, GenerationRequest, cut_at_stop
@@ -166,12 +167,10 @@ class ServerClient:
 
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         """Complete many requests (blocking), concurrently, in order."""
-        from memgym.llm.openai import _run_blocking
-
         async def run() -> list[Completion]:
             return list(await asyncio.gather(*(self.generate(r) for r in requests)))
 
-        return _run_blocking(run)
+        return run_sync(run())
 
     def close(self) -> None:
         """Stop the thread pool and leave the NCCL group."""

@@ -22,6 +22,7 @@ loaded is an error that says how to make it present.
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ __all__ = [
     "TransformersSentenceEncoder",
     "load_sentence_encoder",
     "make_retriever",
+    "shared_retriever",
 ]
 
 RETRIEVERS = ("bm25", "dense")
@@ -379,6 +381,7 @@ class DenseRetriever:
         self._load_args = {"backend": backend, "device": device, "batch_size": batch_size}
         self.max_cache = max_cache
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # shared by the envs of a process, stepped on threads
         self.hits = 0
         self.misses = 0
 
@@ -400,6 +403,10 @@ class DenseRetriever:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of `texts` ([len(texts), dim]), from the cache where present; the missing
         ones are encoded in one batch (each distinct text once) and cached."""
+        with self._lock:
+            return self._embed(texts)
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         self.misses += sum(t not in self._cache for t in texts)
         self.hits += sum(t in self._cache for t in texts)
@@ -428,7 +435,31 @@ class DenseRetriever:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_encoder"] = None  # the model is reloaded by name; the cache travels
+        del state["_lock"]
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+_SHARED: dict[tuple[str, str], Retriever] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_retriever(kind: str = "bm25", *, encoder: str | SentenceEncoder | None = None
+                     ) -> Retriever:
+    """`make_retriever(kind, encoder=encoder)`, but one dense retriever per process and encoder
+    name: the envs of a pool (32 in a training run) share its encoder and embedding cache
+    instead of loading 32 encoders with 32 caches. A BM25 retriever (no model) and a dense one
+    over an encoder object are built anew, as `make_retriever` does."""
+    if kind != "dense" or not (encoder is None or isinstance(encoder, str)):
+        return make_retriever(kind, encoder=encoder)
+    key = (kind, DEFAULT_ENCODER if encoder is None else encoder)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = make_retriever(kind, encoder=key[1])
+        return _SHARED[key]
 
 
 def make_retriever(kind: str = "bm25", *, encoder: str | SentenceEncoder | None = None,

@@ -44,19 +44,40 @@ def _check_reward_components(env: gym.Env, seed: int) -> None:
         components, weights = info.get("reward_components"), info.get("reward_weights")
         assert isinstance(components, dict) and isinstance(weights, dict), (
             "info must carry reward_components and reward_weights at every step")
-        total = sum(weights[k] * components[k] for k in weights)
-        assert math.isclose(total, reward, abs_tol=1e-6), (
-            f"reward {reward} != weighted sum of components {total} ({components}, {weights})")
-        assert all(0.0 <= v <= 1.0 for v in components.values()), f"component out of [0,1]: {components}"
+        _check_weighted_sum(reward, components, weights, "step")
         if terminated or truncated:
+            _check_episode_result(info, weights)
             return
+
+
+def _check_weighted_sum(reward: float, components: dict, weights: dict, what: str) -> None:
+    """Scored components are the rubric's, lie in [0, 1], and their weighted sum is the reward
+    (a component a step does not score is absent, not 0)."""
+    assert set(components) <= set(weights), (
+        f"{what} reward_components {sorted(set(components) - set(weights))} have no weight")
+    total = sum(weights[k] * components[k] for k in components)
+    assert math.isclose(total, reward, abs_tol=1e-6), (
+        f"{what} reward {reward} != weighted sum of components {total} ({components}, {weights})")
+    assert all(0.0 <= v <= 1.0 for v in components.values()), (
+        f"{what} component out of [0,1]: {components}")
+
+
+def _check_episode_result(info: dict, weights: dict) -> None:
+    """The episode contract: the terminating step's info["episode"] holds the episode's reward
+    and components (what eval and the trainer read), the reward their weighted sum."""
+    result = info.get("episode")
+    assert isinstance(result, dict) and isinstance(result.get("reward_components"), dict), (
+        "the terminating step's info must hold episode = {'reward': float, "
+        "'reward_components': {name: float}}: the episode's result")
+    _check_weighted_sum(result["reward"], result["reward_components"], weights, "episode")
 
 
 def check_memgym_env(env: gym.Env, *, seed: int = 0, skip_render_check: bool = True) -> None:
     """Run every check a memgym environment must pass; raise AssertionError on the first failure.
 
-    Checks: Gymnasium's `check_env`; reward components weighted by `reward_weights` sum to the
-    reward and lie in [0, 1]; same seed and task id give identical episodes; the env pickles
+    Checks: Gymnasium's `check_env`; the reward components a step scores, weighted by
+    `reward_weights`, sum to the reward and lie in [0, 1]; at termination `info["episode"]`
+    holds the episode's result (reward and components, the reward their weighted sum); same seed and task id give identical episodes; the env pickles
     mid-episode and the copy continues identically; the nasty actions never raise and keep the
     observation inside `observation_space` (honest, finite text bounds); `num_tasks` is exposed.
     """

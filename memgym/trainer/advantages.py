@@ -15,7 +15,7 @@ TRL's for the same rewards.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -136,16 +136,33 @@ def broadcast_credit(advantages: Sequence[float], trainable: Sequence[Sequence[b
     """
     if len(advantages) != len(trainable):
         raise ValueError(f"{len(advantages)} advantages for {len(trainable)} episodes")
+    return _credit_rows(trainable, lambda e, i: float(advantages[e]), normalize_per_episode)
+
+
+def _credit_rows(trainable: Sequence[Sequence[bool]], advantage: Callable[[int, int], float],
+                 normalize_per_episode: bool) -> RowCredit:
+    """The one row builder of every credit scheme: a row per trainable Turn (episodes in
+    order, Turns in order) with `advantage(episode, turn)`, weighted 1/T over an episode's T
+    trainable Turns under per-episode normalisation (else 1)."""
     adv, wts, eps, turns = [], [], [], []
-    for e, (a, flags) in enumerate(zip(advantages, trainable)):
-        idx = [t for t, f in enumerate(flags) if f]
+    for e, flags in enumerate(trainable):
+        idx = [i for i, f in enumerate(flags) if f]
         w = 1.0 / len(idx) if (normalize_per_episode and idx) else 1.0
-        for t in idx:
-            adv.append(float(a))
+        for i in idx:
+            adv.append(advantage(e, i))
             wts.append(w)
             eps.append(e)
-            turns.append(t)
+            turns.append(i)
     return RowCredit(adv, wts, eps, turns)
+
+
+def _check_turn_steps(credited: Sequence[set[int]], num_steps: Sequence[int]) -> None:
+    """Every trainable Turn's step is one of its episode's env steps."""
+    for e, steps in enumerate(credited):
+        bad = [t for t in sorted(steps) if not 0 <= t < num_steps[e]]
+        if bad:
+            raise ValueError(f"episode {e} has a Turn at step {bad[0]}, but the episode has "
+                             f"{num_steps[e]} env steps")
 
 
 def discounted_returns(step_rewards: Sequence[float], gamma: float) -> list[float]:
@@ -184,6 +201,7 @@ def per_step_credit(step_rewards: Sequence[Sequence[float]],
     if n_eps % num_generations or not (n_eps == len(turn_steps) == len(trainable)):
         raise ValueError("step_rewards, turn_steps and trainable must list the same N*G "
                          "episodes, N*G divisible by num_generations")
+    _check_turn_steps(_credited_steps(turn_steps, trainable), [len(r) for r in step_rewards])
     returns = [discounted_returns(r, gamma) for r in step_rewards]           # [E][S_e]
     normed: list[list[float]] = [[0.0] * len(r) for r in returns]
     all_returns = torch.tensor([g for r in returns for g in r], dtype=torch.float32)
@@ -194,29 +212,10 @@ def per_step_credit(step_rewards: Sequence[Sequence[float]],
         for t in range(depth):
             members = [e for e in group if t < len(returns[e])]
             vals = torch.tensor([returns[e][t] for e in members], dtype=torch.float32)  # [g_t]
-            centred = vals - vals.mean()
-            if scale_rewards == "group":
-                centred = centred / (_std(vals) + STD_EPS)
-            elif scale_rewards == "batch":
-                centred = centred / (batch_std + STD_EPS)
-            elif scale_rewards != "none":
-                raise ValueError(f"scale_rewards={scale_rewards!r}; choose group, batch or none")
-            for e, v in zip(members, centred.tolist()):
+            for e, v in zip(members, _scale(vals, scale_rewards, batch_std).tolist()):
                 normed[e][t] = v
-    adv, wts, eps, turns = [], [], [], []
-    for e in range(n_eps):
-        idx = [i for i, f in enumerate(trainable[e]) if f]
-        w = 1.0 / len(idx) if (normalize_per_episode and idx) else 1.0
-        for i in idx:
-            step = turn_steps[e][i]
-            if not 0 <= step < len(normed[e]):
-                raise ValueError(f"episode {e} Turn {i} has step {step}, but the episode has "
-                                 f"{len(normed[e])} env steps")
-            adv.append(normed[e][step])
-            wts.append(w)
-            eps.append(e)
-            turns.append(i)
-    return RowCredit(adv, wts, eps, turns)
+    return _credit_rows(trainable, lambda e, i: normed[e][turn_steps[e][i]],
+                        normalize_per_episode)
 
 
 STEP_BASELINES = ("step", "group")
@@ -274,11 +273,7 @@ def step_reward_credit(step_rewards: Sequence[Sequence[float]],
     if baseline not in STEP_BASELINES:
         raise ValueError(f"baseline={baseline!r}; choose one of {STEP_BASELINES}")
     credited = _credited_steps(turn_steps, trainable)
-    for e, steps in enumerate(credited):
-        bad = [t for t in steps if not 0 <= t < len(step_rewards[e])]
-        if bad:
-            raise ValueError(f"episode {e} has a Turn at step {bad[0]}, but the episode has "
-                             f"{len(step_rewards[e])} env steps")
+    _check_turn_steps(credited, [len(r) for r in step_rewards])
     every = [float(step_rewards[e][t]) for e in range(n_eps) for t in sorted(credited[e])]
     batch_std = float(_std(torch.tensor(every))) if every else 0.0
     normed: list[dict[int, float]] = [{} for _ in range(n_eps)]
@@ -287,16 +282,8 @@ def step_reward_credit(step_rewards: Sequence[Sequence[float]],
             vals = torch.tensor([float(step_rewards[e][t]) for e, t in pool])   # [P]
             for (e, t), v in zip(pool, _scale(vals, scale_rewards, batch_std).tolist()):
                 normed[e][t] = v
-    adv, wts, eps, turns = [], [], [], []
-    for e in range(n_eps):
-        idx = [i for i, f in enumerate(trainable[e]) if f]
-        w = 1.0 / len(idx) if (normalize_per_episode and idx) else 1.0
-        for i in idx:
-            adv.append(normed[e][turn_steps[e][i]])
-            wts.append(w)
-            eps.append(e)
-            turns.append(i)
-    return RowCredit(adv, wts, eps, turns)
+    return _credit_rows(trainable, lambda e, i: normed[e][turn_steps[e][i]],
+                        normalize_per_episode)
 
 
 def _credited_steps(turn_steps: Sequence[Sequence[int]],

@@ -437,7 +437,8 @@ class GRPOTrainer:
                         log.log(metrics)
                         if self.step % cfg.logging_steps == 0:
                             log.plot()
-                log.log_samples(self.step, _samples(episodes, cfg.num_sample_episodes))
+                log.log_samples(self.step, _samples(episodes, cfg.num_sample_episodes,
+                                                    cfg.reward_weights))
                 # 5. checkpoint between rollouts, once a multiple of save_steps was passed
                 if cfg.save_steps and self.step // cfg.save_steps > step_before // cfg.save_steps:
                     self.save()
@@ -691,7 +692,8 @@ class GRPOTrainer:
         episodes = collect_episodes(self.pool, self.eval_agent, [jobs[i] for i in share],
                                     concurrency=self.concurrency)
         episodes = self.dist.gather_episodes(episodes)
-        out = {"eval/reward": float(np.mean([e.reward for e in episodes]))}
+        out = {"eval/reward": float(np.mean([episode_reward(e, self.config.reward_weights)
+                                             for e in episodes]))}
         for name in episodes[0].reward_components:
             out[f"eval/rewards/{name}/mean"] = float(np.mean(
                 [e.reward_components[name] for e in episodes]))
@@ -724,9 +726,13 @@ class GRPOTrainer:
         return folder
 
     def close(self) -> None:
-        """Stop the backend's engine, close the environments, leave the process group."""
+        """Stop the backend's engine, close the environments (and the frozen reader's loop),
+        leave the process group."""
         self.backend.close()
         self.pool.close()
+        reader = self.env_kwargs.get("reader")
+        if hasattr(reader, "close"):
+            reader.close()
         self.dist.close()
 
 
@@ -744,17 +750,23 @@ def _env_takes_tokenizer(env_id: str) -> bool:
     return known is None or env_accepts(env_id, "tokenizer")
 
 
+def episode_reward(episode: Episode, weights: Mapping[str, float] | None) -> float:
+    """An episode's reward under the run's component weights (`reward_weights`; None: the
+    env's, which gives `episode.reward`): the weighted sum of the episode's components, the
+    same number `_rewards` computes for its advantages."""
+    if weights is None:
+        return episode.reward
+    return sum(float(weights.get(k, 0.0)) * v for k, v in episode.reward_components.items())
+
+
 def _weighted_step_rewards(episode: Episode, weights: Mapping[str, float]) -> list[float]:
-    """Each step's reward under the run's component weights (the env's scalar where a step
-    reported no components)."""
+    """Each step's reward under the run's component weights over the components it scored
+    (the env's scalar where an Episode was built without per-step components)."""
     rewards = list(episode.rewards)
-    steps = episode.step_components
-    if len(steps) != len(rewards):  # an Episode built without per-step components
-        steps = [{}] * (len(rewards) - 1) + [episode.reward_components] if rewards else []
-    for t, comps in enumerate(steps):
-        if comps:
-            rewards[t] = sum(float(weights.get(k, 0.0)) * v for k, v in comps.items())
-    return rewards
+    if len(episode.step_components) != len(rewards):
+        return rewards
+    return [sum(float(weights.get(k, 0.0)) * v for k, v in comps.items())
+            for comps in episode.step_components]
 
 
 def _step_inputs(episodes: Sequence[Episode], weights: Mapping[str, float]
@@ -767,19 +779,22 @@ def _step_inputs(episodes: Sequence[Episode], weights: Mapping[str, float]
 
 def _trained_step_metrics(episodes: Sequence[Episode]) -> dict[str, float]:
     """`step_rewards/<name>/mean`: each reward component averaged over the env steps that hold
-    a trainable Turn (a Memory-R1 manager run logs the frozen reader's score at its edits)."""
+    a trainable Turn and scored it (a Memory-R1 manager run logs the frozen reader's score at
+    its edits; a component a step did not score is left out of its mean, not counted as 0)."""
     sums: dict[str, float] = {}
-    count = 0
+    counts: dict[str, int] = {}
+    steps = 0
     for e in episodes:
         for t in sorted({turn.step for turn in e.turns if turn.trainable}):
             if t < len(e.step_components):
-                count += 1
+                steps += 1
                 for k, v in e.step_components[t].items():
                     sums[k] = sums.get(k, 0.0) + float(v)
-    if not count:
+                    counts[k] = counts.get(k, 0) + 1
+    if not steps:
         return {}
-    out = {f"step_rewards/{k}/mean": v / count for k, v in sums.items()}
-    out["step_rewards/steps"] = float(count)
+    out = {f"step_rewards/{k}/mean": v / counts[k] for k, v in sums.items()}
+    out["step_rewards/steps"] = float(steps)
     return out
 
 
@@ -815,10 +830,11 @@ def _rollout_metrics(episodes: Sequence[Episode], names: Sequence[str], rewards:
     return out
 
 
-def _samples(episodes: Sequence[Episode], n: int) -> list[dict[str, Any]]:
+def _samples(episodes: Sequence[Episode], n: int,
+             weights: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
     out = []
     for e in episodes[:n]:
-        out.append({"task_id": e.task_id, "reward": e.reward,
+        out.append({"task_id": e.task_id, "reward": episode_reward(e, weights),
                     "memory_trace": "\n---\n".join(e.trace[:-1]),
                     "answer": e.info.get("answer", e.actions[-1] if e.actions else ""),
                     "golds": " | ".join(map(str, e.info.get("golds", []))),

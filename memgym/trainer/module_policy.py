@@ -5,16 +5,26 @@ The first such policy is RMM's reranker (`memgym.agents.reranker.MemoryReranker`
 plays dialogue episodes with a frozen LLM; every question's sampled top-M is a `RerankSample`
 whose picks each earn +1 if the answer cited that memory and -1 if not (RMM, section 4.2).
 One optimizer step takes `batch_size` samples (RMM: 4) and applies REINFORCE with a fixed
-baseline b (RMM: 0.5) at lr 1e-3 (RMM):
+baseline b (RMM: 0.5) at lr 1e-3 (RMM), importance-weighted and clipped:
 
     advantage_k = r_k - b                          (advantages.fixed_baseline_advantages)
-    loss = grpo_loss(logp_k, logp_k.detach(), ...) (loss.grpo_loss, loss_type "grpo": the mean
-                                                    over picks of -(r_k - b) logp_k, gradient
-                                                    -(r_k - b) grad logp_k: REINFORCE)
+    ratio_k = exp(logp_k - logp_k_sampled)         (logp_k_sampled: `RerankSample.logp`, the
+                                                    weights the episode was played with)
+    loss = grpo_loss(logp_k, logp_k_sampled, ...)  (loss.grpo_loss, loss_type "grpo": the mean
+                                                    over picks of -min(ratio_k (r_k - b),
+                                                    clip(ratio_k, 1 -+ epsilon) (r_k - b)))
+
+How this departs from RMM: RMM updates the reranker online, after each question. Here an
+episode (a whole conversation) is played with fixed weights and its samples fill a buffer that
+the next optimizer steps consume, `batch_size` at a time (~37 steps per LoCoMo conversation), so
+later steps train on samples of older weights. The sampling-time log-probabilities make that
+correct off-policy: each pick's gradient is REINFORCE's, -(r - b) grad logp, re-weighted by
+the importance ratio of the current to the sampling weights, and PPO's clip (the recipe's
+`epsilon`, `epsilon_high`) stops a pick whose ratio already left [1 - eps, 1 + eps] in the
+direction of its advantage. On a buffer's first step the ratio is 1 and this is RMM's update.
 
 Each pick is one training row of one "token" (its log-probability, `MemoryReranker.log_probs`),
-credited by `advantages.broadcast_credit`; the ratio is 1 (the batch is trained once), so the
-clip never binds. Checkpoints are `memgym.trainer.checkpoint`'s (the module's `save_pretrained`
+credited by `advantages.broadcast_credit`. Checkpoints are `memgym.trainer.checkpoint`'s (the module's `save_pretrained`
 writes model.safetensors; optimizer, scheduler, RNG, sampler and the sample buffer position are
 restored), and metrics go through `MetricsLogger` with the LLM run's names where they mean the
 same (loss, grad_norm, learning_rate, reward, rewards/<name>/mean).
@@ -38,8 +48,9 @@ from typing import Any
 import gymnasium as gym
 import torch
 
+from memgym._async import run_sync
 from memgym.agents.base import EpisodeContext
-from memgym.agents.episode import derive_seed, run_sync
+from memgym.agents.episode import derive_seed
 from memgym.config import from_dict
 from memgym.errors import ConfigError
 from memgym.trainer.advantages import broadcast_credit, fixed_baseline_advantages
@@ -80,34 +91,46 @@ def citation_rewards(chosen_ids: Sequence[str], cited_ids: Sequence[str] | None)
 
 
 def module_loss(policy: torch.nn.Module, samples: Sequence[Any],
-                rewards: Sequence[Sequence[float]], *, baseline: float, loss_type: str = "grpo"
+                rewards: Sequence[Sequence[float]], *, baseline: float, loss_type: str = "grpo",
+                epsilon_low: float = 0.2, epsilon_high: float = 0.2
                 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """REINFORCE loss of a batch of samples through the trainer's advantage and loss code.
+    """Importance-weighted, clipped REINFORCE loss of a batch of samples through the trainer's
+    advantage and loss code (see the module docstring).
 
     Args:
         policy: a module with `log_probs(sample) -> [M]` (one log-prob per action part).
-        samples: what the policy sampled.
+        samples: what the policy sampled, each with `logp` ([M], the log-probs at sampling
+            time: the ratio's denominator).
         rewards: per sample, one reward per action part.
         baseline: subtracted from every reward.
         loss_type: the aggregation (`memgym.trainer.loss.AGGREGATORS`; "grpo" = mean over parts).
+        epsilon_low, epsilon_high: the clip range of the ratio, [1 - low, 1 + high].
 
     Returns:
-        (loss with gradient, {"reward": mean part reward, "advantage": mean advantage}).
+        (loss with gradient, {"reward": mean part reward, "advantage": mean advantage,
+        "clip_ratio": the fraction of picks whose ratio the clip stopped}).
     """
     flat = [float(r) for rs in rewards for r in rs]
     if not flat:
-        return torch.zeros((), requires_grad=True), {"reward": 0.0, "advantage": 0.0}
+        return torch.zeros((), requires_grad=True), {"reward": 0.0, "advantage": 0.0,
+                                                     "clip_ratio": 0.0}
     comps = torch.tensor(flat, dtype=torch.float32)[:, None]               # [R, 1]
     adv, _ = fixed_baseline_advantages(comps, torch.ones(1), baseline)      # [R]
     credit = broadcast_credit(adv.tolist(), [[True]] * len(flat))          # one row per part
     logps = torch.cat([policy.log_probs(s) for s in samples])[:, None]      # [R, 1]
+    old = torch.cat([s.logp.detach().float() for s in samples])[:, None]    # [R, 1]
+    if old.shape != logps.shape:
+        raise ConfigError(f"module_loss: {old.shape[0]} sampling-time log-probs for "
+                          f"{logps.shape[0]} picks; a sample's logp must hold one per pick")
     mask = torch.ones_like(logps)
     weights = torch.tensor(credit.weights, dtype=torch.float32)
     norm = LossNorm(total_row_weight=float(weights.sum()),
                     total_token_weight=float(weights.sum()), max_completion_length=1)
-    loss, _ = grpo_loss(logps, logps.detach(), torch.tensor(credit.advantages), mask, weights,
-                        norm, loss_type=loss_type)
-    return loss, {"reward": sum(flat) / len(flat), "advantage": float(adv.mean())}
+    loss, stats = grpo_loss(logps, old, torch.tensor(credit.advantages), mask, weights, norm,
+                            loss_type=loss_type, epsilon_low=epsilon_low,
+                            epsilon_high=epsilon_high)
+    return loss, {"reward": sum(flat) / len(flat), "advantage": float(adv.mean()),
+                  "clip_ratio": float(stats["clip_region"]) / len(flat)}
 
 
 async def _play(env: gym.Env, agent: Any, seed: int, task_id: int, sampling_seed: int
@@ -217,10 +240,12 @@ class ModulePolicyTrainer:
                               self.buffer[self.spec.batch_size:])
         self.module.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss, stats = module_loss(self.module, [s for s, _ in batch], [r for _, r in batch],
-                                  baseline=self.spec.baseline, loss_type="grpo")
-        loss.backward()
         cfg = self.config
+        loss, stats = module_loss(self.module, [s for s, _ in batch], [r for _, r in batch],
+                                  baseline=self.spec.baseline, loss_type="grpo",
+                                  epsilon_low=cfg.epsilon,
+                                  epsilon_high=cfg.epsilon_high_resolved)
+        loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(  # inf: measure without clipping
             self.params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
         lr = self.scheduler.get_last_lr()[0]
@@ -231,6 +256,7 @@ class ModulePolicyTrainer:
         return {"step": self.step, "loss": float(loss.detach()), "grad_norm": float(grad_norm),
                 "learning_rate": lr, "reward": stats["reward"],
                 "rewards/citation/mean": stats["reward"], "advantage/mean": stats["advantage"],
+                "clip_ratio/region_mean": stats["clip_ratio"],
                 "frac_picks_cited": cited, "rows": sum(len(rs) for _, rs in batch),
                 "episodes": self.episodes, "time/rollout_s": rollout_s}
 

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from memgym.agents.episode import EnvPool, Episode, EpisodeJob, derive_seed, run_episodes, run_sync
+from memgym._async import run_sync
+from memgym.agents.episode import EnvPool, Episode, EpisodeJob, derive_seed, run_episodes
 from memgym.errors import ConfigError
 from memgym.trainer.advantages import RowCredit
 

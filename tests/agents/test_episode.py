@@ -4,7 +4,11 @@ failure propagation; the one env pool (lent across runs), the one seed helper (v
 three it replaced) and run_sync inside a running loop."""
 
 import asyncio
+import importlib
+import re
+from pathlib import Path
 
+import gymnasium as gym
 import pytest
 from agent_helpers import make_env, reader
 
@@ -16,8 +20,10 @@ from memgym.agents import (
     run_episode,
     run_episodes,
 )
+from memgym.agents.base import EpisodeContext
 from memgym.agents.baselines import ContextAnswerer
 from memgym.agents.episode import EnvPool, derive_seed, run_sync
+from memgym.envs.registration import ENV_DESCRIPTIONS
 from memgym.errors import ConfigError
 from memgym.llm import Completion, SamplingParams, ScriptedBackend
 from memgym.tokenizers import WordTokenCounter
@@ -177,3 +183,130 @@ def test_run_sync_works_inside_a_running_loop():
 
 async def _raise(exc):
     raise exc
+
+
+# -- the one episode contract, across every registered env family --------------------------------
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+DATA_KWARGS = {  # the dialogue ids whose data memgym cannot ship: the test fixtures
+    "MemoryR1-LoCoMo-v0": {"data_path": str(FIXTURES / "locomo_mini.json")},
+    "RMM-LoCoMo-v0": {"data_path": str(FIXTURES / "locomo_mini.json")},
+    "RMM-LongMemEval-v0": {"data_path": str(FIXTURES / "longmemeval_mini.json")},
+    "MemoryR1-LongMemEval-v0": {"data_path": str(FIXTURES / "longmemeval_mini.json")},
+    "MemoryBank-MemoryAgentBench-v0": {"data_path": str(FIXTURES / "memoryagentbench"),
+                                       "competency": "Conflict_Resolution"},
+}
+
+
+class RightOnlyOnTheLast:
+    """Answers the gold at the last question and "no idea" at every other; writes nothing."""
+
+    needs_task = True
+
+    async def act(self, obs, ctx):
+        if obs.get("phase") == "write":  # a dialogue env's write step: store nothing
+            return "NO_TRAIT" if obs["action_format"] == "rmm" else "[]"
+        if obs.get("phase") == "update":  # a long-context env's chunk: keep the memory
+            return obs["memory"]
+        if obs.get("phase") == "answer" and "question" in obs and "chunk" not in obs:
+            done, total = re.match(r"question (\d+) of (\d+)", obs["progress"]).groups()
+            if done != total:
+                return "no idea"
+            question = next(q for q in ctx.task.questions if q.question == obs["question"])
+            return question.answers[0]
+        gold = ", ".join(ctx.task.answers)
+        return {"boxed": f"\\boxed{{{gold}}}", "answer_is": f"The answer is {gold}"}.get(
+            obs["answer_format"], gold)
+
+
+def _check_episode_is_the_envs_result(episode, several_questions: bool):
+    result = episode.info["episode"]
+    assert episode.reward == result["reward"]
+    assert episode.reward_components == result["reward_components"]
+    if several_questions:  # right only on the last question: the mean, not the last reward
+        answers = [r for r, c in zip(episode.rewards, episode.step_components) if "f1" in c]
+        assert len(answers) > 1 and answers[-1] == 1.0
+        assert episode.reward == pytest.approx(sum(answers) / len(answers))
+        assert episode.reward < episode.rewards[-1]
+
+
+@pytest.mark.parametrize("env_id", sorted(ENV_DESCRIPTIONS))
+def test_episode_reward_is_the_envs_episode_result_in_every_registered_env(env_id):
+    kwargs = dict(DATA_KWARGS.get(env_id, {}))
+    dialogue = env_id.startswith(("MemoryR1-", "RMM-", "MemoryBank-"))
+    if dialogue:
+        kwargs["questions"] = 4
+    env = gym.make(env_id, **kwargs)
+    episode = run_sync(run_episode(env, RightOnlyOnTheLast(), seed=0, task_id=0))
+    env.close()
+    several = episode.info["episode"].get("num_questions", 1) > 1
+    assert several or "LongMemEval" in env_id or "MemoryAgentBench" in env_id or not dialogue
+    _check_episode_is_the_envs_result(episode, several_questions=several)
+    if not dialogue:  # MemAgent: the updates score nothing, the answer step everything
+        assert all(c == {} for c in episode.step_components[:-1])
+        assert episode.reward == episode.rewards[-1]
+
+
+def test_episode_result_reaches_both_agents_of_the_pettingzoo_view():
+    from memgym.envs.multi_agent import memory_bank_aec_env
+
+    env = memory_bank_aec_env("MemoryBank-Synthetic-v0", questions=4)
+    env.reset(seed=0, options={"task_id": 0})
+    agent, answers, results = RightOnlyOnTheLast(), [], {}
+    ctx = EpisodeContext()
+    ctx.task = env.unwrapped.core.task
+    for name in env.agent_iter():
+        obs, _, terminated, truncated, info = env.last()
+        if terminated or truncated:
+            results[name] = info["episode"]
+            env.step(None)
+            continue
+        env.step(run_sync(agent.act(obs, ctx)))
+        if name == "answerer":
+            answers.append(env.rewards["answerer"])
+    assert len(answers) == 4 and answers[-1] == 1.0
+    for name in ("manager", "answerer"):
+        assert results[name]["reward"] == pytest.approx(sum(answers) / len(answers))
+
+
+def test_the_authoring_skeletons_env_reports_its_episode_result(tmp_path, monkeypatch):
+    from memgym.envs.authoring import new_env_package
+
+    root = new_env_package("episode-probe", tmp_path)
+    monkeypatch.syspath_prepend(str(root))
+    module = importlib.import_module("episode_probe")
+    module.register()
+    env = gym.make(module.ENV_ID)
+    episode = run_sync(run_episode(env, RightOnlyOnTheLast(), seed=0, task_id=0))
+    _check_episode_is_the_envs_result(episode, several_questions=False)
+    assert episode.reward == 1.0
+
+
+class _NoEpisodeResult(gym.Wrapper):
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info.pop("episode", None)
+        return obs, reward, terminated, truncated, info
+
+
+def test_an_env_that_ends_without_an_episode_result_is_refused_by_name():
+    env = _NoEpisodeResult(make_env())
+    with pytest.raises(ConfigError, match=r"without info\['episode'\]"):
+        run_sync(run_episode(env, RightOnlyOnTheLast(), seed=0, task_id=0))
+
+
+def test_an_env_whose_step_waits_on_a_model_is_stepped_off_the_event_loop():
+    """A frozen reader's read inside env.step held up every other episode of the rollout."""
+    where = []
+
+    def reader(question, memories):
+        try:
+            asyncio.get_running_loop()
+            where.append("on the loop")
+        except RuntimeError:
+            where.append("off the loop")
+        return "unknown"
+
+    env = gym.make("MemoryBank-Synthetic-v0", reader=reader, reader_scope="seen", questions=2)
+    assert env.unwrapped.step_blocks
+    run_sync(run_episode(env, RightOnlyOnTheLast(), seed=0, task_id=0))
+    assert where and set(where) == {"off the loop"}

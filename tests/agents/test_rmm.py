@@ -15,6 +15,8 @@ from memgym.agents.rmm import parse_answer_citations, parse_summaries, scripted_
 from memgym.cli import main
 from memgym.errors import ConfigError
 from memgym.llm.scripted import ScriptedBackend
+from memgym.memory.bank import MemoryEntry
+from memgym.memory.view import shown_memories
 
 ROOT = Path(__file__).parents[2]
 
@@ -101,3 +103,51 @@ def test_memgym_eval_runs_agents_rmm_yaml_with_the_scripted_backend(tmp_path):
                  "memgym.agents.rmm:scripted_rmm_llm", "--out", str(out), "--no-progress"]) == 0
     predictions = (out / "predictions.jsonl").read_text()
     assert "[CITE:" in predictions and '"rmm_update"' in predictions
+
+
+def _merge_everything_llm(request):
+    """Two summaries about Ana; every decision merges the summary into listed memory [0]."""
+    prompt = request.messages[-1]["content"] if request.messages else request.prompt
+    if prompt.startswith("Task: read one session"):
+        return "- Ana loves coffee [D2:1]\n- Ana drinks green tea [D2:2]"
+    if prompt.startswith("Task: decide how"):
+        memory = prompt.split("[0] ", 1)[1].split("\n", 1)[0]
+        summary = prompt.split("New summary: ", 1)[1].split("\n", 1)[0]
+        return f"Merge(0, {memory}; {summary})"
+    return "unknown [NO_CITE]"
+
+
+def test_two_merges_into_one_memory_in_a_session_keep_both_summaries():
+    """Both were judged against the memory as the session began, and the env's MERGE replaces
+    the text: the second Merge dropped the first summary."""
+    from memgym.agents.base import EpisodeContext
+
+    agent = load_agent(str(ROOT / "agents" / "rmm.yaml"), ScriptedBackend(_merge_everything_llm),
+                       overrides=["encoder=hash"])
+    obs = {"phase": "write", "action_format": "rmm", "date": "9 June, 2023",
+           "dialogue": "Session 2 (9 June, 2023)\n[D2:1] Ana: I love coffee.\n"
+                       "[D2:2] Ana: I drink green tea.",
+           "memory_entries": shown_memories([MemoryEntry(
+               "3", "Ana likes tea", speaker="Ana", session=1, created_at="8 May, 2023")])}
+    action = run_sync(agent.act(obs, EpisodeContext(sampling_seed=0)))
+    assert action == "Merge(0, Ana likes tea; Ana loves coffee; Ana drinks green tea)"
+
+
+def test_unseeded_episodes_draw_fresh_gumbel_noise_and_seeded_ones_repeat():
+    """The noise was seeded from `sampling_seed or 0`: every unseeded episode picked alike."""
+    from memgym.agents.base import EpisodeContext
+
+    agent = _agent()
+    memories = shown_memories([MemoryEntry(str(i), f"Ana fact number {i}", speaker="Ana",
+                                           session=1, created_at="8 May, 2023")
+                               for i in range(20)])
+    obs = {"phase": "answer", "question": "What does Ana like?", "memory_entries": memories,
+           "dialogue": "", "date": "", "action_format": "answer"}
+
+    def picks(seed):
+        ctx = EpisodeContext(sampling_seed=seed)
+        run_sync(agent.act(obs, ctx))
+        return ctx.scratch["rmm_rerank"][0].sample.chosen
+
+    assert picks(3) == picks(3)
+    assert len({picks(None) for _ in range(8)}) > 1

@@ -166,7 +166,8 @@ def test_frozen_reader_rewards_each_write_by_its_linked_questions():
     assert [len(i["reader_answers"]) for i in infos] == [1, 0, 1, 1]
     assert infos[2]["reader_answers"] == [{"question_id": "tiny:q1", "answer": "unknown",
                                            "score": 0.0}]
-    assert all(i["reward_components"]["f1"] == 0.0 for i in infos)  # only the reader counts
+    # write steps score no answer component: f1 is absent there, not a 0 that reads as failure
+    assert all("f1" not in i["reward_components"] for i in infos)
 
 
 def test_frozen_reader_seen_scope_scores_every_question_answerable_so_far():
@@ -317,3 +318,52 @@ def test_any_action_is_scored_never_raised(first, second, answer):
             assert info["op_errors"]  # every refusal says why
         if terminated:
             break
+
+
+def test_each_step_reports_only_the_components_it_scores():
+    """A write step scores op_validity and bank_size, an answer step the answer's: an f1 of 0
+    at a write step read as a failed answer (issue 21 item 6)."""
+    env = DialogueMemoryEnv([tiny_conversation()])
+    obs, _ = env.reset(seed=0, options={"task_id": 0})
+    while obs["phase"] == "write":
+        obs, reward, _, _, info = env.step("[]")
+        assert set(info["reward_components"]) == {"op_validity", "bank_size"} and reward == 0.0
+    obs, reward, _, _, info = env.step("Lisbon")
+    assert set(info["reward_components"]) == {"f1", "em", "bleu1", "citation"} and reward == 1.0
+
+
+def test_session_stream_refuses_a_per_speaker_retrieval_it_could_never_fill():
+    """Session entries have no speaker: per_speaker_k > 0 showed "(no memories)" at every
+    question."""
+    with pytest.raises(ConfigError, match="per_speaker_k=5 needs stream='turn'"):
+        DialogueMemoryEnv([tiny_conversation()], stream="session", per_speaker_k=5)
+    env = DialogueMemoryEnv([tiny_conversation()], protocol="memory_r1", stream="session")
+    assert env.per_speaker_k == 0  # the protocol's default (30) is dropped, not refused
+
+
+def test_envs_of_a_process_share_one_dense_retriever_per_encoder(monkeypatch):
+    """32 pooled envs loaded 32 encoders with 32 embedding caches."""
+    import numpy as np
+
+    from memgym.memory import retrieval
+
+    loads = []
+
+    class Encoder:
+        def encode(self, texts):
+            return np.ones((len(texts), 3), dtype=np.float32)
+
+    def load(name, **kwargs):
+        loads.append(name)
+        return Encoder()
+
+    monkeypatch.setattr(retrieval, "load_sentence_encoder", load)
+    envs = [DialogueMemoryEnv([tiny_conversation()], retrieval="dense",
+                              encoder="test-shared-encoder") for _ in range(3)]
+    other = DialogueMemoryEnv([tiny_conversation()], retrieval="dense",
+                              encoder="test-other-encoder")
+    assert envs[0].retriever is envs[1].retriever is envs[2].retriever
+    assert other.retriever is not envs[0].retriever
+    assert loads == ["test-shared-encoder", "test-other-encoder"]
+    bm25 = [DialogueMemoryEnv([tiny_conversation()]) for _ in range(2)]
+    assert bm25[0].retriever is not bm25[1].retriever  # no model to share; its index is per bank

@@ -239,3 +239,17 @@ def test_fuzzed_actions_never_raise(actions):
         if terminated:
             break
     assert terminated and 0.0 <= reward <= 1.0
+
+
+def test_update_steps_report_no_component_as_a_failure():
+    """MemAgent's memory_budget is scored once, at the answer: an update step's components are
+    empty (they read `memory_budget: 0.0` though the memory was within budget)."""
+    env = gym.make("MemAgent-Synthetic-v0")
+    obs, _ = env.reset(seed=0, options={"task_id": 0})
+    while obs["phase"] == "update":
+        obs, reward, _, _, info = env.step("short memory")
+        assert reward == 0.0 and info["reward_components"] == {}
+    _, _, done, _, info = env.step("\\boxed{x}")
+    assert done and info["reward_components"]["memory_budget"] == 1.0
+    assert info["episode"] == {"reward": info["episode"]["reward"],
+                               "reward_components": info["reward_components"]}

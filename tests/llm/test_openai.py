@@ -248,6 +248,27 @@ def test_generate_batch_works_inside_a_running_loop(server):
     assert (direct.text, nested.text) == ("echo: x", "echo: y")
 
 
+def test_a_client_made_for_one_run_sync_call_is_closed_with_its_loop(server, monkeypatch):
+    """A frozen reader's read (agent.act -> backend.generate under run_sync) once left an open
+    httpx client behind per read."""
+    import httpx
+
+    from memgym._async import run_sync
+
+    closed = []
+    real = httpx.AsyncClient.aclose
+
+    async def counting_aclose(self):
+        closed.append(self)
+        await real(self)
+
+    monkeypatch.setattr(httpx.AsyncClient, "aclose", counting_aclose)
+    backend = OpenAIBackend(server.url, "tiny")
+    texts = [run_sync(backend.generate(_chat(str(i)))).text for i in range(3)]
+    assert texts == ["echo: 0", "echo: 1", "echo: 2"]
+    assert len(closed) == 3 and all(c.is_closed for c in closed)
+
+
 def test_bad_configuration():
     with pytest.raises(ConfigError, match="not an http"):
         OpenAIBackend("localhost:8000", "m")

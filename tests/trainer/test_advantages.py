@@ -168,3 +168,26 @@ def test_per_step_rejects_turn_step_outside_episode():
 def test_group_advantages_rejects_bad_shape():
     with pytest.raises(ValueError, match="divisible"):
         group_advantages(torch.zeros(5, 1), torch.ones(1), 2)
+
+
+def test_every_credit_scheme_builds_the_same_rows_for_a_reward_only_at_the_end():
+    """The three schemes share one row builder: same rows, weights and order; with gamma 1
+    and one reward at the last step they agree on the advantages too."""
+    from memgym.trainer.advantages import (
+        broadcast_credit,
+        group_advantages,
+        per_step_credit,
+        step_reward_credit,
+    )
+
+    trainable = [[True, False, True], [True, True, True]]
+    steps = [[0, 1, 2], [0, 1, 2]]
+    rewards = [[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+    adv, _ = group_advantages(torch.tensor([[1.0], [0.0]]), torch.tensor([1.0]), 2)
+    schemes = [broadcast_credit(adv.tolist(), trainable),
+               per_step_credit(rewards, steps, trainable, 2),
+               step_reward_credit(rewards, steps, trainable, 2)]
+    for credit in schemes:
+        assert credit.episode_index == [0, 0, 1, 1, 1] and credit.turn_index == [0, 2, 0, 1, 2]
+        assert credit.weights == pytest.approx([0.5, 0.5, 1 / 3, 1 / 3, 1 / 3])
+    assert schemes[0].advantages == pytest.approx(schemes[1].advantages)

@@ -468,3 +468,37 @@ def test_trainer_start_sets_torch_threads_on_cpu(tiny_recipe, monkeypatch):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def _dialogue_like_episode():
+    """Two writes (reader 1, 0), two answers (f1 0, 1): the episode's mean components."""
+    from memgym.agents.episode import Episode
+
+    steps = [{"op_validity": 1.0, "reader": 1.0}, {"op_validity": 1.0, "reader": 0.0},
+             {"f1": 0.0}, {"f1": 1.0}]
+    return Episode(task_id=0, seed=0, rewards=[0.0, 0.0, 0.0, 1.0], step_components=steps,
+                   reward=0.5, reward_components={"f1": 0.5, "op_validity": 1.0, "reader": 0.5},
+                   reward_weights={"f1": 1.0, "op_validity": 0.0, "reader": 0.0})
+
+
+def test_eval_reward_and_samples_use_the_episodes_result_under_the_runs_weights():
+    from memgym.trainer.grpo import _samples, episode_reward
+
+    e = _dialogue_like_episode()
+    assert episode_reward(e, None) == 0.5  # the env's result, not the last step's 1.0
+    assert episode_reward(e, {"reader": 1.0}) == 0.5
+    assert episode_reward(e, {"f1": 1.0, "op_validity": 1.0}) == 1.5
+    sample = _samples([e], 1, {"reader": 1.0})[0]
+    assert sample["reward"] == 0.5 and sample["rewards/f1"] == 0.5
+
+
+def test_step_metrics_average_each_component_over_the_steps_that_scored_it():
+    from memgym.agents.base import Turn
+    from memgym.trainer.grpo import _trained_step_metrics
+
+    e = _dialogue_like_episode()
+    e.turns = [Turn(component="x", step=t, prompt="p", completion="c") for t in range(4)]
+    metrics = _trained_step_metrics([e])
+    assert metrics["step_rewards/f1/mean"] == 0.5  # over the two answers, not the four steps
+    assert metrics["step_rewards/reader/mean"] == 0.5
+    assert metrics["step_rewards/steps"] == 4.0

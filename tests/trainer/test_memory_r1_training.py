@@ -7,13 +7,15 @@ manager or answerer, the frozen reader) goes to a scripted backend named by impo
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch
 
 from memgym.config import load_yaml
 from memgym.trainer.advantages import STD_EPS, flat_step_groups, step_reward_credit
@@ -58,11 +60,16 @@ def _golds() -> dict[str, str]:
 GOLDS = _golds()
 
 
+_READS = itertools.count()
+
+
 def noisy_reader(request) -> str:
-    """A frozen reader sampling at temperature 1 (a test double): from its seed, the gold
-    answer or a wrong one, so the G episodes' reader scores differ."""
+    """A frozen reader right on every other read (a test double). A read's seed is the same in
+    every episode of a group (same reset seed, step and question), so a seeded double would
+    score the G episodes alike unless the manager's memories differ, which the tiny manager's
+    few tokens never make them; alternating keeps the group's reader scores apart."""
     question = _prompt(request).rsplit("Question: ", 1)[-1].strip()
-    answer = GOLDS.get(question, "?") if request.sampling.seed % 2 else "the moon"
+    answer = GOLDS.get(question, "?") if next(_READS) % 2 else "the moon"
     return f"Selected memories: none\n\n**Answer:** {answer}"
 
 
@@ -185,6 +192,54 @@ def test_the_frozen_reader_plays_the_answer_step_of_its_recipe():
                     speaker="Ana")
     assert reader("Where does Ana live?", list(bank)) == "unknown"
     assert reader.reads == 1
+
+
+class _SeedRecorder:
+    """A dialogue answer agent that records each read's sampling seed and thread."""
+
+    def __init__(self):
+        self.seeds, self.threads = [], set()
+
+    async def act(self, observation, ctx):
+        self.seeds.append((observation["question"], ctx.sampling_seed))
+        self.threads.add(threading.current_thread().name)
+        return "unknown"
+
+
+def _play_with_reader(reader, seed):
+    import gymnasium as gym
+
+    from memgym.agents.episode import run_episode, run_sync
+
+    class WriteNothing:
+        async def act(self, obs, ctx):
+            return "[]" if obs["phase"] == "write" else "unknown"
+
+    env = gym.make("MemoryBank-Synthetic-v0", reader=reader, reader_scope="seen", questions=3)
+    run_sync(run_episode(env, WriteNothing(), seed=seed, task_id=0))
+
+
+def test_a_reads_seed_comes_from_episode_step_and_question_not_from_how_many_reads_came_first():
+    agent = _SeedRecorder()
+    reader = FrozenReader(agent, seed=5)
+    _play_with_reader(reader, seed=0)
+    first = list(agent.seeds)
+    reader("an unrelated read in between", [])  # another env's read, scheduled first
+    agent.seeds.clear()
+    _play_with_reader(reader, seed=0)
+    assert first and agent.seeds == first
+    agent.seeds.clear()
+    _play_with_reader(reader, seed=1)
+    assert [s for _, s in agent.seeds] != [s for _, s in first]
+    reader.close()
+
+
+def test_reads_run_on_the_readers_own_loop_while_the_env_steps_off_the_rollouts_loop():
+    agent = _SeedRecorder()
+    reader = FrozenReader(agent)
+    _play_with_reader(reader, seed=0)
+    assert agent.threads == {"memgym-frozen-reader"}
+    reader.close()
 
 
 def test_a_bad_frozen_reader_section_names_the_key():

@@ -36,6 +36,32 @@ def test_advantages_equal_reinforce_with_the_papers_baseline():
     assert torch.allclose(got, want, atol=1e-6)
 
 
+def test_a_stale_sample_is_importance_weighted_by_its_sampling_time_logp_and_clipped():
+    """Samples wait in a buffer while the weights move: the loss divides by the log-probs the
+    picks had when sampled (RerankSample.logp), and the clip stops picks that moved too far;
+    it once used the current weights' detached log-probs, a ratio forced to 1."""
+    torch.manual_seed(0)
+    reranker = MemoryReranker(4, top_m=3)
+    torch.nn.init.normal_(reranker.w_q.weight, std=0.3)
+    samples = [_sample(reranker, s) for s in (1, 2)]
+    rewards = [citation_rewards(s.chosen_ids, s.chosen_ids[:1]) for s in samples]
+    with torch.no_grad():  # the optimizer steps taken since these samples were drawn
+        reranker.w_m.weight.add_(0.4 * torch.randn_like(reranker.w_m.weight))
+    loss, stats = module_loss(reranker, samples, rewards, baseline=0.5, epsilon_low=0.2,
+                              epsilon_high=0.2)
+    logp = torch.cat([reranker.log_probs(s) for s in samples])
+    ratio = torch.exp(logp - torch.cat([s.logp for s in samples]))
+    adv = torch.tensor([r - 0.5 for rs in rewards for r in rs])
+    manual = -torch.min(ratio * adv, ratio.clamp(0.8, 1.2) * adv).mean()
+    assert not torch.allclose(ratio, torch.ones_like(ratio))
+    assert torch.allclose(loss, manual, atol=1e-6)
+    got = torch.autograd.grad(loss, reranker.w_m.weight)[0]
+    want = torch.autograd.grad(manual, reranker.w_m.weight)[0]
+    assert torch.allclose(got, want, atol=1e-6)
+    stopped = ((ratio > 1.2) & (adv > 0)) | ((ratio < 0.8) & (adv < 0))
+    assert stats["clip_ratio"] == pytest.approx(float(stopped.float().mean()))
+
+
 def _case(gen, rotation, dim=8, k=20, relevant=5):
     q = torch.randn(dim, generator=gen)
     q = 2 * q / q.norm()
