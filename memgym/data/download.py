@@ -27,6 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from memgym.cache import cache_root
 from memgym.errors import DataError, unknown_name
 
 __all__ = ["DATASETS", "DataFile", "Dataset", "add_arguments", "data_dir", "data_file",
@@ -83,11 +84,7 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
 def data_dir() -> Path:
     """The data cache: `$MEMGYM_CACHE/data`, else `$XDG_CACHE_HOME/memgym/data` or
     `~/.cache/memgym/data` (the models' cache root, as `memgym models` uses it)."""
-    root = os.environ.get("MEMGYM_CACHE", "").strip()
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-        root = str(Path(xdg) / "memgym") if xdg else "~/.cache/memgym"
-    return Path(root).expanduser() / "data"
+    return cache_root() / "data"
 
 
 def _dataset(name: str) -> Dataset:

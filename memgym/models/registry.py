@@ -15,10 +15,10 @@ rename when complete (`memgym.models.preparation.prepare`), so a folder that exi
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from memgym.cache import cache_root
 from memgym.errors import ConfigError, unknown_name
 
 __all__ = ["MARKER", "MODELS", "ModelSpec", "adapter_folder", "cache_dir", "get_spec", "is_present",
@@ -113,11 +113,7 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
 
 def cache_dir() -> Path:
     """The folder that holds prepared models: `$MEMGYM_CACHE/models`, else the XDG cache."""
-    root = os.environ.get("MEMGYM_CACHE", "").strip()
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-        root = str(Path(xdg) / "memgym") if xdg else "~/.cache/memgym"
-    return Path(root).expanduser() / "models"
+    return cache_root() / "models"
 
 
 def get_spec(name: str) -> ModelSpec:
