@@ -345,8 +345,9 @@ def _plot(out: Path, table: dict[str, Any]) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
     curve = table["curve"]
     xs = range(len(curve))
-    for name, color in (("base", "tab:gray"), ("offline", "tab:orange"), ("online", "tab:blue"),
-                        ("online_pretrained", "tab:purple"), ("oracle", "tab:green")):
+    colors = {"base": "tab:gray", "offline": "tab:orange", "online": "tab:blue",
+              "online_pretrained": "tab:purple", "oracle": "tab:green"}
+    for name, color in colors.items():
         ax1.plot(xs, [c[name] for c in curve], marker="o", color=color, label=name)
     ax1.set_xticks(list(xs), [c["questions"] for c in curve], rotation=45)
     ax1.set(xlabel="question position in its conversation", ylabel="recall@5 (prequential)",
@@ -358,7 +359,7 @@ def _plot(out: Path, table: dict[str, Any]) -> None:
     bars = ("base", *TABLE_ROWS, "oracle")
     for k, name in enumerate(bars):
         ax2.bar([x + 0.16 * (k - 2) for x in range(len(names))],
-                [splits[s][name]["mean"] for s in names], 0.16, label=name,
+                [splits[s][name]["mean"] for s in names], 0.16, label=name, color=colors[name],
                 yerr=[splits[s][name]["ci95_halfwidth"] for s in names], capsize=2)
     ax2.set_xticks(list(range(len(names))), [SPLIT_TITLES[s] for s in names])
     ax2.set(ylabel="recall@5 of evidence turns", ylim=(0, 1.05),
