@@ -103,6 +103,10 @@ VALIDATION: dict[str, Any] = {
         "lr 0.001 x 5": 0.383, "lr 0.01 x 1": 0.402, "lr 0.01 x 5": 0.263,
         "lr 0.003 x 5, + 30 synthetic dialogues (207 questions)": 0.230},
     "online from the conv-26 state (lr 0.01)": {"3 epochs": 0.436, "5 epochs": 0.409},
+    "pretraining temperature, 3 epochs (frozen / online from it)": {
+        "0.02, lr 0.003": "0.408 / 0.436", "0.05, lr 0.003": "0.377 / 0.420",
+        "0.05, lr 0.01": "0.433 / 0.413", "0.1, lr 0.003": "0.358 / 0.424",
+        "0.1, lr 0.01": "0.377 / 0.413"},
 }
 """The conv-30 numbers that chose `ONLINE_SETTINGS` (recall@5)."""
 
