@@ -21,8 +21,9 @@ drawn by the weights that are about to be updated, and their sampling-time log-p
 (`RerankSample.logp`) are the loss's old log-probs. The importance ratio exp(logp - old_logp) is
 therefore 1 at the step (the gradient is REINFORCE's, and the clip never binds); `reinforce_step`
 checks it, so a buffer that outlives an update is an error rather than a silently biased
-gradient. The step calls the trainer's `fixed_baseline_advantages`, `broadcast_credit` and
-`grpo_loss` directly (not `module_policy.module_loss`, whose old log-probs are being changed).
+gradient. The step calls the trainer's `fixed_baseline_advantages` / `group_advantages`,
+`broadcast_credit` and `grpo_loss` directly (not `module_policy.module_loss`, whose old
+log-probs are being changed).
 
 What is scored as "online" is what the answerer was shown (the Gumbel sample, as in deployment:
 exploration has a price); `greedy_view` rows score the M best scores of the same state at the
@@ -159,7 +160,7 @@ def pick_advantages(rewards: Sequence[float], baseline: float | str) -> torch.Te
 def reinforce_step(reranker: Any, optimizer: torch.optim.Optimizer, samples: Sequence[Any],
                    rewards: Sequence[Sequence[float]], *, baseline: float | str
                    ) -> dict[str, float]:
-    """One REINFORCE step on fresh samples: advantage r - b per pick, the trainer's GRPO loss.
+    """One REINFORCE step on fresh samples: `pick_advantages` per pick, the trainer's GRPO loss.
 
     `samples` must have been drawn by the reranker's current weights: their sampling-time
     log-probs are the old log-probs, and the ratio is checked to be 1 (else the samples are
@@ -174,8 +175,11 @@ def reinforce_step(reranker: Any, optimizer: torch.optim.Optimizer, samples: Seq
     reranker.train()
     logps = torch.cat([reranker.log_probs(s) for s in samples])[:, None]      # [R, 1]
     old = torch.cat([s.logp for s in samples])[:, None]                      # [R, 1] sampling-time
-    if not torch.allclose(logps.detach(), old, atol=1e-4):
-        raise RuntimeError("reinforce_step: samples are stale (drawn before the last update)")
+    drift = float((logps.detach() - old).abs().max())
+    if drift > 1e-4:
+        raise ConfigError(f"reinforce_step: the samples are stale (their log-probs moved by "
+                          f"{drift:.3g} since they were drawn, i.e. an update came between); "
+                          "draw fresh samples after every step")
     weights = torch.tensor(credit.weights, dtype=torch.float32)
     norm = LossNorm(total_row_weight=float(weights.sum()),
                     total_token_weight=float(weights.sum()), max_completion_length=1)
@@ -279,7 +283,8 @@ def goal_check(metrics: dict[str, Any], variant: str) -> dict[str, Any]:
     gap, and no category whose mean recall@5 falls below base."""
     splits = metrics["recall@5"]["splits"]
     overall = splits["overall"][variant]
-    worst = min(splits[s][variant]["paired_gain"]["mean"] for s in splits if s != "overall")
+    worst = min((splits[s][variant]["paired_gain"]["mean"] for s in splits if s != "overall"),
+                default=0.0)
     return {"relative_gain": overall["relative_gain"], "gap_closed": overall["gap_closed"],
             "relative_gain_at_least_15%": (overall["relative_gain"] or 0) >= 0.15,
             "half_gap_closed": (overall["gap_closed"] or 0) >= 0.5,

@@ -68,7 +68,7 @@ def test_a_sample_used_once_is_refused_the_second_time():
     opt = make_optimizer("sgd", reranker.parameters(), 0.5)
     sample = reranker.sample(case.query, case.candidates, candidate_ids=case.candidate_ids)
     reinforce_step(reranker, opt, [sample], [[1.0, -1.0, -1.0]], baseline="picks")
-    with pytest.raises(RuntimeError, match="stale"):
+    with pytest.raises(ConfigError, match="stale"):
         reinforce_step(reranker, opt, [sample], [[1.0, -1.0, -1.0]], baseline="picks")
 
 
