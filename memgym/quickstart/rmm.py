@@ -562,10 +562,12 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--out", default="runs/quickstart-rmm",
                         help="run folder (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=None,
-                        help=f"passes over conv-26's questions (default {SETTINGS['epochs']})")
+                        help=f"passes over conv-26's questions (default {SETTINGS['epochs']}; "
+                             "online: the offline state's passes, default 3)")
     parser.add_argument("--lr", type=float, default=None,
                         help=f"learning rate (default {SETTINGS['learning_rate']:g}; RMM's is "
-                             f"{SETTINGS['paper_learning_rate']:g}, see rmm.SETTINGS)")
+                             f"{SETTINGS['paper_learning_rate']:g}, see rmm.SETTINGS; online: "
+                             "the update's, default 0.01)")
     parser.add_argument("--encoder", default=SETTINGS["encoder"],
                         help="sentence encoder name or folder; 'hash' is an offline word-hash "
                              "encoder for smoke tests (default: %(default)s)")
@@ -576,15 +578,26 @@ def add_arguments(parser: Any) -> None:
                         help="torch CPU threads: a number, or 'auto' (default)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the results of an earlier run in --out")
+    from memgym.quickstart.rmm_online import add_protocol_arguments
+
+    add_protocol_arguments(parser)
 
 
 def run(args: Any) -> int:
-    """Run the RMM quickstart and print the table."""
+    """Run the RMM quickstart (`--protocol online`: memgym.quickstart.rmm_online) and print the
+    table."""
     from rich.console import Console
     from rich.markdown import Markdown
 
+    from memgym.quickstart import rmm_online
+
+    if getattr(args, "protocol", "online") == "online":
+        return rmm_online.run(args)
+    if getattr(args, "tau", None) is not None:
+        raise ConfigError("--tau applies to --protocol online only (offline uses RMM's 0.5)")
     result = run_rmm_quickstart(args.data_path, args.out, epochs=args.epochs,
-                                learning_rate=args.lr, encoder=args.encoder, seed=args.seed,
+                                learning_rate=args.lr, seed=args.seed,
+                                encoder=rmm_online.cached_encoder(args.encoder),
                                 test_conversations=args.test_conversations,
                                 overwrite=args.overwrite, threads=args.threads)
     console = Console()

@@ -75,6 +75,7 @@ def test_plain_quickstart_still_parses_as_memagent():
     assert args.quickstart_agent is None and args.steps == 3
     args = build_parser().parse_args(["quickstart", "rmm", "--data-path", "x.json"])
     assert args.quickstart_agent == "rmm" and args.data_path == "x.json"
+    assert args.protocol == "online"
 
 
 def test_one_training_step_moves_the_reranker_and_saves_it(tmp_path):
@@ -100,7 +101,8 @@ def test_one_training_step_moves_the_reranker_and_saves_it(tmp_path):
 def test_rmm_quickstart_end_to_end_on_the_fixture(tmp_path):
     out = tmp_path / "run"
     assert main(["quickstart", "rmm", "--data-path", str(FIXTURE), "--out", str(out),
-                 "--encoder", "hash", "--epochs", "2", "--lr", "1e-3", "--threads", "1"]) == 0
+                 "--encoder", "hash", "--epochs", "2", "--lr", "1e-3", "--threads", "1",
+                 "--protocol", "offline"]) == 0
     for name in ("quickstart.json", "table.md", "quickstart.png", "train/metrics.jsonl",
                  "train/reranker/model.safetensors"):
         assert (out / name).is_file(), name
