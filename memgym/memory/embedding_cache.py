@@ -32,9 +32,9 @@ _PROBE = "memgym embedding cache probe: the quick brown fox jumps over the lazy 
 
 def embedding_cache_dir() -> Path:
     """The embeddings cache root: `$MEMGYM_CACHE/embeddings`, else the XDG cache's memgym."""
-    from memgym.models.registry import cache_dir
+    from memgym.cache import cache_root
 
-    return cache_dir().parent / "embeddings"
+    return cache_root() / "embeddings"
 
 
 def _text_key(text: str) -> str:
