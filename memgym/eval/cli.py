@@ -188,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
     from memgym.envs.validation import align_answer_format, env_accepts, validate_env
     from memgym.errors import ConfigError
     from memgym.eval.runner import FailFast, evaluate
+    from memgym.models.trained_tasks import warn_if_trained_on
 
     if args.merge:
         return _merge(args)
@@ -243,6 +244,7 @@ def run(args: argparse.Namespace) -> int:
 
         def make_env() -> Any:
             return gym.make(args.env, **env_kwargs, judge=judge)
+    warn_if_trained_on(args.model, args.env, env_kwargs, args.episodes)  # its training tasks
     try:
         summary = evaluate(args.env, agent, out_dir=args.out, env_kwargs=env_kwargs,
                            episodes=args.episodes, avg_k=args.avg_k, seed=args.seed,
