@@ -32,7 +32,8 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `train` subcommand's arguments."""
-    parser.add_argument("recipe", help="a training recipe (YAML), e.g. train/tiny_random_budget.yaml")
+    parser.add_argument("recipe", nargs="?",
+                        help="a training recipe (YAML), e.g. train/tiny_random_budget.yaml")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="override recipe keys, e.g. num_generations=8 "
                              "env_kwargs.chunk_tokens=256 (trainer.<key> also accepted)")
@@ -45,6 +46,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="validate the recipe (env id, env kwargs, agent, model; nothing "
                              "is loaded) and print the resolved config, then exit")
+    parser.add_argument("--help-keys", action="store_true",
+                        help="list every recipe key with its default and meaning, then exit")
+
+
+def key_help() -> list[tuple[str, str, str]]:
+    """(key, default, first sentence of its docstring) for every GRPOConfig field, in order."""
+    import ast
+    import dataclasses
+    import inspect
+
+    from memgym.trainer.config import GRPOConfig
+
+    body = ast.parse(inspect.getsource(GRPOConfig)).body[0].body
+    docs = {stmt.target.id: nxt.value.value for stmt, nxt in zip(body, body[1:])
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+            and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)}
+    rows = []
+    for f in dataclasses.fields(GRPOConfig):
+        if f.default is not dataclasses.MISSING:
+            default = repr(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            default = repr(f.default_factory())
+        else:
+            default = "(required)"
+        doc = " ".join(docs.get(f.name, "").split())
+        rows.append((f.name, default, doc.split(". ")[0].rstrip(".")))
+    return rows
+
+
+def _print_keys() -> None:
+    """Print key_help() as a table, at least 120 columns wide (it wraps otherwise)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("key", "default", "meaning", title="memgym train: recipe keys (key=value)")
+    for row in key_help():
+        table.add_row(*row)
+    Console(width=max(Console().width, 120)).print(table)
 
 
 def _explicit_overrides(overrides: list[str]) -> dict[str, Any]:
@@ -115,6 +154,12 @@ def run(args: argparse.Namespace) -> int:
 
     from memgym.trainer.config import load_config
 
+    if args.help_keys:
+        _print_keys()
+        return 0
+    if args.recipe is None:
+        raise ConfigError("memgym train needs a RECIPE (e.g. train/quickstart.yaml); "
+                          "`memgym train --help-keys` lists the recipe keys")
     config = load_config(args.recipe, args.overrides)
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite exclude each other")
