@@ -19,7 +19,7 @@ import yaml
 
 from memgym.errors import ConfigError, did_you_mean
 
-__all__ = ["KEYS_HELP", "load_yaml", "parse_overrides", "merge", "from_dict", "to_dict"]
+__all__ = ["KEYS_HELP", "from_dict", "load_yaml", "merge", "parse_overrides", "to_dict"]
 
 T = TypeVar("T")
 

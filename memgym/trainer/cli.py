@@ -53,13 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def key_help() -> list[tuple[str, str, str]]:
     """(key, default, first sentence of its docstring) for every GRPOConfig field, in order."""
     import ast
+    import itertools
     import dataclasses
     import inspect
 
     from memgym.trainer.config import GRPOConfig
 
     body = ast.parse(inspect.getsource(GRPOConfig)).body[0].body
-    docs = {stmt.target.id: nxt.value.value for stmt, nxt in zip(body, body[1:])
+    docs = {stmt.target.id: nxt.value.value for stmt, nxt in itertools.pairwise(body)
             if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
             and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)}
     rows = []
