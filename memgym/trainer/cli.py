@@ -53,9 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def key_help() -> list[tuple[str, str, str]]:
     """(key, default, first sentence of its docstring) for every GRPOConfig field, in order."""
     import ast
-    import itertools
     import dataclasses
     import inspect
+    import itertools
 
     from memgym.trainer.config import GRPOConfig
 
