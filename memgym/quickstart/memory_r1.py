@@ -53,6 +53,7 @@ from typing import Any
 from memgym.agents.base import EpisodeContext
 from memgym.agents.prompts import PromptTemplate
 from memgym.errors import ConfigError
+from memgym.progress import PhaseClock
 
 __all__ = ["ENV_ID", "EVAL_SPLITS", "SPLITS", "SPLIT_TITLES", "BuildSettings", "Memory",
            "TinyMemoryR1Agent", "TinyMemoryR1Config", "add_arguments", "build_manager",
@@ -742,6 +743,8 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart-memory-r1", *, steps: 
         settings.steps = sft_steps
     seconds: dict[str, float] = {}
     recipe = {"kind": "memory_r1_tiny", "temperature": 0.0}
+    log = PhaseClock([10.0, 47.0, 323.0 * (steps or GRPO["max_steps"]) / 60, 48.0, 1.0], log,
+                     reference="on 2 idle cores" + (" (plus the SFT)" if rebuild else "")).annotate
 
     t0 = time.perf_counter()
     model, tokenizer, folder, record = _manager(rebuild, settings, out, log)

@@ -27,6 +27,7 @@ from typing import Any
 from memgym.assets import TINY_MEMAGENT
 from memgym.errors import ConfigError
 from memgym.models import resolve_model_path
+from memgym.progress import PhaseClock
 from memgym.quickstart import experiment as X
 
 __all__ = ["EMBEDDED_MODEL", "QuickstartResult", "run_quickstart", "score_table", "add_arguments",
@@ -202,6 +203,9 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart", *, steps: int | None
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     seconds: dict[str, float] = {}
+    grpo_steps = steps if steps is not None else X.GRPO["max_steps"]
+    log = PhaseClock([17.6, 238.3 * grpo_steps / 40, 23.4, 1.0], log,  # bench/README.md
+                     reference="on 2 idle cores").annotate
 
     t0 = time.perf_counter()
     log("[1/4] evaluating the embedded model ...")
