@@ -14,7 +14,7 @@ from memgym.models.merge import merge_checkpoint
 
 torch = pytest.importorskip("torch")
 peft = pytest.importorskip("peft")
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 
 @pytest.fixture
