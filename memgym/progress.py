@@ -1,5 +1,5 @@
 """Overall progress of a long command made of phases (the quickstarts): each phase's line says
-where the whole command is and about how long is left.
+where the whole command is and about how long is left; and its result table, printed unclipped.
 
 Two estimates: one measured run's phase times (the reference, e.g. the idle 2-core run in
 bench/README.md), and those scaled by this run's pace so far (a machine that took twice the
@@ -18,7 +18,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 
-__all__ = ["PhaseClock", "format_duration"]
+__all__ = ["PhaseClock", "format_duration", "print_markdown"]
 
 _PHASE_LINE = re.compile(r"\[\d+/\d+\] ")
 
@@ -87,3 +87,19 @@ class PhaseClock:
         if _PHASE_LINE.match(line) and self.done < len(self.reference_s):
             return self.phase(_PHASE_LINE.sub("", line, count=1))
         return self.log(line)
+
+
+def print_markdown(text: str, console=None) -> None:  # console: a rich Console
+    """Print markdown (a result table) as wide as it renders unwrapped, so that rich does not
+    squeeze a table into an 80-column terminal (it cut "Base-to-oracle gap closed" to
+    "Base-to-orac…"); trailing padding is dropped, so a narrower terminal wraps only the long
+    rows themselves."""
+    import io
+
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    file = (console or Console()).file
+    rendered = io.StringIO()
+    Console(width=400, file=rendered, color_system=None).print(Markdown(text))
+    file.write("\n".join(line.rstrip() for line in rendered.getvalue().splitlines()) + "\n")

@@ -43,3 +43,22 @@ def test_annotate_is_a_log_that_only_touches_phase_lines():
     assert lines[0].startswith("[1/2] loading ... (elapsed 0 s; about 2 s left")
     assert lines[1] == "  sft step 5: loss 1.2"
     assert lines[2].startswith("[2/2] writing ... (elapsed 1 s;")
+
+
+def test_a_result_table_prints_unclipped_on_an_80_column_console():
+    import io
+
+    from rich.console import Console
+
+    from memgym.progress import print_markdown
+
+    table = ("| Model | In-domain | OOD: longer streams | OOD: updated twice | OOD: two keys |\n"
+             "|---|---|---|---|---|\n"
+             "| Base (embedded tiny MemAgent) | 36.7 ± 8.2 | 36.7 ± 8.2 | 30.5 ± 7.9 | 3.9 ± 3.6 |\n"
+             "| Base-to-oracle gap closed | 75.3% | 77.8% | 69.7% | 10.6% |\n")
+    out = io.StringIO()
+    print_markdown(table, Console(width=80, file=out))
+    lines = out.getvalue().splitlines()
+    assert "…" not in out.getvalue()
+    assert any("Base-to-oracle gap closed" in line and "10.6%" in line for line in lines)
+    assert all(line == line.rstrip() for line in lines)

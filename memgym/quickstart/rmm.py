@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from memgym.errors import ConfigError
-from memgym.progress import PhaseClock
+from memgym.progress import PhaseClock, print_markdown
 
 __all__ = [
     "SETTINGS",
@@ -553,13 +553,12 @@ def add_arguments(parser: Any) -> None:
 def run(args: Any) -> int:
     """Run the RMM quickstart and print the table."""
     from rich.console import Console
-    from rich.markdown import Markdown
 
     result = run_rmm_quickstart(args.data_path, args.out, epochs=args.epochs,
                                 learning_rate=args.lr, encoder=args.encoder, seed=args.seed,
                                 test_conversations=args.test_conversations,
                                 overwrite=args.overwrite, threads=args.threads)
     console = Console()
-    console.print(Markdown((result.out_dir / "table.md").read_text()))
+    print_markdown((result.out_dir / "table.md").read_text(), console)
     console.print(f"files: {result.out_dir.resolve()} (quickstart.json, table.md, quickstart.png)")
     return 0

@@ -27,7 +27,7 @@ from typing import Any
 from memgym.assets import TINY_MEMAGENT
 from memgym.errors import ConfigError
 from memgym.models import resolve_model_path
-from memgym.progress import PhaseClock
+from memgym.progress import PhaseClock, print_markdown
 from memgym.quickstart import experiment as X
 
 __all__ = ["EMBEDDED_MODEL", "QuickstartResult", "run_quickstart", "score_table", "add_arguments",
@@ -299,13 +299,12 @@ def run(args: Any) -> int:
 
         return memory_r1.run(args)
     from rich.console import Console
-    from rich.markdown import Markdown
 
     result = run_quickstart(args.out, steps=args.steps, eval_tasks=args.eval_tasks,
                             model_path=args.model, seed=args.seed,
                             progress=not args.no_progress, overwrite=args.overwrite,
                             threads=args.threads)
     console = Console()
-    console.print(Markdown((result.out_dir / "table.md").read_text()))
+    print_markdown((result.out_dir / "table.md").read_text(), console)
     console.print(f"files: {result.out_dir.resolve()} (quickstart.json, table.md, quickstart.png)")
     return 0
