@@ -104,8 +104,9 @@ def test_the_fresh_machine_commands_run(at_root, tmp_path):
 
 
 def test_the_real_model_commands_run(at_root, tmp_path):
-    assert _run("Real models", tmp_path) == ["models", "eval"]
-    assert (tmp_path / "runs" / "smollm2-squad" / "summary.json").is_file()
+    assert _run("Real models", tmp_path) == ["models", "eval", "eval"]
+    for out in ("smollm2-synthetic", "smollm2-squad"):
+        assert (tmp_path / "runs" / out / "summary.json").is_file()
 
 
 @pytest.mark.slow
