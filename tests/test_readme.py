@@ -39,7 +39,7 @@ def _section(title: str) -> str:
 
 
 def _blocks(text: str, lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.DOTALL)
 
 
 def shown_commands(title: str) -> list[str]:
@@ -121,7 +121,7 @@ def test_the_trl_snippet_runs():
     (code,) = [b for b in _blocks(_section("Checkpoints: where they go"), "python")
                if "TRLEnvAdapter" in b]
     namespace: dict = {}
-    exec(compile(code, "README.md (TRL)", "exec"), namespace)
+    exec(compile(code, "README.md (TRL)", "exec"), namespace)  # noqa: S102 - the README's own code
     rewards = namespace["rewards"]
     assert set(rewards) == {"accuracy", "format", "memory_budget"}
     assert rewards["format"] == [1.0, 0.0]  # a boxed answer is well formed, "no box" is not
@@ -135,7 +135,7 @@ def test_the_namespace_trap_is_what_the_readme_says(tmp_path):
     if probe.stdout.strip() != "None":
         pytest.skip(f"this install does not fall into the trap ({probe.stdout.strip()})")
     assert "python -c \"import memgym; print(memgym.__file__)\"` prints `None`" in README
-    made = subprocess.run([sys.executable, "-c", "import gymnasium as gym, memgym; "
-                           "gym.make('MemAgent-HotpotQA-v0')"], cwd=tmp_path, env=env,
+    script = "import gymnasium as gym, memgym; gym.make('MemAgent-HotpotQA-v0')"
+    made = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                           capture_output=True, text=True, check=False)
     assert "Environment `MemAgent-HotpotQA` doesn't exist" in made.stderr

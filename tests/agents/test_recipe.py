@@ -26,7 +26,6 @@ AGENTS = Path(__file__).parents[2] / "agents"
 
 from memgym.agents.rmm import RMMAgent  # noqa: E402
 
-
 EXPECTED_KINDS = {"memagent": OverwriteMemoryAgent, "memagent_eval": OverwriteMemoryAgent,
                   "memagent_smollm2": OverwriteMemoryAgent,
                   "mem1": OverwriteMemoryAgent,
