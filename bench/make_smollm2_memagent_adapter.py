@@ -40,8 +40,10 @@ that fit 1,024 tokens (214 add, 103 keep_empty, 110 carry, 140 final) the balanc
 completion loss 1.58 over the first 5 steps to 0.13 over the last 5 (noisy: 0.17-0.71
 between steps 35 and 75).
 
-The adapter (adapter_config.json, adapter_model.safetensors, ~3.7 MB) and `training_log.json`
-(the data counts, the loss curve, the time) are written to the shipped folder
+The adapter (adapter_config.json, adapter_model.safetensors, ~3.7 MB), `training_log.json`
+(the data counts, the loss curve, the time) and `trained_tasks.json` (a fingerprint of each
+training task's question and answers, for `memgym eval`'s warning when the model is evaluated on
+them; `--tasks-only` writes just this file) are written to the shipped folder
 memgym/assets/smollm2-135m-memagent-lora/; its sha256 goes in memgym/models/registry.py.
 """
 
@@ -199,6 +201,20 @@ def synthetic_demos(episodes: int, rng: random.Random) -> list[dict[str, str]]:
     return demos
 
 
+def record_trained_tasks(out: Path, synthetic_episodes: int) -> Path:
+    """Write out/trained_tasks.json: the fingerprints of every task the demonstrations come from
+    (the bundled HotpotQA questions, the synthetic tasks 0..synthetic_episodes-1), which
+    `memgym eval` reads to warn when this model is evaluated on them."""
+    from memgym.models.trained_tasks import write_trained_tasks
+
+    hotpot = gym.make("MemAgent-HotpotQA-v0").unwrapped.tasks  # every setting: same questions
+    synth = gym.make("MemAgent-Synthetic-v0", chunk_tokens=96, memory_tokens=64).unwrapped.tasks
+    return write_trained_tasks(out, {
+        "MemAgent-HotpotQA-v0 bundled sample (memgym/data/bundled)": list(hotpot),
+        f"MemAgent-Synthetic-v0 tasks 0-{synthetic_episodes - 1} (default seed)":
+            [synth[t] for t in range(synthetic_episodes)]})
+
+
 def _mix(demos: list[dict]) -> dict[str, int]:
     """How many demonstrations of each kind (and source), e.g. {"add": 90, "hotpotqa/add": 70}."""
     mix: dict[str, int] = {}
@@ -267,12 +283,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-len", type=int, default=1024)
     parser.add_argument("--mix-only", action="store_true",
                         help="print the demonstration mix and stop (no training)")
+    parser.add_argument("--tasks-only", action="store_true",
+                        help="only write trained_tasks.json (the training tasks' fingerprints)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--accumulate", type=int, default=2)
     args = parser.parse_args(argv)
 
+    if args.tasks_only:
+        print(record_trained_tasks(args.out, args.synthetic))
+        return 0
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -322,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
            "data": counts, "loss_curve": curve, "seconds": round(time.time() - started, 1),
            "adapter_sha256": digest, "torch": torch.__version__}
     (args.out / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
+    record_trained_tasks(args.out, args.synthetic)
     print(f"adapter at {args.out} ({weights.stat().st_size / 1e6:.1f} MB), sha256 {digest}")
     return 0
 

@@ -8,6 +8,7 @@ with where it came from and the nearest valid key.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -18,9 +19,16 @@ import yaml
 
 from memgym.errors import ConfigError, did_you_mean
 
-__all__ = ["load_yaml", "parse_overrides", "merge", "from_dict", "to_dict"]
+__all__ = ["KEYS_HELP", "from_dict", "load_yaml", "merge", "parse_overrides", "to_dict"]
 
 T = TypeVar("T")
+
+KEYS_HELP: dict[type, str] = {}
+"""Per config dataclass, the command that lists its keys, named by an unknown-key error in
+place of the whole list when there are many (e.g. GRPOConfig: `memgym train --help-keys`)."""
+
+_LIST_ALL_UP_TO = 15
+"""An unknown-key error lists every valid key up to this many, else the nearest few."""
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -140,13 +148,25 @@ def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
     if unknown:
         lines = [f"{where + '.' if where else ''}{k}: unknown key.{did_you_mean(k, fields)}"
                  for k in unknown]
-        raise ConfigError("; ".join(lines) + f" (valid keys: {', '.join(fields)})")
+        raise ConfigError("; ".join(lines) + _valid_keys(cls, list(fields), unknown))
     kwargs = {name: _check_type(value, hints[name], f"{where + '.' if where else ''}{name}")
               for name, value in data.items()}
     try:
         return cls(**kwargs)
     except TypeError as exc:  # a required field is missing
         raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
+
+
+def _valid_keys(cls: type, names: list[str], unknown: list[str]) -> str:
+    """The tail of an unknown-key error: every valid key when few, else the nearest few and the
+    command that lists them all (a recipe key error once listed all 70 on one line)."""
+    if len(names) <= _LIST_ALL_UP_TO:
+        return f" (valid keys: {', '.join(names)})"
+    near = dict.fromkeys(name for key in unknown
+                         for name in difflib.get_close_matches(key, names, n=4, cutoff=0.4))
+    where = f"`{KEYS_HELP[cls]}`" if cls in KEYS_HELP else f"the fields of {cls.__qualname__}"
+    nearest = f"nearest keys: {', '.join(list(near)[:5])}; " if near else ""
+    return f" ({nearest}all {len(names)} keys: {where})"
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

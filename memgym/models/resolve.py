@@ -127,6 +127,11 @@ def resolve_model_path(spec: str, *, hub_timeout_s: float = HUB_TIMEOUT_S) -> st
     if spec in BUILTIN_MODELS:
         return spec
     path = Path(spec).expanduser()
+    if (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
+        raise ConfigError(f"model {spec!r} is a LoRA checkpoint (an adapter, without its base "
+                          f"model or tokenizer): merge it into a model folder first, `memgym "
+                          f"models merge {spec} {path.parent / ('merged-' + path.name)}`, and "
+                          "pass that folder")
     if path.exists():
         return str(path)
     names = [*MODELS, *BUILTIN_MODELS]

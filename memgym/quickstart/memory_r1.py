@@ -52,6 +52,7 @@ from typing import Any
 from memgym.agents.base import EpisodeContext
 from memgym.agents.prompts import PromptTemplate
 from memgym.errors import ConfigError
+from memgym.progress import PhaseClock
 from memgym.quickstart.report import QuickstartResult, fresh_out_dir, score_table
 
 __all__ = [
@@ -638,6 +639,8 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart-memory-r1", *, steps: 
     out = fresh_out_dir(out_dir, ("base", "oracle", "train", "trained", "quickstart.json"),
                         overwrite)
     seconds: dict[str, float] = {}
+    log = PhaseClock([10.0, 47.0, 323.0 * (steps or GRPO["max_steps"]) / 60, 48.0, 1.0], log,
+                     reference="on 2 idle cores").annotate
 
     t0 = time.perf_counter()
     model, tokenizer, folder, record = _load_manager(model_path, log)

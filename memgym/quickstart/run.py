@@ -24,6 +24,7 @@ from typing import Any
 from memgym.assets import TINY_MEMAGENT
 from memgym.errors import ConfigError
 from memgym.models import resolve_model_path
+from memgym.progress import PhaseClock, print_markdown
 from memgym.quickstart import experiment as X
 from memgym.quickstart.report import QuickstartResult, fresh_out_dir, score_table
 
@@ -147,6 +148,9 @@ def run_quickstart(out_dir: str | Path = "runs/quickstart", *, steps: int | None
     model, tokenizer = _load(model_path)
     run = _Run(out, eval_tasks, seed, model_path, progress)
     seconds: dict[str, float] = {}
+    grpo_steps = steps if steps is not None else X.GRPO["max_steps"]
+    log = PhaseClock([17.6, 238.3 * grpo_steps / 40, 23.4, 1.0], log,  # bench/README.md
+                     reference="on 2 idle cores").annotate
 
     t0 = time.perf_counter()
     log("[1/4] evaluating the embedded model ...")
@@ -257,9 +261,7 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the results of an earlier quickstart in --out")
-    from memgym.quickstart import rmm
-
-    from memgym.quickstart import memory_r1
+    from memgym.quickstart import memory_r1, rmm
 
     agents = parser.add_subparsers(dest="quickstart_agent", metavar="{rmm,memory-r1}",
                                    help="another agent's quickstart (none: MemAgent's)")
@@ -285,13 +287,12 @@ def run(args: Any) -> int:
 
         return memory_r1.run(args)
     from rich.console import Console
-    from rich.markdown import Markdown
 
     result = run_quickstart(args.out, steps=args.steps, eval_tasks=args.eval_tasks,
                             model_path=args.model, seed=args.seed,
                             progress=not args.no_progress, overwrite=args.overwrite,
                             threads=args.threads)
     console = Console()
-    console.print(Markdown((result.out_dir / "table.md").read_text()))
+    print_markdown((result.out_dir / "table.md").read_text(), console)
     console.print(f"files: {result.out_dir.resolve()} (quickstart.json, table.md, quickstart.png)")
     return 0

@@ -32,8 +32,9 @@ __all__ = ["add_arguments", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `train` subcommand's arguments."""
-    parser.add_argument("recipe", help="a training recipe: a shipped one by name (e.g. quickstart; "
-                                       "`memgym agents` lists them) or a YAML file")
+    parser.add_argument("recipe", nargs="?",
+                        help="a training recipe: a shipped one by name (e.g. quickstart; "
+                             "`memgym agents` lists them) or a YAML file")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="override recipe keys, e.g. num_generations=8 "
                              "env_kwargs.chunk_tokens=256 (trainer.<key> also accepted)")
@@ -46,6 +47,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="validate the recipe (env id, env kwargs, agent, model; nothing "
                              "is loaded) and print the resolved config, then exit")
+    parser.add_argument("--help-keys", action="store_true",
+                        help="list every recipe key with its default and meaning, then exit")
+
+
+def key_help() -> list[tuple[str, str, str]]:
+    """(key, default, first sentence of its docstring) for every GRPOConfig field, in order."""
+    import ast
+    import dataclasses
+    import inspect
+    import itertools
+
+    from memgym.trainer.config import GRPOConfig
+
+    body = ast.parse(inspect.getsource(GRPOConfig)).body[0].body
+    docs = {stmt.target.id: nxt.value.value for stmt, nxt in itertools.pairwise(body)
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
+            and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)}
+    rows = []
+    for f in dataclasses.fields(GRPOConfig):
+        if f.default is not dataclasses.MISSING:
+            default = repr(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            default = repr(f.default_factory())
+        else:
+            default = "(required)"
+        doc = " ".join(docs.get(f.name, "").split())
+        rows.append((f.name, default, doc.split(". ")[0].rstrip(".")))
+    return rows
+
+
+def _print_keys() -> None:
+    """Print key_help() as a table, at least 120 columns wide (it wraps otherwise)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("key", "default", "meaning", title="memgym train: recipe keys (key=value)")
+    for row in key_help():
+        table.add_row(*row)
+    Console(width=max(Console().width, 120)).print(table)
 
 
 def _explicit_overrides(overrides: list[str]) -> dict[str, Any]:
@@ -116,6 +156,12 @@ def run(args: argparse.Namespace) -> int:
 
     from memgym.trainer.config import load_config
 
+    if args.help_keys:
+        _print_keys()
+        return 0
+    if args.recipe is None:
+        raise ConfigError("memgym train needs a RECIPE (e.g. train/quickstart.yaml); "
+                          "`memgym train --help-keys` lists the recipe keys")
     config = load_config(args.recipe, args.overrides)
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite exclude each other")
@@ -134,9 +180,8 @@ def run(args: argparse.Namespace) -> int:
 
     # a typo fails here, not after the model loads; `module:Env-v0` imports from the working dir
     validate_env(config.env_id, config.env_kwargs, field="env_id", kwargs_field="env_kwargs")
-    from memgym.trainer.module_policy import trainer_for
-
     from memgym.trainer.distributed import world_from_env
+    from memgym.trainer.module_policy import trainer_for
 
     main_rank = world_from_env()[0] == 0  # under torchrun / accelerate only rank 0 talks
     logging.basicConfig(level=logging.INFO if main_rank else logging.WARNING,

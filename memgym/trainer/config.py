@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from memgym.config import from_dict, load_yaml, merge, parse_overrides
+from memgym.config import KEYS_HELP, from_dict, load_yaml, merge, parse_overrides
 from memgym.errors import ConfigError
 
 __all__ = ["RESUME_SAFE_KEYS", "GRPOConfig", "check_resume_config", "config_changes",
@@ -421,6 +421,9 @@ RESUME_SAFE_KEYS: frozenset[str] = frozenset({
 horizon, and memory/throughput knobs that leave the objective alone (the loss is
 packing-invariant, seeded sampling is batch-invariant). A changed `max_steps` also moves a
 linear or cosine schedule's end. Every other key changes what the checkpoint's state means."""
+
+
+KEYS_HELP[GRPOConfig] = "memgym train --help-keys"  # named by unknown-key errors
 
 
 def config_changes(saved: Mapping[str, Any], config: GRPOConfig) -> dict[str, tuple[Any, Any]]:

@@ -23,6 +23,7 @@ from memgym.agents import (
 from memgym.agents.baselines import ContextAnswerer
 from memgym.errors import ConfigError, DataError
 from memgym.llm import Completion, SamplingParams, ScriptedBackend
+from memgym.testing.models import recipe_params
 from memgym.tokenizers import WordTokenCounter
 
 RECIPES = sorted((Path(__file__).parents[2] / "agents").glob("*.yaml"))
@@ -173,9 +174,8 @@ test_rmm.py): they read the memories an observation shows as data (`memory_entri
 long-context env has none of."""
 
 
-@pytest.mark.parametrize("recipe", [p for p in RECIPES  # the task oracles: their own tests
-                                    if p.stem not in ("scripted_oracle", *DIALOGUE_RECIPES)],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize("recipe", recipe_params(  # the task oracles: their own tests
+    p for p in RECIPES if p.stem not in ("scripted_oracle", *DIALOGUE_RECIPES)))
 def test_every_recipe_plays_a_registered_env(recipe):
     """Each shipped recipe, on the bundled HotpotQA sample (a gold-answering scripted model)."""
     answer_format = "answer_is" if recipe.stem == "memagent_eval" else "boxed"

@@ -26,6 +26,7 @@ from memgym.agents.recipe import load_agent
 from memgym.envs.dialogue import DialogueMemoryEnv
 from memgym.errors import ConfigError, DataError
 from memgym.llm.scripted import ScriptedBackend
+from memgym.testing.models import needs_models
 
 AGENTS = Path(__file__).parents[2] / "agents"
 
@@ -81,15 +82,10 @@ def test_mem0_style_returns_the_whole_memory_with_none_items():
         ("extractor", False), ("manager", False), ("answerer", False)}
 
 
-@pytest.mark.parametrize("retrieval", ["bm25", pytest.param("dense", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("retrieval", ["bm25", pytest.param("dense", marks=[pytest.mark.slow, needs_models("all-minilm-l6-v2")])])
 def test_rag_turns_adds_every_turn_verbatim_and_answers_from_the_envs_retrieval(retrieval):
     if retrieval == "dense":
         pytest.importorskip("sentence_transformers")
-        from memgym.models import resolve_model_path
-        try:
-            resolve_model_path("all-minilm-l6-v2")
-        except Exception:  # noqa: BLE001 - the prepared encoder is absent on this machine
-            pytest.skip("all-minilm-l6-v2 is not prepared (memgym models path all-minilm-l6-v2)")
     env = tiny_env(retrieval=retrieval)
     backend = ScriptedBackend(reader)
     episode = play(env, load_agent(AGENTS / "rag_turns.yaml", backend))

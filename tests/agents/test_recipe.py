@@ -21,30 +21,34 @@ from memgym.agents.overwrite import OverwriteMemoryAgent
 from memgym.agents.policy import ScriptedPolicyAgent
 from memgym.agents.recipe import AgentKind, MemAgentConfig, register_agent_kind
 from memgym.errors import ConfigError, UnknownNameError
+from memgym.testing.models import recipe_params
 
 AGENTS = Path(__file__).parents[2] / "agents"
 
 
 from memgym.agents.rmm import RMMAgent  # noqa: E402
 
+EXPECTED_KINDS = {"memagent": OverwriteMemoryAgent, "memagent_eval": OverwriteMemoryAgent,
+                  "memagent_smollm2": OverwriteMemoryAgent,
+                  "mem1": OverwriteMemoryAgent,
+                  "full_context": FullContextAgent, "rag_bm25": RetrievalAgent,
+                  "oracle": OracleAgent, "scripted_oracle": ScriptedPolicyAgent,
+                  "bank_oracle": BankOracleAgent, "rmm": RMMAgent, "memory_r1": MemoryR1Agent,
+                  "mem0_style": MemoryR1Agent, "rag_turns": RagTurnsAgent,
+                  "dialogue_full_context": DialogueFullContextAgent,
+                  "dialogue_oracle": DialogueOracleAgent}
 
-def test_shipped_recipes_build_the_right_agents():
-    backend = reader_backend()
-    expected = {"memagent": OverwriteMemoryAgent, "memagent_eval": OverwriteMemoryAgent,
-                "memagent_smollm2": OverwriteMemoryAgent,
-                "mem1": OverwriteMemoryAgent,
-                "full_context": FullContextAgent, "rag_bm25": RetrievalAgent,
-                "oracle": OracleAgent, "scripted_oracle": ScriptedPolicyAgent,
-                "bank_oracle": BankOracleAgent, "rmm": RMMAgent, "memory_r1": MemoryR1Agent,
-                "mem0_style": MemoryR1Agent, "rag_turns": RagTurnsAgent,
-                "dialogue_full_context": DialogueFullContextAgent,
-                "dialogue_oracle": DialogueOracleAgent}
-    assert {p.stem for p in AGENTS.glob("*.yaml")} == set(expected)
-    for stem, cls in expected.items():
-        agent = load_agent(AGENTS / f"{stem}.yaml", backend)
-        assert isinstance(agent, cls) and isinstance(agent, Agent) and agent.name == stem
-        text = (AGENTS / f"{stem}.yaml").read_text()
-        assert text.startswith("#")  # every recipe names its source and defaults
+
+def test_every_shipped_recipe_has_an_expected_agent_class():
+    assert {p.stem for p in AGENTS.glob("*.yaml")} == set(EXPECTED_KINDS)
+
+
+@pytest.mark.parametrize("recipe", recipe_params(AGENTS / f"{stem}.yaml" for stem in EXPECTED_KINDS))
+def test_shipped_recipes_build_the_right_agents(recipe):
+    agent = load_agent(recipe, reader_backend())
+    assert isinstance(agent, EXPECTED_KINDS[recipe.stem]) and isinstance(agent, Agent)
+    assert agent.name == recipe.stem
+    assert recipe.read_text().startswith("#")  # every recipe names its source and defaults
 
 
 def test_memagent_recipe_has_memagents_evaluation_settings():

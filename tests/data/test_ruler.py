@@ -8,7 +8,6 @@ from __future__ import annotations
 import pickle
 import random
 import re
-import time
 from collections import Counter
 
 import gymnasium as gym
@@ -218,12 +217,9 @@ def test_target_is_met_with_a_bpe_tokenizer(name):
     assert 4096 - max(0.02 * 4096, longest) <= tokens <= 4096 * 1.02
 
 
-def test_a_128k_instance_is_on_target_and_quick():
-    start = time.perf_counter()
+def test_a_128k_instance_is_on_target():
     task = ruler_tasks("niah_single_2", num_tasks=1, target_tokens=131072).generate(0)
-    elapsed = time.perf_counter() - start
     assert_on_target(task, 131072)
-    assert elapsed < 5.0  # ~0.1 s on one core; generous for a shared CI machine
 
 
 # -- errors -------------------------------------------------------------------------------------

@@ -46,11 +46,8 @@ def test_make_vec_sync(env_id):
     envs.close()
 
 
-def test_make_vec_async_resets_and_steps_in_bounded_memory_and_time():
+def test_make_vec_async_resets_and_steps_in_bounded_memory():
     """Shared memory follows the honest text bounds (it once reserved 21 GB and hung)."""
-    import time
-
-    start = time.perf_counter()
     envs = gym.make_vec("MemAgent-HotpotQA-v0", num_envs=2, vectorization_mode="async")
     try:
         space = envs.single_observation_space
@@ -64,7 +61,6 @@ def test_make_vec_async_resets_and_steps_in_bounded_memory_and_time():
         assert reward.shape == (2,) and obs["memory"][0] == unicode_memory  # survives shared memory
     finally:
         envs.close()
-    assert time.perf_counter() - start < 30
 
 
 def test_bad_kwargs_name_the_problem():

@@ -209,10 +209,11 @@ def test_down_server_fails_fast_naming_the_url():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     backend = OpenAIBackend(f"http://127.0.0.1:{port}/v1", "tiny", max_retries=5, backoff_s=1.0)
-    start = time.perf_counter()
+    delays = []
+    backend._delay = lambda *args: delays.append(args) or 0.0  # a retry would wait this long
     with pytest.raises(BackendError, match=f"127.0.0.1:{port}/v1/chat/completions"):
         backend.generate_batch([_chat()])
-    assert time.perf_counter() - start < 2.0
+    assert delays == []  # refused at once: no retry, no backoff
 
 
 def test_malformed_response_names_the_field(server):

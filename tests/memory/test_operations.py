@@ -4,7 +4,6 @@ items are refused with their reason; neither parser nor `apply_text` raises on a
 (hypothesis fuzzing, 1 MB strings, odd Unicode, deep nesting)."""
 
 import json
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -224,16 +223,17 @@ def test_odd_unicode_is_stored_and_retrieved_without_error(odd):
         entry.text.encode("utf-8")  # stored texts are always valid UTF-8
 
 
-def test_megabyte_strings_and_deep_nesting_are_refused_quickly():
-    cases = ["x" * 1_000_000, "[" * 1_000_000, "{" * 500_000, '{"memory": ' * 200_000,
-             "[" * 100_000 + "]" * 100_000, "Merge(0, " + "(" * 1_000_000,
-             "Add()\n" * 100_000, "\u202e\u0000\udcff" * 300_000]
-    for text in cases:
-        start = time.perf_counter()
+HOSTILE_ACTIONS = ["x" * 1_000_000, "[" * 1_000_000, "{" * 500_000, '{"memory": ' * 200_000,
+                   "[" * 100_000 + "]" * 100_000, "Merge(0, " + "(" * 1_000_000,
+                   "Add()\n" * 100_000, "\u202e\u0000\udcff" * 300_000]
+"""Megabyte strings and deep nesting (how long each takes: bench/bench_memory_bank.py)."""
+
+
+def test_megabyte_strings_and_deep_nesting_are_refused_not_raised():
+    for text in HOSTILE_ACTIONS:
         bank = MemoryBank()
         _check_results(bank.apply_text(text))
         _check_results(bank.apply_text(text, "rmm", summary="s", candidate_ids=["0"]))
-        assert time.perf_counter() - start < 5.0, text[:20]
     big = json.dumps({"memory": [{"event": "ADD", "text": "y" * 1_000_000}]})
     assert MemoryBank().apply_text(big)[0].applied
 

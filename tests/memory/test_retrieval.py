@@ -19,7 +19,7 @@ from memgym.memory import (
     load_sentence_encoder,
     make_retriever,
 )
-from memgym.models import registry
+from memgym.testing.models import needs_models
 
 MINILM = "all-minilm-l6-v2"
 torch = pytest.importorskip("torch")
@@ -132,11 +132,10 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def minilm(one_thread):
-    if not registry.is_present(MINILM):
-        pytest.skip(f"{MINILM} is not prepared here; run `memgym models prepare {MINILM}`")
     return load_sentence_encoder(MINILM)
 
 
+@needs_models(MINILM)
 def test_real_encoder_ranks_a_paraphrase_above_unrelated_entries(minilm):
     dense = DenseRetriever(minilm)
     passages = ["Quarterly revenue rose by four percent.", "A cat was sitting on a rug.",
@@ -147,6 +146,7 @@ def test_real_encoder_ranks_a_paraphrase_above_unrelated_entries(minilm):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
+@needs_models(MINILM)
 def test_update_and_merge_re_embed_only_the_changed_entry(minilm):
     dense = DenseRetriever(minilm)
     bank = MemoryBank(retriever=dense)
@@ -163,6 +163,7 @@ def test_update_and_merge_re_embed_only_the_changed_entry(minilm):
     assert (dense.hits, dense.misses) == (6, 6)
 
 
+@needs_models(MINILM)
 def test_texts_no_tokenizer_accepts_are_stored_and_embedded_safely(minilm):
     bank = MemoryBank(retriever=DenseRetriever(minilm))
     results = bank.apply_text('{"memory": [{"event": "ADD", "text": "Alice \\udcff likes tea"}]}')
@@ -171,6 +172,7 @@ def test_texts_no_tokenizer_accepts_are_stored_and_embedded_safely(minilm):
     assert bank.retriever.embed(["\ud800", "", "\x00"]).shape == (3, 384)
 
 
+@needs_models(MINILM)
 def test_dense_bank_pickles_with_its_cache_and_keeps_results(minilm):
     bank = MemoryBank(retriever=DenseRetriever(MINILM))
     bank.apply([MemoryOperation("ADD", None, t) for t in
@@ -193,6 +195,7 @@ def test_bm25_bank_pickles_and_keeps_results():
     assert copy.retrieve("Alice chess", 3) == bank.retrieve("Alice chess", 3)
 
 
+@needs_models(MINILM)
 @pytest.mark.slow
 def test_transformers_pooling_matches_sentence_transformers(minilm):
     pytest.importorskip("sentence_transformers")

@@ -13,6 +13,7 @@ import pytest
 from memgym.agents.prompts import MEMAGENT_FINAL
 from memgym.errors import ConfigError
 from memgym.models import preparation, registry, resolve_model_path
+from memgym.testing.models import needs_models
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
@@ -133,6 +134,7 @@ def _answer(folder):
     return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
 
 
+@needs_models(BASE)
 @pytest.mark.slow
 def test_smollm2_memagent_merged_from_the_shipped_adapter_boxes_where_smollm2_does_not(
         cache):

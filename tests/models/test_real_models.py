@@ -9,6 +9,7 @@ import pytest
 
 from memgym.models import registry, resolve_model_path
 from memgym.models.preparation import _installed_module_dir
+from memgym.testing.models import needs_models
 
 torch = pytest.importorskip("torch")
 SMOL, MINILM = "smollm2-135m-instruct", "all-minilm-l6-v2"
@@ -16,9 +17,7 @@ QUESTION = "What is the capital of France? Answer in one word."
 
 
 def _prepared(name: str) -> str:
-    if not registry.is_present(name):
-        pytest.skip(f"{name} is not prepared here; run `memgym models prepare {name}`")
-    return resolve_model_path(name)
+    return resolve_model_path(name)  # the test's needs_models marker skips it when absent
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -49,6 +48,7 @@ def _greedy(model, ids, n):
     return out[0, ids.shape[1]:].tolist()
 
 
+@needs_models(SMOL)
 def test_prepared_smollm2_is_the_float32_llama_with_its_chat_template(smol):
     model, tokenizer = smol
     assert model.dtype == torch.float32 and model.config.architectures == ["LlamaForCausalLM"]
@@ -59,6 +59,7 @@ def test_prepared_smollm2_is_the_float32_llama_with_its_chat_template(smol):
     assert "Paris" in answer
 
 
+@needs_models(SMOL)
 @pytest.mark.slow
 def test_prepared_smollm2_decodes_the_same_greedy_tokens_as_its_gguf(smol):
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -77,6 +78,7 @@ def test_prepared_smollm2_decodes_the_same_greedy_tokens_as_its_gguf(smol):
     assert _greedy(model, ids, 24) == _greedy(reference, ids, 24)
 
 
+@needs_models(SMOL)
 def test_memgym_backend_loads_smollm2_by_name():
     from memgym.llm import GenerationRequest, SamplingParams, TransformersBackend
 
@@ -89,6 +91,7 @@ def test_memgym_backend_loads_smollm2_by_name():
     assert len(completion.logprobs) == len(completion.completion_ids) > 0
 
 
+@needs_models(SMOL)
 def test_prepared_smollm2_takes_a_lora_adapter_that_gets_gradients(smol):
     peft = pytest.importorskip("peft")
     model, tokenizer = smol
@@ -120,6 +123,7 @@ def _embed(texts):
         texts, normalize_embeddings=True))
 
 
+@needs_models(MINILM)
 def test_minilm_ranks_a_paraphrase_above_an_unrelated_sentence():
     a, b, c = _embed(["The cat sat on the mat.", "A cat was sitting on a rug.",
                       "Quarterly revenue rose by four percent."])

@@ -1,7 +1,6 @@
 """memgym.testing.tiny_lm: the offline tokenizer (Unicode round trip, specials, chat template,
 determinism) and the tiny model (Auto-class reload, seeding, archs)."""
 
-import time
 
 import pytest
 import torch
@@ -55,11 +54,8 @@ def test_tokenizer_build_is_deterministic_and_saves(tmp_path):
     assert loaded.chat_template == TOK.chat_template
 
 
-def test_model_builds_fast_and_reloads_with_auto_classes(tmp_path):
-    build_tiny_model(TOK)  # first call pays the transformers import
-    start = time.perf_counter()
+def test_model_builds_and_reloads_with_auto_classes(tmp_path):
     model = build_tiny_model(TOK)
-    assert time.perf_counter() - start < 1.0
     assert model.config.vocab_size == len(TOK) and not model.training
     model.save_pretrained(tmp_path / "m")
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "m")

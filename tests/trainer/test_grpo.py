@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from memgym.testing.models import recipe_params
 from memgym.trainer.config import load_config
 from memgym.trainer.grpo import GRPOTrainer
 from memgym.trainer.logging import read_metrics
@@ -421,11 +422,11 @@ def test_dry_run_takes_shipped_recipes_by_name_from_any_folder(tmp_path, monkeyp
     assert "recipe file not found: memagnet" in capsys.readouterr().err
 
 
-def test_dry_run_accepts_the_shipped_recipes(capsys):
-    for recipe in sorted((Path(__file__).resolve().parents[2] / "train").glob("*.yaml")):
-        if recipe.name == "tiny_memagent_gpu.yaml":  # its model is built by a script first
-            continue
-        assert _main("train", recipe, "--dry-run") == 0, recipe
+@pytest.mark.parametrize("recipe", recipe_params(
+    path for path in sorted((Path(__file__).resolve().parents[2] / "train").glob("*.yaml"))
+    if path.name != "tiny_memagent_gpu.yaml"))  # its model is built by a script first
+def test_dry_run_accepts_the_shipped_recipes(recipe, capsys):
+    assert _main("train", recipe, "--dry-run") == 0, recipe
 
 
 def test_vllm_sampler_gets_the_prepared_folder_and_the_length_settings(tiny_recipe,
