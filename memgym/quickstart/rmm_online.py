@@ -22,8 +22,8 @@ drawn by the weights that are about to be updated, and their sampling-time log-p
 therefore 1 at the step (the gradient is REINFORCE's, and the clip never binds); `reinforce_step`
 checks it, so a buffer that outlives an update is an error rather than a silently biased
 gradient. The step calls the trainer's `fixed_baseline_advantages` / `group_advantages`,
-`broadcast_credit` and `grpo_loss` directly (not `module_policy.module_loss`, whose old
-log-probs are being changed).
+`broadcast_credit` and `grpo_loss` directly: `module_policy.module_loss` takes the same
+sampling-time log-probs but only a fixed baseline, not the per-question "picks" baseline.
 
 What is scored as "online" is what the answerer was shown (the Gumbel sample, as in deployment:
 exploration has a price); `greedy_view` rows score the M best scores of the same state at the
