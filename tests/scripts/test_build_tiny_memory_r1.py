@@ -3,13 +3,10 @@ script run as a user runs it, and `memgym quickstart memory-r1 --model` starting
 output."""
 
 import json
-import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
 
-from memgym.assets import TINY_MEMORY_R1
 from memgym.quickstart import memory_r1 as M
 
 ROOT = Path(__file__).parents[2]
@@ -29,13 +26,3 @@ def test_a_fresh_manager_is_built_and_the_quickstart_starts_from_it(tmp_path):
                               log=lambda *_: None)
     assert result.table["build"]["settings"]["steps"] == 2
     assert result.table["manager"] == str(model)
-
-
-def test_the_shipped_managers_build_command_names_this_script_and_its_flags():
-    # the builder moved out of the package (memgym.quickstart.memory_r1 -> scripts/); the
-    # shipped asset's BUILD.json (copied into every quickstart.json) must say how to rebuild it
-    command = json.loads((TINY_MEMORY_R1 / "BUILD.json").read_text())["command"]
-    python, script, *args = shlex.split(command)
-    assert python == "python" and (ROOT / script).resolve() == SCRIPT.resolve()
-    flags = {a for a in args if a.startswith("--")}
-    assert flags and flags <= set(re.findall(r'add_argument\("(--[a-z-]+)"', SCRIPT.read_text()))
