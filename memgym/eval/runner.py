@@ -285,7 +285,11 @@ def _run_record(env_id: str, env_kwargs: dict[str, Any], agent: Agent, *,
                 shard: tuple[int, int] | None = None) -> dict[str, Any]:
     """What run.json records about the run, as it reads back from JSON."""
     run = {"env_id": env_id, "env_kwargs": env_kwargs, "recipe": dict(recipe or {}),
-           "agent": getattr(agent, "name", type(agent).__name__), "seed": seed, "avg_k": avg_k,
+           "agent": getattr(agent, "name", type(agent).__name__),
+           # privileged (reads ctx.task): leaderboards show it as a reference line, whatever
+           # its kind is called (a user's `module:Name` kind included)
+           "agent_needs_task": bool(getattr(agent, "needs_task", False)),
+           "seed": seed, "avg_k": avg_k,
            "episodes": episodes, "env_num_tasks": num_tasks, "concurrency": concurrency,
            "shard": None if shard is None else f"{shard[0]}/{shard[1]}",
            **dict(run_info or {}), "versions": package_versions()}
