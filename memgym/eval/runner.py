@@ -272,6 +272,11 @@ def _env_pool(env_id: str, env_kwargs: dict[str, Any], make_env: Callable[[], gy
         def make_env() -> gym.Env:
             return gym.make(env_id, **env_kwargs)
     probe = _first_env(env_id, env_kwargs, make_env)  # reused as the first pooled env
+    read = getattr(probe.unwrapped, "data_path", None)
+    if "data_path" not in env_kwargs and isinstance(read, str):
+        # the env read its default file (`memgym data get`'s): run.json names it, so a board
+        # that runs that file sees the same data_path as from a run that passed it
+        env_kwargs["data_path"] = read
     num_tasks = getattr(probe.unwrapped, "num_tasks", None)
     if num_tasks is None:
         raise ConfigError(f"{env_id}: the env has no num_tasks; memgym eval needs an env whose "
