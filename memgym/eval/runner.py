@@ -3,8 +3,9 @@
     >>> summary = evaluate("MemAgent-HotpotQA-v0", agent, out_dir="runs/x", episodes=128)
 
 Writes into `out_dir`:
-  - run.json: what was run (env id and kwargs, recipe, backend, seeds, K, versions); a resumed
-    run must match it.
+  - run.json: what was run (env id and kwargs, the data file a default read included; recipe,
+    whether the agent reads the task (`agent_needs_task`), backend, seeds, K, versions); a
+    resumed run must match it.
   - predictions.jsonl: one row per (task_id, attempt): prediction, golds, every reward
     component, turns (component, token counts, finish reason, error), tokens, latency.
   - traces.jsonl: the memory after each step of the same episodes.
