@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -305,10 +306,11 @@ def test_a_users_kind_that_reads_the_task_is_a_reference_line(tmp_path, monkeypa
                                                               privileged):
     # `kind: module:Name` (issue 23) names no shipped kind, so PRIVILEGED_KINDS cannot know it:
     # memgym eval records what the agent declared, and verify reads that
-    (tmp_path / "user_kinds.py").write_text(USER_KINDS)
+    (tmp_path / "integrity_user_kinds.py").write_text(USER_KINDS)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "integrity_user_kinds", raising=False)
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "recipe.yaml").write_text(f"kind: user_kinds:{kind}\n")
+    (tmp_path / "recipe.yaml").write_text(f"kind: integrity_user_kinds:{kind}\n")
     assert main(["eval", "--env", "MemAgent-Synthetic-v0", "--agent", "recipe.yaml",
                  "--episodes", "2", "--out", "runs/x", "--no-progress"]) == 0
     run = json.loads((tmp_path / "runs" / "x" / "run.json").read_text())
@@ -316,4 +318,4 @@ def test_a_users_kind_that_reads_the_task_is_a_reference_line(tmp_path, monkeypa
     reason = privileged_reason(run["recipe"], run)
     assert (reason is not None) == privileged
     if privileged:
-        assert reason == "user_kinds:PeekingAgent: reads the task (needs_task)"
+        assert reason == "integrity_user_kinds:PeekingAgent: reads the task (needs_task)"
