@@ -72,3 +72,28 @@ def test_the_wheel_carries_the_same_recipe_files(tmp_path):
         for path in (ROOT / folder).glob("*.yaml"):
             assert packed.pop(f"memgym/_recipes/{folder}/{path.name}") == path.read_bytes()
     assert all(n.startswith("memgym/_recipes/train/accelerate/") for n in packed)
+
+
+def _values(node):
+    """Every scalar value of a loaded YAML tree."""
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _values(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _values(value)
+    else:
+        yield node
+
+
+def test_shipped_recipes_name_no_path_outside_the_package():
+    # recipes load by name from any folder, so a relative data_path (../shared/data/...) breaks
+    # them everywhere but a checkout; the envs' default is the file `memgym data get` cached.
+    # (Values only: a committed leaderboard submission pins its recipe's bytes, comments too.)
+    import yaml
+
+    for folder in ("agents", "train"):
+        for name, path in shipped_recipes(folder).items():
+            for value in _values(yaml.safe_load(path.read_text(encoding="utf-8"))):
+                assert not (isinstance(value, str) and ("../" in value or "shared/" in value)), \
+                    f"{folder}/{name}.yaml: {value}"

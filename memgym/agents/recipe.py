@@ -266,6 +266,25 @@ def _at(path: str, values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+_NEUTRAL = {"top_p": 1.0, "top_k": 0}
+"""Sampling values that truncate nothing: a call without the key samples as if it had them."""
+
+
+def _flat_sampling(recipe: AgentRecipe, path: str, config: Any, values: dict[str, Any]
+                   ) -> dict[str, Any]:
+    """The trainer's `values` for a config of flat sampling keys; a key the config lacks is
+    refused by name unless the trainer's value truncates nothing (top_p 1, top_k 0)."""
+    for key, value in values.items():
+        neutral = _NEUTRAL.get("top_k" if key.endswith("top_k") else key)
+        if not hasattr(config, key) and value != neutral:
+            where = f"{path}." if path else ""
+            raise ConfigError(f"{recipe.source}: agent kind {recipe.kind!r} has no "
+                              f"{where}{key}, so its trainable calls cannot sample at the "
+                              f"trainer's {key}={value}; set {key}={neutral} in the training "
+                              "recipe or declare each call as an LLMCall (see agents/README.md)")
+    return {k: v for k, v in values.items() if hasattr(config, k)}
+
+
 def trainer_sampling_overrides(recipe: AgentRecipe, *, temperature: float, top_p: float,
                                top_k: int, max_new_tokens: int) -> dict[str, Any]:
     """Recipe overrides that put the trainer's sampling on every trainable LLM call.
@@ -293,8 +312,8 @@ def trainer_sampling_overrides(recipe: AgentRecipe, *, temperature: float, top_p
                 values["max_new_tokens"] = max_new_tokens
         else:
             top_k_key = getattr(call, "SAMPLING_TOP_K", "top_k")
-            values = {k: v for k, v in (("temperature", temperature), ("top_p", top_p),
-                                        (top_k_key, top_k)) if hasattr(call, k)}
+            values = _flat_sampling(recipe, path, call, {"temperature": temperature,
+                                                         "top_p": top_p, top_k_key: top_k})
             values.update({f.name: max_new_tokens for f in dataclasses.fields(call)
                            if f.name.endswith("max_new_tokens")
                            and isinstance(getattr(call, f.name), int)

@@ -166,6 +166,13 @@ def _with_env_arguments(*sources: Callable[..., Any]) -> Callable[[Callable], Ca
     return decorate
 
 
+def _read_from(env: DialogueMemoryEnv, data_path: Any) -> DialogueMemoryEnv:
+    """`env`, noting the data file it read as `env.data_path` (the default one included): eval
+    records it in run.json, so a run on the cached default names its file like any other."""
+    env.data_path = str(data_path)
+    return env
+
+
 def _need_data_path(data_path: Any, dataset: str, hint: str) -> None:
     if data_path is None:
         raise ConfigError(f"the {dataset} envs need data_path=: {hint}. Example: "
@@ -192,7 +199,7 @@ def make_locomo_dialogue(data_path: str | None = None, split: str | None = None,
     data_path = data_path if data_path is not None else str(data_file("locomo"))
     conversations = load_locomo(data_path, split=split, include_adversarial=include_adversarial)
     source = f"LoCoMo {data_path}" + (f" ({split})" if split else "")
-    return DialogueMemoryEnv(conversations, source=source, **env_kwargs)
+    return _read_from(DialogueMemoryEnv(conversations, source=source, **env_kwargs), data_path)
 
 
 @_with_env_arguments()
@@ -218,7 +225,8 @@ def make_longmemeval_dialogue(data_path: str | None = None, variant: str = "s",
                     "a LongMemEval file such as longmemeval_s_cleaned.json, or a hub id")
     conversations = load_longmemeval(data_path, variant=variant, question_types=question_types,
                                      include_abstention=include_abstention, limit=limit)
-    return DialogueMemoryEnv(conversations, source=f"LongMemEval {data_path}", **env_kwargs)
+    return _read_from(DialogueMemoryEnv(conversations, source=f"LongMemEval {data_path}",
+                                        **env_kwargs), data_path)
 
 
 @_with_env_arguments()
@@ -251,8 +259,8 @@ def make_memoryagentbench_dialogue(data_path: str | None = None, competency: str
                                           chunks_per_session=chunks_per_session,
                                           sources=sources, limit=limit)
     env_kwargs.setdefault("per_speaker_k", 0)
-    return DialogueMemoryEnv(conversations, source=f"MemoryAgentBench {data_path}",
-                             **env_kwargs)
+    return _read_from(DialogueMemoryEnv(conversations, source=f"MemoryAgentBench {data_path}",
+                                        **env_kwargs), data_path)
 
 
 def _generator() -> Callable[..., Any]:

@@ -3,8 +3,9 @@
     >>> summary = evaluate("MemAgent-HotpotQA-v0", agent, out_dir="runs/x", episodes=128)
 
 Writes into `out_dir`:
-  - run.json: what was run (env id and kwargs, recipe, backend, seeds, K, versions); a resumed
-    run must match it.
+  - run.json: what was run (env id and kwargs, the data file a default read included; recipe,
+    whether the agent reads the task (`agent_needs_task`), backend, seeds, K, versions); a
+    resumed run must match it.
   - predictions.jsonl: one row per (task_id, attempt): prediction, golds, every reward
     component, turns (component, token counts, finish reason, error), tokens, latency.
   - traces.jsonl: the memory after each step of the same episodes.
@@ -272,6 +273,11 @@ def _env_pool(env_id: str, env_kwargs: dict[str, Any], make_env: Callable[[], gy
         def make_env() -> gym.Env:
             return gym.make(env_id, **env_kwargs)
     probe = _first_env(env_id, env_kwargs, make_env)  # reused as the first pooled env
+    read = getattr(probe.unwrapped, "data_path", None)
+    if "data_path" not in env_kwargs and isinstance(read, str):
+        # the env read its default file (`memgym data get`'s): run.json names it, so a board
+        # that runs that file sees the same data_path as from a run that passed it
+        env_kwargs["data_path"] = read
     num_tasks = getattr(probe.unwrapped, "num_tasks", None)
     if num_tasks is None:
         raise ConfigError(f"{env_id}: the env has no num_tasks; memgym eval needs an env whose "
@@ -285,7 +291,11 @@ def _run_record(env_id: str, env_kwargs: dict[str, Any], agent: Agent, *,
                 shard: tuple[int, int] | None = None) -> dict[str, Any]:
     """What run.json records about the run, as it reads back from JSON."""
     run = {"env_id": env_id, "env_kwargs": env_kwargs, "recipe": dict(recipe or {}),
-           "agent": getattr(agent, "name", type(agent).__name__), "seed": seed, "avg_k": avg_k,
+           "agent": getattr(agent, "name", type(agent).__name__),
+           # privileged (reads ctx.task): leaderboards show it as a reference line, whatever
+           # its kind is called (a user's `module:Name` kind included)
+           "agent_needs_task": bool(getattr(agent, "needs_task", False)),
+           "seed": seed, "avg_k": avg_k,
            "episodes": episodes, "env_num_tasks": num_tasks, "concurrency": concurrency,
            "shard": None if shard is None else f"{shard[0]}/{shard[1]}",
            **dict(run_info or {}), "versions": package_versions()}

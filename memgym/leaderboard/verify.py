@@ -23,8 +23,9 @@ claimed scores' own arithmetic: submission.json's against the rows', a row's aga
 questions'), and a submission that passes them is `unverifiable`, never `ok`.
 
 Privileged agents (`PRIVILEGED_KINDS`: the kinds whose agents read the task, `needs_task`, and
-hand-written task solvers) verify like any other but carry `Verdict.privileged`: boards show
-them as reference lines, never ranked.
+hand-written task solvers; and any agent whose run.json records `agent_needs_task`, as a user's
+kind) verify like any other but carry `Verdict.privileged`: boards show them as reference
+lines, never ranked.
 
 A question-level board (`level: question`, the dialogue boards) scores each row's `questions`
 records instead: every record's `prediction` (the answer the env scored) is scored again with
@@ -213,12 +214,19 @@ agents declare `needs_task` (tests/leaderboard checks this against every shipped
 scripted policies (a task author's hand-written solver, `memgym.agents.policy`)."""
 
 
-def privileged_reason(recipe: Any) -> str | None:
-    """Why a run's resolved agent recipe (run.json's `recipe`) is privileged, or None."""
+def privileged_reason(recipe: Any, run: Any = None) -> str | None:
+    """Why a run's resolved agent recipe (run.json's `recipe`) is privileged, or None.
+
+    A shipped kind is looked up in `PRIVILEGED_KINDS`; any other kind (a user's `module:Name`
+    or registered one, which verify never imports) by what `memgym eval` recorded of the agent
+    it ran: run.json's `agent_needs_task`.
+    """
     kind = recipe.get("kind") if isinstance(recipe, dict) else None
-    if not isinstance(kind, str) or kind not in PRIVILEGED_KINDS:
-        return None
-    return f"{kind}: {PRIVILEGED_KINDS[kind]}"
+    if isinstance(kind, str) and kind in PRIVILEGED_KINDS:
+        return f"{kind}: {PRIVILEGED_KINDS[kind]}"
+    if isinstance(run, dict) and run.get("agent_needs_task") is True:
+        return f"{kind if isinstance(kind, str) else 'the agent'}: reads the task (needs_task)"
+    return None
 
 
 # -- checks -----------------------------------------------------------------------------------
@@ -750,7 +758,7 @@ def _verify_setting(board: Board, setting: Setting, folder: Path, meta: Mapping[
     verdict.problems += _check_run(board, setting, run, meta, f"{base}/{RUN_FILE}", repo_root)
     if not isinstance(run, dict):
         return
-    verdict.privileged = verdict.privileged or privileged_reason(run.get("recipe"))
+    verdict.privileged = verdict.privileged or privileged_reason(run.get("recipe"), run)
     verdict.problems += _check_command(board, setting, run, meta, folder.name)
     known = gold if isinstance(gold, GoldSet) else None
     path, label = folder / setting.name / PREDICTIONS_FILE, f"{base}/{PREDICTIONS_FILE}"

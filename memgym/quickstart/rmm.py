@@ -62,6 +62,7 @@ __all__ = [
     "build_cases",
     "evidence_citer",
     "extractive_answer",
+    "locomo_file",
     "oracle_top",
     "rank_cases",
     "run",
@@ -389,6 +390,17 @@ def _plot(out: Path, train_rows: Sequence[dict[str, Any]], table: dict[str, Any]
 
 
 # -- the run ---------------------------------------------------------------------------------
+def locomo_file(data_path: str | Path) -> Path:
+    """`data_path` as LoCoMo's locomo10.json, which must exist (a ConfigError says how to get it)."""
+    path = Path(data_path)
+    if not path.is_file():
+        raise ConfigError(f"--data-path {path}: no such file; `memgym quickstart rmm` needs "
+                          "LoCoMo's locomo10.json (CC BY-NC 4.0, not shipped): `memgym data get "
+                          "locomo` fetches it, and the quickstart then finds it without "
+                          "--data-path")
+    return path
+
+
 def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -418,11 +430,7 @@ def run_rmm_quickstart(data_path: str | Path, out_dir: str | Path = "runs/quicks
     from memgym.agents.reranker import MemoryReranker
     from memgym.llm import set_torch_threads
 
-    path = Path(data_path)
-    if not path.is_file():
-        raise ConfigError(f"--data-path {path}: no such file; `memgym quickstart rmm` needs "
-                          "LoCoMo's locomo10.json (CC BY-NC 4.0, not shipped: download it from "
-                          "github.com/snap-research/locomo, data/locomo10.json)")
+    path = locomo_file(data_path)
     epochs = SETTINGS["epochs"] if epochs is None else int(epochs)
     lr = SETTINGS["learning_rate"] if learning_rate is None else float(learning_rate)
     if epochs < 1 or not lr > 0:
@@ -560,8 +568,9 @@ def _write(out: Path, rows: dict[str, list[dict[str, Any]]], table: dict[str, An
 # -- command line -----------------------------------------------------------------------------
 def add_arguments(parser: Any) -> None:
     """`memgym quickstart rmm` arguments."""
-    parser.add_argument("--data-path", required=True, metavar="PATH",
-                        help="LoCoMo's locomo10.json (CC BY-NC 4.0, not shipped)")
+    parser.add_argument("--data-path", default=None, metavar="PATH",
+                        help="LoCoMo's locomo10.json (CC BY-NC 4.0, not shipped; default: the "
+                             "copy `memgym data get locomo` cached)")
     parser.add_argument("--out", default="runs/quickstart-rmm",
                         help="run folder (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=None,
@@ -591,8 +600,11 @@ def run(args: Any) -> int:
     table."""
     from rich.console import Console
 
+    from memgym.data.download import data_file
     from memgym.quickstart import rmm_online
 
+    if args.data_path is None:  # the envs' default: the file `memgym data get locomo` cached
+        args.data_path = str(data_file("locomo"))
     if getattr(args, "protocol", "online") == "online":
         return rmm_online.run(args)
     if getattr(args, "tau", None) is not None:

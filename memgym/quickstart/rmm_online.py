@@ -22,8 +22,8 @@ drawn by the weights that are about to be updated, and their sampling-time log-p
 therefore 1 at the step (the gradient is REINFORCE's, and the clip never binds); `reinforce_step`
 checks it, so a buffer that outlives an update is an error rather than a silently biased
 gradient. The step calls the trainer's `fixed_baseline_advantages` / `group_advantages`,
-`broadcast_credit` and `grpo_loss` directly (not `module_policy.module_loss`, whose old
-log-probs are being changed).
+`broadcast_credit` and `grpo_loss` directly: `module_policy.module_loss` takes the same
+sampling-time log-probs but only a fixed baseline, not the per-question "picks" baseline.
 
 What is scored as "online" is what the answerer was shown (the Gumbel sample, as in deployment:
 exploration has a price); `greedy_view` rows score the M best scores of the same state at the
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -52,6 +51,7 @@ import numpy as np
 import torch
 
 from memgym.errors import ConfigError
+from memgym.quickstart.report import fresh_out_dir
 from memgym.quickstart.rmm import (
     SETTINGS,
     RMMCase,
@@ -384,17 +384,6 @@ OUTPUTS = ("base", "oracle", *VARIANTS, "pretrained", "quickstart.json", "table.
            "quickstart.png")
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    ours = [out / n for n in OUTPUTS]
-    if any(p.exists() for p in ours):
-        if not overwrite:
-            raise ConfigError(f"{out} already holds quickstart results; pass --overwrite to "
-                              "replace them, or choose another --out")
-        for p in ours:
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def cached_encoder(name: str | Any) -> Any:
     """The encoder a quickstart embeds with: a named or folder encoder behind the on-disk
     embedding cache (`memgym.memory.embedding_cache`); "hash" and encoder objects as they are."""
@@ -474,19 +463,14 @@ def run_online_quickstart(data_path: str | Path, out_dir: str | Path = "runs/qui
     """
     from memgym.agents.reranker import MemoryReranker
     from memgym.llm import set_torch_threads
-    from memgym.quickstart.rmm import RANKINGS, RMMQuickstartResult
+    from memgym.quickstart.rmm import RANKINGS, RMMQuickstartResult, locomo_file
 
-    path = Path(data_path)
-    if not path.is_file():
-        raise ConfigError(f"--data-path {path}: no such file; `memgym quickstart rmm` needs "
-                          "LoCoMo's locomo10.json (CC BY-NC 4.0, not shipped: download it from "
-                          "github.com/snap-research/locomo, data/locomo10.json)")
+    path = locomo_file(data_path)
     unknown = sorted(set(settings or {}) - set(ONLINE_SETTINGS))
     if unknown:
         raise ConfigError(f"online settings {unknown}: unknown; valid: {sorted(ONLINE_SETTINGS)}")
     cfg = {**ONLINE_SETTINGS, **(settings or {})}
-    out = Path(out_dir)
-    _prepare_out(out, overwrite)
+    out = fresh_out_dir(out_dir, OUTPUTS, overwrite)
     set_torch_threads(threads, setting="threads")
     seconds: dict[str, float] = {}
     clock = time.perf_counter()

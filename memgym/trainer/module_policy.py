@@ -185,7 +185,7 @@ class ModulePolicyTrainer:
         self.out = Path(cfg.output_dir)
         kwargs: dict[str, Any] = {}
         if self.spec.backend == "scripted":
-            from memgym.agents.policy import import_callable
+            from memgym.imports import import_callable
 
             kwargs["policy"] = import_callable(self.spec.model, key="module_policy.model")
         else:

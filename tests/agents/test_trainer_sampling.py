@@ -111,3 +111,18 @@ def test_a_users_kind_that_declares_no_llm_call_is_refused_by_name(tmp_path, mon
     with pytest.raises(ConfigError, match="declares no LLM call.*LLMCall"):
         trainer_sampling_overrides(recipe, temperature=1.0, top_p=1.0, top_k=0,
                                    max_new_tokens=8)
+
+
+def test_a_flat_kind_without_a_trainer_setting_is_refused_unless_it_truncates_nothing():
+    # the memory-R1 quickstart's kind has flat temperature/top_p but no top_k: the trainer's
+    # top_k was dropped silently, so its manager sampled untruncated beside a top-k trainer
+    from memgym.quickstart.memory_r1 import register_tiny_kind
+
+    register_tiny_kind()
+    recipe = load_recipe({"kind": "memory_r1_tiny", "temperature": 1.0})
+    with pytest.raises(ConfigError, match=r"memory_r1_tiny.*no top_k.*top_k=7"):
+        trainer_sampling_overrides(recipe, temperature=0.37, top_p=0.9, top_k=7,
+                                   max_new_tokens=9)
+    assert trainer_sampling_overrides(recipe, temperature=0.37, top_p=0.9, top_k=0,
+                                      max_new_tokens=9) == {"temperature": 0.37, "top_p": 0.9,
+                                                            "max_new_tokens": 9}

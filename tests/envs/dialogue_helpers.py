@@ -1,4 +1,7 @@
-"""A hand-built two-session conversation for the dialogue env tests (facts invented)."""
+"""Shared data of the env tests: a hand-built two-session conversation (facts invented), and
+the fixture kwargs of the registered ids whose data memgym cannot ship."""
+
+from pathlib import Path
 
 from memgym.data.dialogue import Conversation, DialogueQuestion, DialogueSession, DialogueTurn
 
@@ -25,3 +28,15 @@ def tiny_conversation(conversation_id: str = "tiny") -> Conversation:
                          evidence_sessions=("session_1", "session_2"), answer_after="D2:2"),
     )
     return Conversation(conversation_id, ("Ana", "Ben"), (s1, s2), questions, "test")
+
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+DATA_KWARGS = {  # ids whose data memgym cannot ship: the fixtures in the datasets' schemas
+    "MemoryR1-LoCoMo-v0": {"data_path": str(FIXTURES / "locomo_mini.json")},
+    "RMM-LoCoMo-v0": {"data_path": str(FIXTURES / "locomo_mini.json")},
+    "RMM-LongMemEval-v0": {"data_path": str(FIXTURES / "longmemeval_mini.json")},
+    "MemoryR1-LongMemEval-v0": {"data_path": str(FIXTURES / "longmemeval_mini.json")},
+    "MemoryBank-MemoryAgentBench-v0": {"data_path": str(FIXTURES / "memoryagentbench"),
+                                       "competency": "Conflict_Resolution"},
+}
+"""gym.make kwargs per registered id that needs data (the others run offline without any)."""

@@ -1,10 +1,9 @@
 """Every registered id: constructs offline with defaults (the dialogue ids that need data: with
 the small fixtures of tests/fixtures), passes the checkers, vectorises."""
 
-from pathlib import Path
-
 import gymnasium as gym
 import pytest
+from dialogue_helpers import DATA_KWARGS
 
 import memgym  # noqa: F401  (registers the ids)
 from memgym.envs.registration import ENV_DESCRIPTIONS
@@ -12,16 +11,7 @@ from memgym.errors import ConfigError
 from memgym.testing import check_memgym_env
 
 ENV_IDS = sorted(ENV_DESCRIPTIONS)
-FIXTURES = Path(__file__).parents[1] / "fixtures"
-DATA_KWARGS = {  # ids whose data memgym cannot ship: the fixtures in the datasets' schemas
-    "MemoryR1-LoCoMo-v0": {"data_path": str(FIXTURES / "locomo_mini.json")},
-    "RMM-LoCoMo-v0": {"data_path": str(FIXTURES / "locomo_mini.json")},
-    "RMM-LongMemEval-v0": {"data_path": str(FIXTURES / "longmemeval_mini.json")},
-    "MemoryR1-LongMemEval-v0": {"data_path": str(FIXTURES / "longmemeval_mini.json")},
-    "MemoryBank-MemoryAgentBench-v0": {"data_path": str(FIXTURES / "memoryagentbench"),
-                                       "competency": "Conflict_Resolution"},
-}
-"""With real data (tests/envs/test_dialogue_registration.py runs LoCoMo when present)."""
+# DATA_KWARGS: the fixtures; with real data, tests/envs/test_dialogue_registration.py runs LoCoMo
 
 
 def test_every_description_is_registered_and_vice_versa():

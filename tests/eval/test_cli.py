@@ -231,3 +231,23 @@ def test_a_users_env_module_is_found_in_the_current_directory(tmp_path, monkeypa
                  "--out", str(tmp_path / "run2"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "no module 'nosuchmod' in the current directory" in err and "PYTHONPATH" in err
+
+
+def test_a_run_on_the_cached_default_data_names_its_file_in_run_json(tmp_path, monkeypatch,
+                                                                    policy_module):
+    # the LoCoMo envs read `memgym data get locomo`'s file by default, and the recipes' comments
+    # run them so; run.json must still name the file, as the boards' settings do
+    # (env_kwargs.data_path), or the submission of such a run is rejected as "missing"
+    import shutil
+
+    cache = tmp_path / "cache" / "data"
+    cache.mkdir(parents=True)
+    shutil.copy(Path(__file__).parents[1] / "fixtures" / "locomo_mini.json",
+                cache / "locomo10.json")
+    monkeypatch.setenv("MEMGYM_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    assert main(["eval", "--env", "MemoryR1-LoCoMo-v0", "--env-kwargs", "split=train",
+                 "--agent", "dialogue_full_context", "--backend", "scripted", "--model",
+                 policy_module, "--episodes", "1", "--out", str(out), "--no-progress"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["env_kwargs"] == {"data_path": str(cache / "locomo10.json"), "split": "train"}

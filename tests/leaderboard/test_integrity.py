@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -273,3 +274,48 @@ def test_the_plot_shows_100_percent_markers_unclipped_with_their_intervals(submi
     assert low < 0 and high > 100
     assert ax.containers and ax.containers[0].has_yerr  # the interval bars are drawn
     plt.close(figures[0])
+
+
+USER_KINDS = '''
+class PeekingAgent:
+    """Answers from the task's gold (a user's oracle): it declares needs_task."""
+
+    needs_task = True
+
+    def __init__(self, *, name="peeking"):
+        self.name = name
+
+    async def act(self, observation, ctx):
+        if observation["phase"] != "answer":
+            return observation["memory"]
+        return "\\\\boxed{" + ctx.task.answers[0] + "}"
+
+
+class HonestAgent(PeekingAgent):
+    """The same without the task."""
+
+    needs_task = False
+
+    async def act(self, observation, ctx):
+        return observation["memory"] if observation["phase"] != "answer" else "\\\\boxed{?}"
+'''
+
+
+@pytest.mark.parametrize(("kind", "privileged"), [("PeekingAgent", True), ("HonestAgent", False)])
+def test_a_users_kind_that_reads_the_task_is_a_reference_line(tmp_path, monkeypatch, kind,
+                                                              privileged):
+    # `kind: module:Name` (issue 23) names no shipped kind, so PRIVILEGED_KINDS cannot know it:
+    # memgym eval records what the agent declared, and verify reads that
+    (tmp_path / "integrity_user_kinds.py").write_text(USER_KINDS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "integrity_user_kinds", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "recipe.yaml").write_text(f"kind: integrity_user_kinds:{kind}\n")
+    assert main(["eval", "--env", "MemAgent-Synthetic-v0", "--agent", "recipe.yaml",
+                 "--episodes", "2", "--out", "runs/x", "--no-progress"]) == 0
+    run = json.loads((tmp_path / "runs" / "x" / "run.json").read_text())
+    assert run["agent_needs_task"] is privileged
+    reason = privileged_reason(run["recipe"], run)
+    assert (reason is not None) == privileged
+    if privileged:
+        assert reason == "integrity_user_kinds:PeekingAgent: reads the task (needs_task)"

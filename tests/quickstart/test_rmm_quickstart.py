@@ -6,6 +6,7 @@ computed from the prediction files.
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 
 from memgym.agents.reranker import MemoryReranker
 from memgym.cli import build_parser, main
-from memgym.errors import ConfigError
+from memgym.errors import ConfigError, MemgymError
 from memgym.quickstart.rmm import (
     RMMCase,
     evidence_citer,
@@ -129,3 +130,27 @@ def test_rmm_quickstart_end_to_end_on_the_fixture(tmp_path):
     assert len([r for r in steps if "reward" in r]) == table["reinforce_steps"] == 2
     with pytest.raises(ConfigError, match="--overwrite"):
         run_rmm_quickstart(FIXTURE, out, encoder="hash", epochs=1, log=lambda *_: None)
+
+
+@pytest.mark.parametrize("protocol", ["online", "offline"])
+def test_quickstart_rmm_reads_the_locomo_file_memgym_data_get_cached(tmp_path, monkeypatch,
+                                                                     protocol):
+    # `memgym data get locomo` caches the file the envs read by default; the quickstart reads
+    # the same one when --data-path is not given, and says how to get it when it is absent
+    monkeypatch.setenv("MEMGYM_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    args = build_parser().parse_args(["quickstart", "rmm", "--protocol", protocol,
+                                      "--out", str(out), "--encoder", "hash"])
+    with pytest.raises(MemgymError, match="memgym data get locomo"):
+        args._run(args)
+    (tmp_path / "cache" / "data").mkdir(parents=True)
+    shutil.copy(FIXTURE, tmp_path / "cache" / "data" / "locomo10.json")
+    (out / "oracle").mkdir(parents=True)  # an earlier run's results: refused after the data
+    with pytest.raises(ConfigError, match="--overwrite"):   # was found (without --overwrite)
+        args._run(args)
+    assert args.data_path == str(tmp_path / "cache" / "data" / "locomo10.json")
+
+
+def test_a_missing_locomo_file_names_the_command_that_gets_it(tmp_path):
+    with pytest.raises(ConfigError, match="memgym data get locomo"):
+        run_rmm_quickstart(tmp_path / "absent.json", tmp_path / "run", encoder="hash")
