@@ -32,6 +32,7 @@ from memgym._async import run_sync
 from memgym.agents.base import Agent, EpisodeContext, Turn
 from memgym.data.task import Task
 from memgym.errors import ConfigError
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
 
 __all__ = ["EnvPool", "Episode", "EpisodeJob", "derive_seed", "episode_result", "run_episode",
            "run_episodes", "run_sync"]
@@ -121,12 +122,12 @@ class Episode:
             scored (empty for a step that scored none): what per-step credit re-weights (a dialogue env's write steps carry
             the frozen reader's score, its answer steps the answer's EM/F1).
         reward, reward_components: the episode's result, as the env reported it at
-            termination in `info["episode"]` (memgym's episode contract): for a dialogue env
+            termination in `info["episode_result"]` (memgym's episode contract): for a dialogue env
             the weighted components averaged over its questions and writes, never its last
             question's. Eval, the trainer and their logs all read these two.
         reward_weights: the env's component weights (`info["reward_weights"]`).
         info: the final step's info (answer, golds, peak_context_tokens, memory_tokens, and
-            `episode`: the result and, for a dialogue env, its per-question records).
+            `episode_result`: the result and, for a dialogue env, its per-question records).
         turns: every LLM call, in order (what the trainer trains on).
         wall_time_s: wall time of the whole episode.
         task: the task played (`env.unwrapped.task`), when the env exposes it.
@@ -175,20 +176,21 @@ def _memory_trace(obs: Any, info: Mapping[str, Any]) -> str:
 
 
 def episode_result(env: gym.Env, info: Mapping[str, Any]) -> tuple[float, dict[str, float]]:
-    """The episode's (reward, reward components) from the terminating step's `info["episode"]`.
+    """The episode's (reward, reward components): the terminating step's `info["episode_result"]`.
 
     memgym's one episode contract: an env reports its episode's result at termination, and
     nothing else (not the last step's reward) is the episode's score.
 
     Raises:
-        ConfigError: the env ended the episode without a well-formed `info["episode"]`.
+        ConfigError: the env ended the episode without a well-formed `info["episode_result"]`
+            (`EPISODE_RESULT_KEY`).
     """
-    result = info.get("episode")
+    result = info.get(EPISODE_RESULT_KEY)
     if (not isinstance(result, Mapping) or not isinstance(result.get("reward"), (int, float))
             or not isinstance(result.get("reward_components"), Mapping)):
         name = getattr(getattr(env, "spec", None), "id", None) or type(env.unwrapped).__name__
         raise ConfigError(
-            f"{name} ended an episode without info['episode'] = {{'reward': float, "
+            f"{name} ended an episode without info[{EPISODE_RESULT_KEY!r}] = {{'reward': float, "
             f"'reward_components': {{name: float}}}} (got {result!r:.80}); a memgym env reports "
             "its episode's result at termination (memgym.testing.check_memgym_env checks it)")
     return float(result["reward"]), {k: float(v) for k, v in result["reward_components"].items()}

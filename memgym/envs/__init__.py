@@ -6,9 +6,11 @@ from memgym.envs.long_context import DEFAULT_REWARD_WEIGHTS, ChunkStream, LongCo
 from memgym.envs.registration import ENV_DESCRIPTIONS, register_envs
 from memgym.envs.spaces import UnicodeText
 from memgym.envs.wrappers import VectorRewardWrapper
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
 
 __all__ = [
            "DEFAULT_REWARD_WEIGHTS",
+           "EPISODE_RESULT_KEY",
            "ENV_DESCRIPTIONS",
            "ChunkStream",
            "DialogueMemoryEnv",

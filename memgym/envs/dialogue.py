@@ -29,7 +29,7 @@ from memgym.memory.bank import (
 from memgym.memory.retrieval import Retriever, shared_retriever
 from memgym.memory.view import format_memories, shown_memories
 from memgym.rewards.locomo import locomo_scores
-from memgym.rewards.rubric import Rubric
+from memgym.rewards.rubric import EPISODE_RESULT_KEY, Rubric
 
 __all__ = [
     "MAX_ANSWER_CHARS",
@@ -217,8 +217,9 @@ class DialogueMemoryEnv(gym.Env):
     evidence just arrived); `"seen"` links every asked question whose `answer_after` is at or
     before the step. `info["reader_answers"]` lists them.
 
-    The last step's info also holds `episode`: the episode's result and aggregates, the one
-    result that `memgym eval`, the trainer and their logs read: `reward` (the weighted sum of
+    The last step's info also holds `episode_result` (`EPISODE_RESULT_KEY`): the episode's
+    result and aggregates, the one result that `memgym eval`, the trainer and their logs read:
+    `reward` (the weighted sum of
     the episode's components; with the default weights the mean F1 over the questions),
     `reward_components` (answer components averaged over questions, `op_validity` over write steps, `reader` over write steps with a
     linked question, `bank_size` after the last write), `questions` (per question: id,
@@ -431,7 +432,7 @@ class DialogueMemoryEnv(gym.Env):
         self._advance()
         terminated = self._phase == DONE
         if terminated:
-            info["episode"] = self._episode_summary()
+            info[EPISODE_RESULT_KEY] = self._episode_summary()
         self._obs_cache = self._observe()
         return self._obs_cache, reward, terminated, False, info
 

@@ -15,7 +15,7 @@ from memgym.envs.spaces import MAX_TEXT_LENGTH, UnicodeText, chars_for_tokens
 from memgym.errors import ConfigError, DataError
 from memgym.memory.slot import NO_MEMORY, OverwriteSlot
 from memgym.rewards.extraction import check_answer_format, extract_answer
-from memgym.rewards.rubric import Rubric
+from memgym.rewards.rubric import EPISODE_RESULT_KEY, Rubric
 from memgym.rewards.scorers import get_scorer, reads_raw_text
 from memgym.tokenizers import TokenCounter, load_token_counter
 
@@ -139,8 +139,9 @@ class LongContextMemoryEnv(gym.Env):
       - `memory_budget`: fraction of the episode's memory writes within budget.
     `info["reward_components"]` holds the components the step scored, `info["reward_weights"]`
     the weights; `reward == sum(weights[k] * components[k])` over the scored components. The
-    answer step's info also holds `episode`, the episode's result (`reward`,
-    `reward_components`: here the answer step's own), which eval and the trainer read. The answer step's info also has
+    answer step's info also holds `episode_result` (`EPISODE_RESULT_KEY`), the episode's result
+    (`reward`, `reward_components`: here the answer step's own), which eval and the trainer
+    read. The answer step's info also has
     `answer` (the extracted text, "" if none), `answer_extracted`, `scorer` and `format_errors`.
 
     ## Episode End
@@ -318,9 +319,9 @@ class LongContextMemoryEnv(gym.Env):
         info.update(answer=extracted or "", answer_extracted=not problems,
                     golds=list(self.task.answers), reward_components=components,
                     reward_weights=dict(self.rubric.weights),
-                    episode=self.rubric.episode_result(components),
                     scorer=scorer_name if isinstance(scorer_name, str) else scorer.__name__,
                     format_errors=problems)
+        info[EPISODE_RESULT_KEY] = self.rubric.episode_result(components)
         obs = {"question": self.task.question, "chunk": "", "memory": self.slot.text,
                "phase": DONE, "progress": "episode finished", "answer_format": self.answer_format}
         return obs, reward, True, False, info

@@ -14,9 +14,9 @@ same dict, in the core's `observation_space`); the idle agent's action is ignore
 per agent and scalar: the acting agent gets the core's step reward, the other 0; each agent's
 `infos[agent]["reward_components"]` holds the components its own last step scored (empty when
 it did not act), and the acting agent's info is the core's whole step info. At termination
-both agents' infos hold `episode`, the core's episode result (reward and components). With a frozen reader
-(`reader=`) the manager's reward is the reader's score after its edit (Memory-R1's manager
-reward); the answerer's is the answer's F1 by default.
+both agents' infos hold `episode_result`, the core's episode result (reward and components).
+With a frozen reader (`reader=`) the manager's reward is the reader's score after its edit
+(Memory-R1's manager reward); the answerer's is the answer's F1 by default.
 
 Both agents terminate together, after the last question. `pettingzoo.test.api_test`,
 `parallel_api_test`, `seed_test` and `parallel_seed_test` pass (tests/envs/test_multi_agent.py).
@@ -32,6 +32,7 @@ from pettingzoo.utils import wrappers
 
 from memgym.envs.dialogue import DialogueMemoryEnv
 from memgym.errors import ConfigError
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
 
 __all__ = [
     "ANSWERER",
@@ -68,8 +69,8 @@ def _split_step(core: DialogueMemoryEnv, acting: str, reward: float, info: dict[
     """Per-agent rewards and infos of one core step taken by `acting`."""
     rewards = {a: (float(reward) if a == acting else 0.0) for a in AGENTS}
     idle: dict[str, Any] = {"reward_components": {}, "reward_weights": dict(core.rubric.weights)}
-    if "episode" in info:  # both agents see the episode's result at termination
-        idle["episode"] = info["episode"]
+    if EPISODE_RESULT_KEY in info:  # both agents see the episode's result at termination
+        idle[EPISODE_RESULT_KEY] = info[EPISODE_RESULT_KEY]
     infos = {a: (info if a == acting else idle) for a in AGENTS}
     return rewards, infos
 

@@ -19,6 +19,7 @@ from typing import Any
 from memgym.agents.base import Turn
 from memgym.agents.episode import Episode
 from memgym.errors import DataError
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
 from memgym.tokenizers import WordTokenCounter
 
 __all__ = [
@@ -109,12 +110,12 @@ def prediction_row(episode: Episode, *, attempt: int) -> dict[str, Any]:
 def _episode_aggregates(info: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of an env that scores several steps (a dialogue env's questions).
 
-    Every env reports its episode's result in the last step's `info["episode"]` (the row's
+    Every env reports its episode's result in the last step's `info["episode_result"]` (the row's
     reward and components come from there through `Episode`); an env that scores several
     steps (DialogueMemoryEnv) adds its per-question records and the memory bank's size and
     operation counts, which the row keeps for `summarize`.
     """
-    agg = info.get("episode")
+    agg = info.get(EPISODE_RESULT_KEY)
     if not isinstance(agg, Mapping) or "questions" not in agg:
         return {}
     out: dict[str, Any] = {"questions": list(agg.get("questions", []))}

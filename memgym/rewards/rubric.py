@@ -10,7 +10,13 @@ import numpy as np
 
 from memgym.errors import ConfigError, did_you_mean
 
-__all__ = ["Rubric"]
+__all__ = ["EPISODE_RESULT_KEY", "Rubric"]
+
+EPISODE_RESULT_KEY = "episode_result"
+"""The info key under which an env's terminating step reports the episode's result
+(`Rubric.episode_result`'s dict), the one result eval, the trainer and logs read. Not
+"episode": that is the default key of Gymnasium's `RecordEpisodeStatistics`, which asserts
+it is free."""
 
 
 @dataclass(frozen=True)
@@ -60,9 +66,9 @@ class Rubric:
         return float(sum(self.weighted(values).values()))
 
     def episode_result(self, values: Mapping[str, float]) -> dict[str, Any]:
-        """The `info["episode"]` entry of a terminating step: the episode's reward components
-        and their weighted sum, the one result eval, trainer and logs read (see
-        `memgym.agents.episode.run_episode`)."""
+        """The `info[EPISODE_RESULT_KEY]` (`info["episode_result"]`) entry of a terminating
+        step: the episode's reward components and their weighted sum, the one result eval,
+        trainer and logs read (see `memgym.agents.episode.run_episode`)."""
         components = {name: float(values[name]) for name in self.names if name in values}
         return {"reward": self.total(components), "reward_components": components}
 

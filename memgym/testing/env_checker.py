@@ -9,6 +9,8 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.utils.env_checker import check_env
 
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
+
 __all__ = ["check_memgym_env", "NASTY_ACTIONS"]
 
 NASTY_ACTIONS: tuple[str, ...] = (
@@ -63,11 +65,12 @@ def _check_weighted_sum(reward: float, components: dict, weights: dict, what: st
 
 
 def _check_episode_result(info: dict, weights: dict) -> None:
-    """The episode contract: the terminating step's info["episode"] holds the episode's reward
-    and components (what eval and the trainer read), the reward their weighted sum."""
-    result = info.get("episode")
+    """The episode contract: the terminating step's info["episode_result"] holds the
+    episode's reward and components (what eval and the trainer read), the reward their
+    weighted sum."""
+    result = info.get(EPISODE_RESULT_KEY)
     assert isinstance(result, dict) and isinstance(result.get("reward_components"), dict), (
-        "the terminating step's info must hold episode = {'reward': float, "
+        f"the terminating step's info must hold {EPISODE_RESULT_KEY} = {{'reward': float, "
         "'reward_components': {name: float}}: the episode's result")
     _check_weighted_sum(result["reward"], result["reward_components"], weights, "episode")
 
@@ -76,7 +79,7 @@ def check_memgym_env(env: gym.Env, *, seed: int = 0, skip_render_check: bool = T
     """Run every check a memgym environment must pass; raise AssertionError on the first failure.
 
     Checks: Gymnasium's `check_env`; the reward components a step scores, weighted by
-    `reward_weights`, sum to the reward and lie in [0, 1]; at termination `info["episode"]`
+    `reward_weights`, sum to the reward and lie in [0, 1]; at termination `info["episode_result"]`
     holds the episode's result (reward and components, the reward their weighted sum); same seed and task id give identical episodes; the env pickles
     mid-episode and the copy continues identically; the nasty actions never raise and keep the
     observation inside `observation_space` (honest, finite text bounds); `num_tasks` is exposed.

@@ -53,6 +53,7 @@ from memgym.agents.base import EpisodeContext
 from memgym.agents.episode import derive_seed
 from memgym.config import from_dict
 from memgym.errors import ConfigError
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
 from memgym.trainer.advantages import broadcast_credit, fixed_baseline_advantages
 from memgym.trainer.checkpoint import (
     load_checkpoint,
@@ -150,7 +151,7 @@ async def _play(env: gym.Env, agent: Any, seed: int, task_id: int, sampling_seed
             cited = info.get("cited_ids") if info.get("cited_tag") else None
             out.append((record.sample, citation_rewards(record.sample.chosen_ids, cited)))
         step += 1
-    return out, info.get("episode", {})
+    return out, info.get(EPISODE_RESULT_KEY, {})
 
 
 def play_episode(env: gym.Env, agent: Any, *, seed: int, task_id: int, sampling_seed: int

@@ -12,6 +12,7 @@ from memgym.agents.base import EpisodeContext
 from memgym.agents.episode import run_episode, run_sync
 from memgym.agents.recipe import load_agent
 from memgym.errors import DataError
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
 
 RECIPE = Path(__file__).parents[2] / "agents" / "bank_oracle.yaml"
 
@@ -25,7 +26,7 @@ def test_the_oracle_scores_one_on_every_question_with_every_operation_valid():
     agent = load_agent(RECIPE, None)
     for task_id in range(4):
         episode = play(env, agent, task_id)
-        summary = episode.info["episode"]
+        summary = episode.info[EPISODE_RESULT_KEY]
         assert summary["reward_components"]["f1"] == 1.0
         assert summary["reward_components"]["em"] == 1.0
         assert summary["reward_components"]["op_validity"] == 1.0
@@ -37,7 +38,7 @@ def test_the_oracle_scores_one_on_every_question_with_every_operation_valid():
 def test_the_oracle_says_unknown_when_the_env_does_not_show_the_memory():
     # one memory shown per question: questions needing a fact the retriever missed fail
     env = gym.make("MemoryBank-Synthetic-v0", num_conversations=4, top_k=1, per_speaker_k=0)
-    scores = [play(env, BankOracleAgent(), t).info["episode"]["reward_components"]["f1"]
+    scores = [play(env, BankOracleAgent(), t).info[EPISODE_RESULT_KEY]["reward_components"]["f1"]
               for t in range(4)]
     assert min(scores) < 1.0
 

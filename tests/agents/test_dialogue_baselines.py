@@ -26,6 +26,7 @@ from memgym.agents.recipe import load_agent
 from memgym.envs.dialogue import DialogueMemoryEnv
 from memgym.errors import ConfigError, DataError
 from memgym.llm.scripted import ScriptedBackend
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
 from memgym.testing.models import needs_models
 
 AGENTS = Path(__file__).parents[2] / "agents"
@@ -74,10 +75,10 @@ def test_mem0_style_returns_the_whole_memory_with_none_items():
 
     env = tiny_env()
     episode = play(env, load_agent(AGENTS / "mem0_style.yaml", ScriptedBackend(model)))
-    counts = episode.info["episode"]["op_counts"]
+    counts = episode.info[EPISODE_RESULT_KEY]["op_counts"]
     assert counts["ADD/applied"] == 4 and counts["NOOP/applied"] > 0
     assert episode.actions[4:] == ["Lisbon", "the violin", "on the violin case"]
-    assert episode.info["episode"]["reward_components"]["f1"] == 1.0
+    assert episode.info[EPISODE_RESULT_KEY]["reward_components"]["f1"] == 1.0
     assert {(t.component, t.trainable) for t in episode.turns} == {
         ("extractor", False), ("manager", False), ("answerer", False)}
 
@@ -108,8 +109,9 @@ def test_rag_turns_cuts_long_turns_to_the_entry_limit():
 def test_full_context_answers_from_everything_and_stores_nothing():
     backend = ScriptedBackend(reader)
     episode = play(tiny_env(), load_agent(AGENTS / "dialogue_full_context.yaml", backend))
-    assert episode.actions[:4] == [EMPTY_WRITE] * 4 and episode.info["episode"]["bank_size"] == 0
-    assert episode.info["episode"]["reward_components"]["f1"] == 1.0
+    assert episode.actions[:4] == [EMPTY_WRITE] * 4
+    assert episode.info[EPISODE_RESULT_KEY]["bank_size"] == 0
+    assert episode.info[EPISODE_RESULT_KEY]["reward_components"]["f1"] == 1.0
     prompt = prompt_of(backend.requests[0])
     assert "Session 1 (1:00 pm on 8 May, 2023)\nAna: I just moved to Lisbon." in prompt
     assert "Session 2 (2:00 pm on 9 June, 2023)\nAna: I started" in prompt
@@ -120,7 +122,7 @@ def test_full_context_and_the_oracle_play_the_session_stream_too():
     for stem in ("dialogue_full_context", "dialogue_oracle"):
         episode = play(tiny_env(protocol="rmm"), load_agent(AGENTS / f"{stem}.yaml",
                                                            ScriptedBackend(reader)))
-        assert episode.info["episode"]["reward_components"]["f1"] == 1.0, stem
+        assert episode.info[EPISODE_RESULT_KEY]["reward_components"]["f1"] == 1.0, stem
 
 
 def test_full_context_truncates_the_middle_and_says_so():
@@ -141,7 +143,7 @@ def test_full_context_truncates_the_middle_and_says_so():
 def test_the_oracle_answers_from_the_evidence_turns_only():
     backend = ScriptedBackend(reader)
     episode = play(tiny_env(), load_agent(AGENTS / "dialogue_oracle.yaml", backend))
-    assert episode.info["episode"]["reward_components"]["f1"] == 1.0
+    assert episode.info[EPISODE_RESULT_KEY]["reward_components"]["f1"] == 1.0
     prompts = [prompt_of(r) for r in backend.requests]
     assert "Lisbon" in prompts[0] and "violin" not in prompts[0]
     assert "Miso" in prompts[2] and "Lisbon" not in prompts[2]
@@ -187,7 +189,7 @@ def test_each_baseline_plays_the_synthetic_task(stem):
 
     env = gym.make("MemoryBank-Synthetic-v0", num_conversations=1)
     episode = play(env, load_agent(AGENTS / f"{stem}.yaml", ScriptedBackend(model)))
-    summary = episode.info["episode"]
+    summary = episode.info[EPISODE_RESULT_KEY]
     assert summary["num_questions"] > 0
     assert sum(t.component == "answerer" for t in episode.turns) == summary["num_questions"]
     assert summary["op_counts"]["MALFORMED/refused"] == 0

@@ -26,6 +26,7 @@ from memgym.agents.episode import EnvPool, derive_seed, run_sync
 from memgym.envs.registration import ENV_DESCRIPTIONS
 from memgym.errors import ConfigError
 from memgym.llm import Completion, SamplingParams, ScriptedBackend
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
 from memgym.tokenizers import WordTokenCounter
 
 
@@ -219,7 +220,7 @@ class RightOnlyOnTheLast:
 
 
 def _check_episode_is_the_envs_result(episode, several_questions: bool):
-    result = episode.info["episode"]
+    result = episode.info[EPISODE_RESULT_KEY]
     assert episode.reward == result["reward"]
     assert episode.reward_components == result["reward_components"]
     if several_questions:  # right only on the last question: the mean, not the last reward
@@ -238,7 +239,7 @@ def test_episode_reward_is_the_envs_episode_result_in_every_registered_env(env_i
     env = gym.make(env_id, **kwargs)
     episode = run_sync(run_episode(env, RightOnlyOnTheLast(), seed=0, task_id=0))
     env.close()
-    several = episode.info["episode"].get("num_questions", 1) > 1
+    several = episode.info[EPISODE_RESULT_KEY].get("num_questions", 1) > 1
     assert several or "LongMemEval" in env_id or "MemoryAgentBench" in env_id or not dialogue
     _check_episode_is_the_envs_result(episode, several_questions=several)
     if not dialogue:  # MemAgent: the updates score nothing, the answer step everything
@@ -257,7 +258,7 @@ def test_episode_result_reaches_both_agents_of_the_pettingzoo_view():
     for name in env.agent_iter():
         obs, _, terminated, truncated, info = env.last()
         if terminated or truncated:
-            results[name] = info["episode"]
+            results[name] = info[EPISODE_RESULT_KEY]
             env.step(None)
             continue
         env.step(run_sync(agent.act(obs, ctx)))
@@ -284,13 +285,13 @@ def test_the_authoring_skeletons_env_reports_its_episode_result(tmp_path, monkey
 class _NoEpisodeResult(gym.Wrapper):
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        info.pop("episode", None)
+        info.pop(EPISODE_RESULT_KEY, None)
         return obs, reward, terminated, truncated, info
 
 
 def test_an_env_that_ends_without_an_episode_result_is_refused_by_name():
     env = _NoEpisodeResult(make_env())
-    with pytest.raises(ConfigError, match=r"without info\['episode'\]"):
+    with pytest.raises(ConfigError, match=r"without info\['episode_result'\]"):
         run_sync(run_episode(env, RightOnlyOnTheLast(), seed=0, task_id=0))
 
 

@@ -26,6 +26,7 @@ from memgym.envs.dialogue import DialogueMemoryEnv
 from memgym.errors import ConfigError
 from memgym.llm.base import Completion
 from memgym.llm.scripted import ScriptedBackend
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
 
 RECIPE = Path(__file__).parents[2] / "agents" / "memory_r1.yaml"
 
@@ -81,9 +82,9 @@ def test_the_managers_json_reaches_the_bank_as_written():
     assert texts == ["Ana: I started learning the violin.", "Ben: Miso now sleeps on my violin case."]
     updated = next(e for e in bank if "Miso" in e.text)
     assert updated.history == ("Ben: I adopted a cat called Miso.",)
-    counts = episode.info["episode"]["op_counts"]
+    counts = episode.info[EPISODE_RESULT_KEY]["op_counts"]
     assert (counts["ADD/applied"], counts["UPDATE/applied"], counts["DELETE/applied"]) == (3, 1, 1)
-    assert episode.info["episode"]["reward_components"]["op_validity"] == 1.0
+    assert episode.info[EPISODE_RESULT_KEY]["reward_components"]["op_validity"] == 1.0
     # the write action is the manager's completion itself (what the trainer trains on)
     managers = [t for t in episode.turns if t.component == "manager"]
     assert [t.completion for t in managers] == episode.actions[:4]
@@ -94,7 +95,7 @@ def test_only_the_text_after_the_answer_marker_is_the_action():
     episode = play(env, load_agent(RECIPE, ScriptedBackend(teacher)))
     answers = episode.actions[4:]
     assert answers == ["on the violin case", "the violin", "on the violin case"]
-    questions = episode.info["episode"]["questions"]
+    questions = episode.info[EPISODE_RESULT_KEY]["questions"]
     assert [q["f1"] for q in questions][1:] == [1.0, 1.0]
     answerer = [t for t in episode.turns if t.component == "answerer"]
     assert all("Selected memories" in t.completion for t in answerer)
@@ -127,7 +128,7 @@ def test_a_turn_without_facts_stores_nothing_and_skips_the_manager():
     episode = play(tiny_env(), load_agent(RECIPE, ScriptedBackend(model)))
     assert episode.actions[:4] == [EMPTY_WRITE] * 4
     assert {t.component for t in episode.turns} == {"extractor", "answerer"}
-    assert episode.info["episode"]["bank_size"] == 0
+    assert episode.info[EPISODE_RESULT_KEY]["bank_size"] == 0
 
 
 def test_fact_fallback_turn_stores_the_turn_when_extraction_is_not_json():
@@ -141,10 +142,10 @@ def test_fact_fallback_turn_stores_the_turn_when_extraction_is_not_json():
         return "**Answer:** x"
 
     none = play(tiny_env(), load_agent(RECIPE, ScriptedBackend(model)))
-    assert none.info["episode"]["bank_size"] == 0
+    assert none.info[EPISODE_RESULT_KEY]["bank_size"] == 0
     fallback = play(tiny_env(), load_agent(RECIPE, ScriptedBackend(model),
                                            ["fact_fallback=turn"]))
-    assert fallback.info["episode"]["bank_size"] == 4
+    assert fallback.info[EPISODE_RESULT_KEY]["bank_size"] == 4
 
 
 def test_a_failed_manager_call_stores_nothing_and_is_not_trainable():
@@ -195,7 +196,7 @@ def test_memory_r1_refuses_the_rmm_protocol():
 def test_memory_r1_plays_the_synthetic_task_end_to_end():
     env = gym.make("MemoryBank-Synthetic-v0", num_conversations=1)
     episode = play(env, load_agent(RECIPE, ScriptedBackend(teacher)))
-    summary = episode.info["episode"]
+    summary = episode.info[EPISODE_RESULT_KEY]
     writes = summary["num_write_steps"]
     assert sum(t.component == "extractor" for t in episode.turns) == writes
     assert sum(t.component == "answerer" for t in episode.turns) == summary["num_questions"] > 0

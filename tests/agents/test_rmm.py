@@ -17,6 +17,7 @@ from memgym.errors import ConfigError
 from memgym.llm.scripted import ScriptedBackend
 from memgym.memory.bank import MemoryEntry
 from memgym.memory.view import shown_memories
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
 
 ROOT = Path(__file__).parents[2]
 
@@ -79,7 +80,7 @@ def _agent():
 def test_rmm_episode_add_and_merge_reach_the_bank_and_citations_the_env():
     env = gym.make("MemoryBank-Synthetic-v0", protocol="rmm", num_conversations=1)
     episode = run_sync(run_episode(env, _agent(), seed=0, task_id=0, sampling_seed=1))
-    summary = episode.info["episode"]
+    summary = episode.info[EPISODE_RESULT_KEY]
     assert summary["op_counts"]["ADD/applied"] > 0 and summary["op_counts"]["MERGE/applied"] > 0
     assert summary["bank_size"] == summary["op_counts"]["ADD/applied"]
     answers = [a for a in episode.actions if "[CITE:" in a or "[NO_CITE]" in a]

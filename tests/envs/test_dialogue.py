@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from memgym.envs.dialogue import DialogueMemoryEnv, parse_citations
 from memgym.errors import ConfigError
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
 from memgym.testing import check_memgym_env
 
 
@@ -120,7 +121,7 @@ def test_last_step_info_holds_the_episode_summary():
     env.step("unknown")
     _, reward, terminated, truncated, info = env.step("on the violin case [NO_CITE]")
     assert terminated and not truncated
-    episode = info["episode"]
+    episode = info[EPISODE_RESULT_KEY]
     assert [q["question_id"] for q in episode["questions"]] == ["tiny:q0", "tiny:q1", "tiny:q2"]
     assert [q["f1"] for q in episode["questions"]] == [1.0, 0.0, 1.0]
     assert episode["reward"] == pytest.approx(2 / 3)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from memgym.data.task import PIECE_SEPARATOR, Task
 from memgym.envs import ChunkStream, LongContextMemoryEnv, VectorRewardWrapper
 from memgym.errors import ConfigError, DataError, UnknownNameError
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
 from memgym.testing import check_memgym_env
 from memgym.tokenizers import WordTokenCounter
 
@@ -251,23 +252,5 @@ def test_update_steps_report_no_component_as_a_failure():
         assert reward == 0.0 and info["reward_components"] == {}
     _, _, done, _, info = env.step("\\boxed{x}")
     assert done and info["reward_components"]["memory_budget"] == 1.0
-    assert info["episode"] == {"reward": info["episode"]["reward"],
-                               "reward_components": info["reward_components"]}
-
-
-def test_gymnasiums_episode_statistics_wrapper_keeps_the_episode_result_under_its_own_key():
-    # memgym's episode result is info["episode"], the default key of Gymnasium's
-    # RecordEpisodeStatistics (which asserts it is free): envs/README.md says to pass stats_key
-    from gymnasium.wrappers import RecordEpisodeStatistics
-
-    from memgym._async import run_sync
-    from memgym.agents import load_agent, run_episode
-
-    oracle = load_agent("scripted_oracle", None)  # the synthetic task's oracle, no LLM
-    env = RecordEpisodeStatistics(gym.make("MemAgent-Synthetic-v0"), stats_key="episode_stats")
-    episode = run_sync(run_episode(env, oracle, seed=0, task_id=0))
-    assert episode.reward == episode.info["episode"]["reward"] == 1.0
-    assert episode.info["episode_stats"]["r"] == pytest.approx(sum(episode.rewards))
-    with pytest.raises(AssertionError):  # the default key collides: hence the README's advice
-        run_sync(run_episode(RecordEpisodeStatistics(gym.make("MemAgent-Synthetic-v0")),
-                             oracle, seed=0, task_id=0))
+    assert info[EPISODE_RESULT_KEY] == {"reward": info[EPISODE_RESULT_KEY]["reward"],
+                                       "reward_components": info["reward_components"]}

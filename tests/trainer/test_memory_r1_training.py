@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memgym.config import load_yaml
+from memgym.rewards.rubric import EPISODE_RESULT_KEY
 from memgym.trainer.advantages import STD_EPS, flat_step_groups, step_reward_credit
 from memgym.trainer.config import load_config
 from memgym.trainer.frozen_reader import FrozenReader, build_frozen_reader
@@ -309,6 +310,6 @@ def test_stage2_trains_the_answerer_with_the_manager_frozen(tmp_path, env):
     assert {t.component for e in seen for t in e.turns if t.trainable} == {"answerer"}
     managed = [t for e in seen for t in e.turns if t.component == "manager"]
     assert managed and not any(t.trainable for t in managed)
-    assert seen[0].info["episode"]["bank_size"] > 0  # the frozen manager wrote the bank
+    assert seen[0].info[EPISODE_RESULT_KEY]["bank_size"] > 0  # the frozen manager wrote the bank
     assert "reader" not in seen[0].step_components[0]  # no reader in stage 2
     assert metrics["rows"] > 0 and _changed(trainer, before)
