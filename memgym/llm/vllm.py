@@ -64,7 +64,7 @@ from typing import Any
 from memgym.errors import BackendError, ConfigError
 from memgym.llm.base import Completion, GenerationRequest, SamplingParams, strip_think
 from memgym.llm.batching import MicroBatcher
-from memgym.llm.vllm_worker import LOAD_METHOD, pack_tensor
+from memgym.llm.vllm_worker import APPLY_METHOD, RECEIVE_METHOD, load_into_worker, pack_tensor
 
 __all__ = [
     "SUPPORTED_VLLM",
@@ -606,14 +606,14 @@ class VLLMBackend:
         return self._batcher.submit_many(list(requests))
 
     # -- weights ----------------------------------------------------------------------------------
-    def _engine_model(self) -> Any | None:
-        """The engine's torch model when it lives in this process (a driver worker)."""
+    def _engine_worker(self) -> Any | None:
+        """The engine's worker when it lives in this process (a driver worker), else None."""
         executor = getattr(getattr(self.llm, "llm_engine", None), "model_executor", None)
-        worker = getattr(executor, "driver_worker", None)
-        for candidate in (worker, getattr(worker, "worker", None)):
+        wrapper = getattr(executor, "driver_worker", None)
+        for candidate in (getattr(wrapper, "worker", None), wrapper):
             runner = getattr(candidate, "model_runner", None)
             if runner is not None and hasattr(getattr(runner, "model", None), "load_weights"):
-                return runner.model
+                return candidate
         return None
 
     def sync_weights(self, model: Any) -> int:
@@ -621,12 +621,13 @@ class VLLMBackend:
 
         Call once per rollout, before sampling (not after every optimizer step). Works for
         transformers models and peft models (each LoRA layer folded in on its turn, out of
-        place). The prefix cache is reset, since cached KV came from the old weights.
+        place), on GPU and on CPU (see `memgym.llm.vllm_worker.load_into_worker`). The prefix
+        cache is reset, since cached KV came from the old weights.
         """
         with self._engine_lock:
-            target = self._engine_model()
-            if target is not None:
-                count = self._load_in_process(target, model)
+            worker = self._engine_worker()
+            if worker is not None:
+                count = self._load_in_process(worker, model)
             else:
                 count = self._load_through_workers(model)
             self.llm.reset_prefix_cache()
@@ -634,17 +635,22 @@ class VLLMBackend:
         return count
 
     @staticmethod
-    def _load_in_process(target: Any, model: Any) -> int:
-        """Push each weight straight into the in-process model, one tensor at a time."""
-        count = 0
-        for name, tensor in iter_weights_for_vllm(model):
-            target.load_weights([(name, tensor)])
-            del tensor  # a folded LoRA weight is freed before the next is computed
-            count += 1
-        return count
+    def _load_in_process(worker: Any, model: Any) -> int:
+        """Hand the lazy weight iterator straight to the in-process worker (no copies)."""
+        try:
+            return load_into_worker(worker, iter_weights_for_vllm(model))
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise BackendError(
+                f"VLLMBackend.sync_weights: vLLM could not load the trainer's weights "
+                f"({type(exc).__name__}: {exc}). The names come from "
+                "memgym.llm.vllm.iter_weights_for_vllm; check that the trainer's model is the "
+                "architecture the engine was built from"
+            ) from exc
 
     def _load_through_workers(self, model: Any) -> int:
-        """Send the weights to every worker via the extension, in buckets of packed bytes."""
+        """Send the weights to every worker via the extension in buckets, then apply them once."""
         if not hasattr(self.llm, "collective_rpc"):
             raise BackendError(
                 "VLLMBackend.sync_weights: the engine is not in this process and has no "
@@ -658,21 +664,31 @@ class VLLMBackend:
             size += len(bucket[-1][3])
             count += 1
             if size >= self.weight_sync_bucket_bytes:
-                self._send_bucket(bucket)
+                self._call_workers(RECEIVE_METHOD, (bucket,))
                 bucket, size = [], 0
         if bucket:
-            self._send_bucket(bucket)
+            self._call_workers(RECEIVE_METHOD, (bucket,))
+        self._call_workers(APPLY_METHOD, ())
         return count
 
-    def _send_bucket(self, bucket: list[Any]) -> None:
-        """One `collective_rpc` call of the extension's load method (by name, as V1 requires)."""
+    def _call_workers(self, method: str, args: tuple[Any, ...]) -> None:
+        """One `collective_rpc` call of an extension method (by name, as V1 requires).
+
+        The error blames the extension only when the workers lack the method; any other
+        failure is vLLM's own, reported as such.
+        """
         try:
-            self.llm.collective_rpc(LOAD_METHOD, args=(bucket,))
+            self.llm.collective_rpc(method, args=args)
         except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            if method in str(exc) and "has no attribute" in str(exc):
+                raise BackendError(
+                    f"VLLMBackend.sync_weights: the vLLM workers have no method {method!r} "
+                    f"({detail}); build the engine with worker_extension_cls="
+                    f"{WORKER_EXTENSION!r} (VLLMBackend does unless given llm=)"
+                ) from exc
             raise BackendError(
-                f"VLLMBackend.sync_weights: the vLLM workers could not run {LOAD_METHOD!r} "
-                f"({type(exc).__name__}: {exc}); build the engine with "
-                f"worker_extension_cls={WORKER_EXTENSION!r} (VLLMBackend does unless given llm=)"
+                f"VLLMBackend.sync_weights: the vLLM workers failed in {method!r} ({detail})"
             ) from exc
 
     def load_lora(self, path: str | None, name: str | None = None) -> None:
