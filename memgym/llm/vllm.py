@@ -75,8 +75,8 @@ from memgym.llm.vllm_worker import APPLY_METHOD, RECEIVE_METHOD, load_into_worke
 __all__ = [
     "CPU_ENV_DEFAULTS",
     "SUPPORTED_VLLM",
-    "VLLMBackend",
     "VLLM_DISTRIBUTIONS",
+    "VLLMBackend",
     "apply_cpu_env_defaults",
     "check_vllm_version",
     "completion_from_vllm",

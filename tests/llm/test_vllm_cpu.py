@@ -30,8 +30,8 @@ pytestmark = [
 
 torch = pytest.importorskip("torch")
 
-from memgym.llm.base import GenerationRequest, SamplingParams  # noqa: E402
-from memgym.models import registry, resolve_model_path  # noqa: E402
+from memgym.llm.base import GenerationRequest, SamplingParams
+from memgym.models import registry, resolve_model_path
 
 SMOL = "smollm2-135m-instruct"
 MAX_MODEL_LEN = 1024

@@ -24,8 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from memgym.llm import GenerationRequest, OpenAIBackend, SamplingParams
-from memgym.llm import require_training_capabilities
+from memgym.llm import (
+    GenerationRequest,
+    OpenAIBackend,
+    SamplingParams,
+    require_training_capabilities,
+)
 from memgym.models import registry, resolve_model_path
 
 pytestmark = [
