@@ -1,9 +1,14 @@
-"""Weight loading inside vLLM's workers, for when the engine does not live in the trainer's process.
+"""Weight loading inside vLLM's workers: `load_into_worker`, and the extension that calls it remotely.
+
+`load_into_worker(worker, weights)` is the one way memgym puts a trainer's weights into a vLLM
+worker, in process or not: through vLLM's `reload_weights(weights_iterator=...)` where it exists
+(it re-runs the processing after loading, which on CPU repacks the linear weights), then a tied
+LM head re-tied to the new embedding.
 
 `VLLMBackend` builds its engine with
 `worker_extension_cls="memgym.llm.vllm_worker.WeightSyncExtension"`; vLLM then adds this class to
 its worker's bases, so its methods run on every worker with the worker as `self` and can be
-called by name: `llm.collective_rpc("memgym_load_weights", args=(packed,))`. That is the form V1
+called by name: `llm.collective_rpc("memgym_receive_weights", args=(packed,))`. That is the form V1
 accepts: a method *name* travels, a Python function does not (V1's msgpack encoder refuses
 callables unless `VLLM_ALLOW_INSECURE_SERIALIZATION=1`). TRL's server does the same
 (`WeightSyncWorkerExtension.update_named_param`, called by name), with the tensors sent over NCCL;
