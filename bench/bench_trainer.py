@@ -132,15 +132,21 @@ def _memory_peak(device: str, start: float) -> float:
 
 def run_memgym(args) -> dict:
     """Time memgym's GRPOTrainer on the closed-book env."""
+    from memgym.models import resolve_model_path
     from memgym.trainer.config import load_config
     from memgym.trainer.grpo import GRPOTrainer
 
+    if args.memgym_backend == "vllm" and args.model == "tiny":
+        raise SystemExit("--memgym-backend vllm needs --model (vLLM loads a model folder)")
     _register()
     _set_threads(args)
     model, tok, device = _model(args)
     steps = args.warmup + args.steps
+    vllm = args.memgym_backend == "vllm"  # vLLM loads the model itself: it needs a folder
     config = load_config({
-        "env_id": ENV_ID, "model": "tiny", "use_lora": args.lora, "lora_r": args.lora_r,
+        "generation_backend": args.memgym_backend, "vllm_max_model_len": 1024 if vllm else None,
+        "env_id": ENV_ID, "model": str(resolve_model_path(args.model)) if vllm else "tiny",
+        "use_lora": args.lora, "lora_r": args.lora_r,
         "lora_alpha": 2 * args.lora_r, "lora_dropout": 0.0, "lora_target_modules": "all-linear",
         "torch_threads": args.threads if args.threads > 0 else "auto",
         "agent": {"kind": "memagent", "answer_max_new_tokens": args.max_new_tokens,
@@ -197,7 +203,9 @@ def run_trl(args) -> dict:
         max_completion_length=args.max_new_tokens, learning_rate=1e-6, loss_type="dapo",
         beta=0.0, epsilon=0.2, temperature=1.0, top_p=1.0, scale_rewards="group",
         reward_weights=adapter.reward_weights, report_to=[], logging_steps=1,
-        save_strategy="no", activation_checkpointing=False, seed=0, shuffle_dataset=False)
+        save_strategy="no", activation_checkpointing=False, seed=0, shuffle_dataset=False,
+        **({"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.3,
+            "vllm_max_model_length": 1024} if args.trl_vllm else {}))
     trainer = trl.GRPOTrainer(model=model, processing_class=tok,
                               reward_funcs=adapter.reward_funcs,
                               train_dataset=adapter.dataset(), args=cfg,
@@ -232,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads in each trainer (0: torch's default)")
+    parser.add_argument("--memgym-backend", choices=("transformers", "vllm"),
+                        default="transformers", help="memgym's generation_backend (vllm: needs "
+                        "--model and vLLM, e.g. scripts/install_vllm_cpu.sh on CPU)")
+    parser.add_argument("--trl-vllm", action=argparse.BooleanOptionalAction, default=False,
+                        help="TRL generates with vLLM in colocate mode (use_vllm=True)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps")
     parser.add_argument("--warmup", type=int, default=1, help="untimed first steps")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")

