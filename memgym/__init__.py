@@ -11,8 +11,8 @@ from memgym._omp import prefer_passive_omp_wait
 
 prefer_passive_omp_wait()
 
-from memgym.envs.registration import register_envs  # noqa: E402
-from memgym.errors import ConfigError, DataError, MemgymError, UnknownNameError  # noqa: E402
+from memgym.envs.registration import register_envs
+from memgym.errors import ConfigError, DataError, MemgymError, UnknownNameError
 
 __version__ = "0.1.0"
 __all__ = ["ConfigError", "DataError", "MemgymError", "UnknownNameError", "__version__"]

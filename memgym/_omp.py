@@ -17,10 +17,13 @@ from __future__ import annotations
 import os
 import sys
 
-__all__ = ["WAIT_POLICY", "prefer_passive_omp_wait"]
+__all__ = ["WAIT_POLICY", "prefer_passive_omp_wait", "wait_policy_warning"]
 
 WAIT_POLICY = "PASSIVE"
 """The OMP_WAIT_POLICY memgym sets when the user has not set one."""
+
+# True once memgym set the policy after torch had already loaded its runtime (too late).
+_too_late = False
 
 
 def prefer_passive_omp_wait() -> bool:
@@ -30,7 +33,23 @@ def prefer_passive_omp_wait() -> bool:
     before memgym, the policy stays the runtime's default (set OMP_WAIT_POLICY=PASSIVE in the
     environment then). A user's own value, e.g. ACTIVE on a dedicated machine, is kept.
     """
+    global _too_late
     if os.environ.get("OMP_WAIT_POLICY"):
         return False
     os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY
-    return "torch" not in sys.modules
+    _too_late = "torch" in sys.modules
+    return not _too_late
+
+
+def wait_policy_warning(threads: int) -> str | None:
+    """What to tell a user whose torch CPU work runs with spinning OpenMP workers, or None.
+
+    Only when torch was imported before memgym (so memgym's default came too late) and more
+    than one torch thread runs: the case that made the first rollout 20-40x slower.
+    """
+    if not _too_late or threads <= 1:
+        return None
+    return (f"torch was imported before memgym, so its OpenMP workers spin while idle; with "
+            f"{threads} torch threads on busy cores that made generation up to 30x slower. "
+            "Import memgym first, or set OMP_WAIT_POLICY=PASSIVE "
+            "(or ACTIVE to keep spinning) in the environment.")

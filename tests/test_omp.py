@@ -57,3 +57,19 @@ def test_prefer_passive_says_whether_it_took_effect(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY")
     assert prefer_passive_omp_wait() is False  # set, but torch's runtime was already loaded
     assert os.environ["OMP_WAIT_POLICY"] == WAIT_POLICY
+
+
+def _backend_log(imports: str) -> str:
+    """stderr of building a TransformersBackend on 2 torch threads after `imports`."""
+    code = (f"{imports}; import logging; logging.basicConfig(); "
+            "from memgym.llm.hf import TransformersBackend; "
+            "TransformersBackend('embedded', threads=2).close()")
+    environ = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    environ.update(PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True,
+                          text=True, timeout=300, check=True).stderr
+
+
+def test_the_backend_warns_when_torch_was_imported_before_memgym():
+    assert "OMP_WAIT_POLICY=PASSIVE" in _backend_log("import torch, memgym")
+    assert "OMP_WAIT_POLICY" not in _backend_log("import memgym, torch")
