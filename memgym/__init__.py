@@ -6,6 +6,11 @@
     >>> env = gym.make("MemAgent-HotpotQA-v0")
 """
 
+# First: libgomp reads its wait policy when torch is first imported (see memgym._omp).
+from memgym._omp import prefer_passive_omp_wait
+
+prefer_passive_omp_wait()
+
 from memgym.envs.registration import register_envs
 from memgym.errors import ConfigError, DataError, MemgymError, UnknownNameError
 

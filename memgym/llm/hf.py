@@ -33,6 +33,7 @@ import asyncio
 import concurrent.futures
 import functools
 import inspect
+import logging
 import math
 import threading
 import time
@@ -41,11 +42,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from memgym._omp import wait_policy_warning
 from memgym.errors import BackendError, ConfigError
 from memgym.llm import set_torch_threads
 from memgym.llm.base import Completion, GenerationRequest, cut_at_stop, strip_think
 
 __all__ = ["TransformersBackend", "encode_prompt", "sample_tokens"]
+
+logger = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -580,6 +584,8 @@ class TransformersBackend:
         self.device = next(model.parameters()).device
         if threads is not None:
             set_torch_threads(threads, device=self.device, setting="threads")
+        if self.device.type == "cpu" and (hint := wait_policy_warning(torch.get_num_threads())):
+            logger.warning(hint)
         self.max_batch_size = max_batch_size
         self.batch_wait_ms = batch_wait_ms
         self.min_join = max(1, min_join)
