@@ -69,3 +69,17 @@ def recipe_params(paths: Iterable[Path]) -> list:
     return [pytest.param(path, id=path.stem,
                          marks=[needs_models(*named)] if (named := models_named_in(path)) else [])
             for path in paths]
+
+
+def real_vllm_marks() -> list:
+    """The marks of a real-engine vLLM test module (`pytestmark = real_vllm_marks()`): vllm and
+    slow, skipped where `vllm` is not importable, naming how to get an environment that has it."""
+    import importlib.util
+
+    import pytest
+
+    return [pytest.mark.vllm, pytest.mark.slow, pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None,
+        reason="needs vLLM: build its environment with scripts/install_vllm_cpu.sh VENV and run "
+        "these tests with VENV/bin/python (.ci/vllm_cpu does both), or pip install memgym[vllm] "
+        "on a GPU")]

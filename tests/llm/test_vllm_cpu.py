@@ -13,20 +13,12 @@ smollm2-135m-instruct`). The first engine start on a machine compiles for 2-3 mi
 from __future__ import annotations
 
 import copy
-import importlib.util
 
 import pytest
 
-pytestmark = [
-    pytest.mark.vllm,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("vllm") is None,
-        reason="needs vLLM: build its environment with scripts/install_vllm_cpu.sh VENV and run "
-        "these tests with VENV/bin/python (.ci/vllm_cpu does both), or pip install memgym[vllm] "
-        "on a GPU",
-    ),
-]
+from memgym.testing.models import real_vllm_marks
+
+pytestmark = real_vllm_marks()
 
 torch = pytest.importorskip("torch")
 

