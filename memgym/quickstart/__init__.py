@@ -3,7 +3,8 @@
 `memgym quickstart` (see `memgym.quickstart.run`) is the README's first command; the model it
 loads is built by the repository's `scripts/build_tiny_memagent.py`; `memgym.quickstart.experiment`
 holds the settings both share. `memgym.quickstart.memory_r1` and `.rmm` are the other agents'
-quickstarts; `memgym.quickstart.report` what they share. This package holds runners over the
+quickstarts, `.smollm2` the real-LLM one (GRPO of SmolLM2 with vLLM rollouts);
+`memgym.quickstart.report` what they share. This package holds runners over the
 shipped assets only: the scripts that built the assets live in scripts/.
 """
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from memgym.errors import ConfigError
 
-__all__ = ["QuickstartResult", "fresh_out_dir", "score_table"]
+__all__ = ["QuickstartResult", "fresh_out_dir", "paired_gain", "score_table"]
 
 
 @dataclass
@@ -64,3 +64,17 @@ def score_table(base: dict[str, dict[str, float]], trained: dict[str, dict[str, 
                       "gap_closed": ratio(avg["trained"] - avg["base"],
                                           avg["oracle"] - avg["base"])}
     return table
+
+
+def paired_gain(base: Sequence[float], trained: Sequence[float]) -> dict[str, Any]:
+    """Mean per-item difference trained - base, with its bootstrap 95% interval (None below 2
+    items): the same items scored before and after training, so the pairing removes the items'
+    own difficulty from the interval."""
+    from memgym.eval.metrics import bootstrap_ci
+
+    if len(base) != len(trained):
+        raise ValueError(f"paired_gain: {len(base)} base scores but {len(trained)} trained")
+    diffs = [float(t) - float(b) for b, t in zip(base, trained)]
+    if len(diffs) < 2:
+        return {"mean": sum(diffs) / len(diffs) if diffs else None, "ci95": None, "n": len(diffs)}
+    return {"mean": sum(diffs) / len(diffs), "ci95": bootstrap_ci(diffs), "n": len(diffs)}

