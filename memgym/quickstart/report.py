@@ -11,7 +11,7 @@ from typing import Any
 
 from memgym.errors import ConfigError
 
-__all__ = ["QuickstartResult", "fresh_out_dir", "paired_gain", "score_table"]
+__all__ = ["QuickstartResult", "fresh_out_dir", "paired_gain", "score_bars", "score_table"]
 
 
 @dataclass
@@ -78,3 +78,18 @@ def paired_gain(base: Sequence[float], trained: Sequence[float]) -> dict[str, An
     if len(diffs) < 2:
         return {"mean": sum(diffs) / len(diffs) if diffs else None, "ci95": None, "n": len(diffs)}
     return {"mean": sum(diffs) / len(diffs), "ci95": bootstrap_ci(diffs), "n": len(diffs)}
+
+
+def score_bars(ax: Any, table: dict[str, Any], splits: Sequence[str], titles: dict[str, str]
+               ) -> None:
+    """Draw base, trained and oracle accuracy per split with 95% error bars on `ax`."""
+    xs = range(len(splits))
+    for k, (name, color) in enumerate((("base", "tab:gray"), ("trained", "tab:blue"),
+                                       ("oracle", "tab:green"))):
+        means = [table["splits"][s][name]["mean"] for s in splits]
+        errs = [table["splits"][s][name]["ci95_halfwidth"] for s in splits]
+        ax.bar([x + 0.27 * (k - 1) for x in xs], means, 0.27, yerr=errs, label=name,
+               color=color, capsize=3)
+    ax.set_xticks(list(xs), [titles[s].replace(": ", ":\n") for s in splits])
+    ax.set(ylabel="accuracy", ylim=(0, 1.05), title="Held-out evaluation (95% CI)")
+    ax.legend()

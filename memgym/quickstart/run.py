@@ -26,7 +26,7 @@ from memgym.errors import ConfigError
 from memgym.models import resolve_model_path
 from memgym.progress import PhaseClock, print_markdown
 from memgym.quickstart import experiment as X
-from memgym.quickstart.report import QuickstartResult, fresh_out_dir, score_table
+from memgym.quickstart.report import QuickstartResult, fresh_out_dir, score_bars, score_table
 
 __all__ = ["EMBEDDED_MODEL", "QuickstartResult", "add_arguments", "run", "run_quickstart"]
 
@@ -98,17 +98,7 @@ def _plot(out: Path, train_dir: Path, table: dict[str, Any]) -> None:
     ax1.set(xlabel="GRPO step", ylabel="mean episode reward (train split)",
             title="Learning curve")
     ax1.grid(alpha=0.3)
-    splits = list(X.EVAL_SPLITS)
-    xs = range(len(splits))
-    for k, (name, color) in enumerate((("base", "tab:gray"), ("trained", "tab:blue"),
-                                       ("oracle", "tab:green"))):
-        means = [table["splits"][s][name]["mean"] for s in splits]
-        errs = [table["splits"][s][name]["ci95_halfwidth"] for s in splits]
-        ax2.bar([x + 0.27 * (k - 1) for x in xs], means, 0.27, yerr=errs, label=name,
-                color=color, capsize=3)
-    ax2.set_xticks(list(xs), [SPLIT_TITLES[s].replace(": ", ":\n") for s in splits])
-    ax2.set(ylabel="accuracy", ylim=(0, 1.05), title="Held-out evaluation (95% CI)")
-    ax2.legend()
+    score_bars(ax2, table, X.EVAL_SPLITS, SPLIT_TITLES)
     fig.tight_layout()
     fig.savefig(out / "quickstart.png", dpi=120)
     plt.close(fig)

@@ -28,7 +28,13 @@ from typing import Any
 
 from memgym.errors import ConfigError
 from memgym.progress import PhaseClock, print_markdown
-from memgym.quickstart.report import QuickstartResult, fresh_out_dir, paired_gain, score_table
+from memgym.quickstart.report import (
+    QuickstartResult,
+    fresh_out_dir,
+    paired_gain,
+    score_bars,
+    score_table,
+)
 
 __all__ = ["GRPO", "MODEL", "SPLITS", "add_arguments", "rollout_recipe", "run", "run_quickstart",
            "split_env_kwargs"]
@@ -285,16 +291,7 @@ def _plot(out: Path, table: dict[str, Any]) -> None:
             title="Learning curve")
     ax1.grid(alpha=0.3)
     ax1.legend()
-    xs = range(len(EVAL_SPLITS))
-    for k, (name, color) in enumerate((("base", "tab:gray"), ("trained", "tab:blue"),
-                                       ("oracle", "tab:green"))):
-        means = [table["splits"][s][name]["mean"] for s in EVAL_SPLITS]
-        errs = [table["splits"][s][name]["ci95_halfwidth"] for s in EVAL_SPLITS]
-        ax2.bar([x + 0.27 * (k - 1) for x in xs], means, 0.27, yerr=errs, label=name,
-                color=color, capsize=3)
-    ax2.set_xticks(list(xs), [SPLIT_TITLES[s].replace(": ", ":\n") for s in EVAL_SPLITS])
-    ax2.set(ylabel="accuracy", ylim=(0, 1.05), title="Held-out evaluation (95% CI)")
-    ax2.legend()
+    score_bars(ax2, table, EVAL_SPLITS, SPLIT_TITLES)
     fig.tight_layout()
     fig.savefig(out / "quickstart.png", dpi=120)
     plt.close(fig)
